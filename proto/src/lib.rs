@@ -1,0 +1,54 @@
+//! FREEDUMB contracts: the Rust code generated from `proto/` and the file
+//! descriptor set that server reflection and the gateway read at run time.
+#![forbid(unsafe_code)]
+#![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
+
+pub mod codec;
+
+/// The encoded `google.protobuf.FileDescriptorSet` of every contract,
+/// including imports and source comments.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/freedumb_descriptor.bin"));
+
+/// FREEDUMB's own packages.
+pub mod freedumb {
+    /// Types every domain shares.
+    pub mod common {
+        /// `freedumb.common.v1`
+        pub mod v1 {
+            tonic::include_proto!("freedumb.common.v1");
+        }
+    }
+    /// Accounts, credentials and sessions.
+    pub mod auth {
+        /// `freedumb.auth.v1`
+        pub mod v1 {
+            tonic::include_proto!("freedumb.auth.v1");
+        }
+    }
+}
+
+/// Vendored Google API packages the contracts use.
+pub mod google {
+    /// `google.api`: HTTP annotations and field behaviour.
+    pub mod api {
+        tonic::include_proto!("google.api");
+    }
+    /// `google.rpc`: status, codes and error details.
+    pub mod rpc {
+        tonic::include_proto!("google.rpc");
+    }
+    /// `google.type`: calendar dates.
+    pub mod r#type {
+        include!(concat!(env!("OUT_DIR"), "/google.r#type.rs"));
+    }
+}
+
+pub use freedumb::{auth::v1 as auth, common::v1 as common};
+
+impl common::ErrorReason {
+    /// The `ErrorInfo.reason` string: the value name without its prefix.
+    pub fn reason(self) -> &'static str {
+        self.as_str_name().trim_start_matches("ERROR_REASON_")
+    }
+}

@@ -1,0 +1,132 @@
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{DecodingKey, Validation};
+
+use super::claims::{ACCESS_TOKEN_TYPE, AccessClaims, Caller, SIGNING_ALGORITHM};
+use super::keys::KeySource;
+use crate::config::AuthConfig;
+use crate::state::Revocations;
+
+/// Unknown `kid`s refresh the key set at most this often, so a stream of
+/// forged tokens cannot hammer the auth service.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why a token was refused. Every variant but [`TokenError::KeysUnavailable`]
+/// is the client's problem (UNAUTHENTICATED).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Not a well-formed JWT.
+    #[error("malformed token")]
+    Malformed,
+    /// `alg` other than the pinned one.
+    #[error("token algorithm not accepted")]
+    WrongAlgorithm,
+    /// `typ` is not an access token.
+    #[error("not an access token")]
+    WrongType,
+    /// No `kid`, or one not in the key set.
+    #[error("token signed by an unknown key")]
+    UnknownKey,
+    /// Bad signature, expired, not yet valid, wrong issuer or audience.
+    #[error("invalid token: {0:?}")]
+    Invalid(jsonwebtoken::errors::ErrorKind),
+    /// The session was ended.
+    #[error("session has ended")]
+    Revoked,
+    /// The key set or revocation list could not be read.
+    #[error("token keys unavailable")]
+    KeysUnavailable(#[source] anyhow::Error),
+}
+
+/// Verifies access tokens locally with cached public keys.
+pub struct TokenVerifier {
+    source: Arc<dyn KeySource>,
+    revocations: Arc<dyn Revocations>,
+    validation: Validation,
+    keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    last_refresh: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl TokenVerifier {
+    /// A verifier for tokens issued per `config`.
+    pub fn new(config: &AuthConfig, source: Arc<dyn KeySource>, revocations: Arc<dyn Revocations>) -> Self {
+        let mut validation = Validation::new(SIGNING_ALGORITHM);
+        validation.leeway = config.leeway_secs.min(crate::config::MAX_LEEWAY_SECS);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        Self {
+            source,
+            revocations,
+            validation,
+            keys: RwLock::default(),
+            last_refresh: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Checks `token` and returns who it identifies.
+    pub async fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != SIGNING_ALGORITHM {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(TokenError::WrongType);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = match self.cached_key(&kid) {
+            Some(key) => key,
+            None => self.refresh_for(&kid).await?,
+        };
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+            .map_err(|e| TokenError::Invalid(e.into_kind()))?;
+        let caller = Caller::from(data.claims);
+        if self
+            .revocations
+            .is_revoked(caller.session_id)
+            .await
+            .map_err(TokenError::KeysUnavailable)?
+        {
+            return Err(TokenError::Revoked);
+        }
+        Ok(caller)
+    }
+
+    fn cached_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(kid).cloned()
+    }
+
+    /// Reloads the key set (once per interval, one caller at a time) and
+    /// looks `kid` up again.
+    async fn refresh_for(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
+        let mut last = self.last_refresh.lock().await;
+        // Another caller may have loaded it while we waited for the lock.
+        if let Some(key) = self.cached_key(kid) {
+            return Ok(key);
+        }
+        if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
+            return Err(TokenError::UnknownKey);
+        }
+        *last = Some(Instant::now());
+        let fetched = self.source.fetch_keys().await.map_err(TokenError::KeysUnavailable)?;
+        let mut keys = HashMap::with_capacity(fetched.len());
+        for jwk in fetched {
+            if jwk.kty != "RSA" || jwk.alg != "RS256" {
+                continue;
+            }
+            match DecodingKey::from_rsa_components(&jwk.n, &jwk.e) {
+                Ok(key) => {
+                    keys.insert(jwk.kid, Arc::new(key));
+                }
+                Err(e) => tracing::warn!(kid = %jwk.kid, error = %e, "ignoring an unusable JWK"),
+            }
+        }
+        let found = keys.get(kid).cloned();
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+        found.ok_or(TokenError::UnknownKey)
+    }
+}

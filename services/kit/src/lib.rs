@@ -1,0 +1,24 @@
+//! The FREEDUMB platform kit: what every service shares — configuration,
+//! telemetry, metrics, errors, token verification, storage, shared state and
+//! the gRPC server with health, reflection, gRPC-web and graceful shutdown.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod trace;
+
+pub use self::config::Config;
+pub use self::error::FieldViolations;
+pub use self::server::GrpcServer;
+pub use self::shutdown::Shutdown;
+pub use self::storage::{Database, Migrations};

@@ -1,0 +1,196 @@
+//! Prometheus metrics: a process-wide recorder rendered on the admin port,
+//! and [`MetricsLayer`], which counts every gRPC call with its final status
+//! code, times it and tracks how many are in flight.
+
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use http_body::{Body, Frame};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tower::{Layer, Service};
+
+/// Seconds buckets for RPC latency: 0.5 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
+/// Installs the global recorder (once per process) and returns the handle
+/// that renders the exposition text.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+        .context("latency buckets")?
+        .install_recorder()
+        .context("installing the Prometheus recorder")?;
+    let handle = HANDLE.get_or_init(|| handle).clone();
+    let collector = PROCESS.get_or_init(metrics_process::Collector::default);
+    collector.describe();
+    metrics::describe_counter!("grpc_server_handled_total", "gRPC calls completed, by method and code");
+    metrics::describe_histogram!(
+        "grpc_server_handling_seconds",
+        metrics::Unit::Seconds,
+        "gRPC call latency until the last byte of the response"
+    );
+    metrics::describe_gauge!("grpc_server_in_flight", "gRPC calls being served now");
+    metrics::describe_gauge!("db_pool_connections", "Database pool connections, by service and state");
+    Ok(handle)
+}
+
+/// Renders the current metrics in Prometheus text format.
+pub fn render(handle: &PrometheusHandle) -> String {
+    if let Some(collector) = PROCESS.get() {
+        collector.collect();
+    }
+    handle.run_upkeep();
+    handle.render()
+}
+
+/// Counts, times and tracks every gRPC call.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MetricsLayer;
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService { inner }
+    }
+}
+
+/// See [`MetricsLayer`].
+#[derive(Clone, Debug)]
+pub struct MetricsService<S> {
+    inner: S,
+}
+
+impl<S, ReqB, ResB> Service<http::Request<ReqB>> for MetricsService<S>
+where
+    S: Service<http::Request<ReqB>, Response = http::Response<ResB>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResB: Body,
+{
+    type Response = http::Response<MeteredBody<ResB>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqB>) -> Self::Future {
+        let mut call = Call::start(req.uri().path());
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            match future.await {
+                Ok(response) => {
+                    // A trailers-only response (how tonic answers every unary
+                    // error) carries its status in the headers.
+                    call.code = grpc_status(response.headers());
+                    Ok(response.map(|inner| MeteredBody { inner, call: Some(call) }))
+                }
+                Err(e) => {
+                    call.finish(tonic::Code::Internal);
+                    Err(e)
+                }
+            }
+        })
+    }
+}
+
+/// One call being measured; records itself exactly once, when dropped. A
+/// call dropped before its status is known was cancelled by the client.
+struct Call {
+    method: String,
+    started: Instant,
+    code: Option<tonic::Code>,
+}
+
+impl Call {
+    fn start(path: &str) -> Self {
+        let method = path.trim_start_matches('/').to_owned();
+        metrics::gauge!("grpc_server_in_flight", "method" => method.clone()).increment(1.0);
+        Self { method, started: Instant::now(), code: None }
+    }
+
+    /// Records the call now; a code already read from the headers wins.
+    fn finish(mut self, code: tonic::Code) {
+        self.code = self.code.or(Some(code));
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let code = self.code.unwrap_or(tonic::Code::Cancelled);
+        let labels = [("method", self.method.clone()), ("code", format!("{code:?}"))];
+        metrics::counter!("grpc_server_handled_total", &labels).increment(1);
+        metrics::histogram!("grpc_server_handling_seconds", "method" => self.method.clone())
+            .record(self.started.elapsed().as_secs_f64());
+        metrics::gauge!("grpc_server_in_flight", "method" => self.method.clone()).decrement(1.0);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that finishes the call's measurement when the
+    /// trailers (with the final status) or the end of the body go by.
+    pub struct MeteredBody<B> {
+        #[pin]
+        inner: B,
+        call: Option<Call>,
+    }
+}
+
+impl<B: Body> Body for MeteredBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        let finished = match &frame {
+            Some(Ok(f)) => f.trailers_ref().map(|t| grpc_status(t).unwrap_or(tonic::Code::Unknown)),
+            Some(Err(_)) => Some(tonic::Code::Internal),
+            None => Some(tonic::Code::Unknown),
+        };
+        if let (Some(code), Some(call)) = (finished, this.call.take()) {
+            call.finish(code);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+}
+
+/// Publishes database pool gauges; called on every scrape.
+pub fn record_pool(service: &str, size: u32, idle: usize) {
+    let idle = idle as f64;
+    let size = f64::from(size);
+    metrics::gauge!("db_pool_connections", "service" => service.to_owned(), "state" => "idle").set(idle);
+    metrics::gauge!("db_pool_connections", "service" => service.to_owned(), "state" => "active")
+        .set((size - idle).max(0.0));
+}

@@ -1,0 +1,143 @@
+//! The one gRPC server of a `freedumb` process. Each enabled module adds
+//! its services; [`GrpcServer::serve`] adds health and reflection, wraps
+//! everything in the request stack and serves until shutdown, draining
+//! in-flight calls within the grace period.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::{Routes, RoutesBuilder};
+use tonic_health::ServingStatus;
+use tower::ServiceBuilder;
+
+use crate::auth::{AuthLayer, PublicMethods, TokenVerifier};
+use crate::{Config, Shutdown};
+
+/// Services collected from the enabled modules.
+#[derive(Default)]
+pub struct GrpcServer {
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+    public: PublicMethods,
+}
+
+impl GrpcServer {
+    /// An empty server.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Hosts `service`: routed, health-reported and listed by reflection.
+    pub fn add_service<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Lets `method` (full path) be called without an access token.
+    pub fn allow_anonymous(&mut self, method: &str) -> &mut Self {
+        self.public.allow(method);
+        self
+    }
+
+    /// The hosted services' names.
+    pub fn service_names(&self) -> &[&'static str] {
+        &self.names
+    }
+
+    /// Serves on `listener` until `shutdown`, then: health NOT_SERVING for
+    /// every service, wait `shutdown_delay` (so load balancers notice) while
+    /// still serving, stop accepting, drain in-flight calls for at most the
+    /// grace period.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        config: &Config,
+        verifier: Arc<TokenVerifier>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = self.routes;
+        for name in &self.names {
+            health.set_service_status(*name, ServingStatus::Serving).await;
+        }
+        health.set_service_status("", ServingStatus::Serving).await;
+        // Reflection lists what this process hosts, not every contract.
+        let reflection = || {
+            let builder = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(freedumb_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name("grpc.health.v1.Health");
+            self.names.iter().fold(builder, |b, name| b.with_service_name(*name))
+        };
+        routes
+            .add_service(health_service)
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?);
+        let routes: Routes = routes.routes();
+
+        let stack = ServiceBuilder::new()
+            // Browsers speak gRPC-web; translate first so everything below
+            // sees plain gRPC.
+            .layer(tonic_web::GrpcWebLayer::new())
+            // A span per call continuing the caller's trace; everything
+            // below (including rejections) logs inside it.
+            .layer(crate::trace::TraceLayer)
+            // Count and time every call, including rejected ones.
+            .layer(crate::metrics::MetricsLayer)
+            // Bound the work in progress; excess calls queue here instead of
+            // overloading the database.
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
+            // Innermost: verify the token, then hand the caller to handlers.
+            .layer(AuthLayer::new(verifier, self.public));
+
+        let names = self.names;
+        let delay = Duration::from_secs(config.shutdown_delay_secs);
+        let grace = config.shutdown_grace();
+        let signal = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.wait().await;
+                health.set_service_status("", ServingStatus::NotServing).await;
+                for name in names {
+                    health.set_service_status(name, ServingStatus::NotServing).await;
+                }
+                tracing::info!(delay_secs = delay.as_secs(), "health set to NOT_SERVING");
+                tokio::time::sleep(delay).await;
+                tracing::info!("no longer accepting connections; draining in-flight calls");
+            }
+        };
+        let server = tonic::transport::Server::builder()
+            .accept_http1(true)
+            .timeout(config.request_timeout())
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(stack)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                signal,
+            );
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result?,
+            () = async { shutdown.wait().await; tokio::time::sleep(delay + grace).await } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "grace period over; abandoning unfinished calls");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! Database connections for a service: Postgres when `DATABASE_URL` is set
+//! (each service in its own schema, so no service can reach another's
+//! tables), SQLite under the data directory otherwise (one file per
+//! service). Migrations are embedded per backend and run at start.
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::Config;
+
+/// The migrations of one service, one set per backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    /// Applied on Postgres, inside the service's schema.
+    pub postgres: &'static Migrator,
+    /// Applied on the service's SQLite file.
+    pub sqlite: &'static Migrator,
+}
+
+/// A service's connection pool on one of the supported backends.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// Production backend.
+    Postgres(PgPool),
+    /// Embedded default.
+    Sqlite(SqlitePool),
+}
+
+impl Database {
+    /// Connects the pool of `service` (a lower-case identifier: the Postgres
+    /// schema and the SQLite file name).
+    pub async fn connect(config: &Config, service: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !service.is_empty() && service.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "service name `{service}` must be lower-case letters and underscores"
+        );
+        match &config.database_url {
+            Some(url) => {
+                let options = PgConnectOptions::from_str(url.expose_secret())
+                    .context("parsing DATABASE_URL")?
+                    .application_name(&format!("freedumb-{service}"))
+                    .options([("search_path", service)]);
+                let pool = PgPoolOptions::new()
+                    .max_connections(config.db_max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .context("connecting to Postgres")?;
+                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{service}\""))
+                    .execute(&pool)
+                    .await
+                    .with_context(|| format!("creating schema {service}"))?;
+                Ok(Self::Postgres(pool))
+            }
+            None => {
+                std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                    format!("creating the data directory {}", config.data_dir.display())
+                })?;
+                let path = config.data_dir.join(format!("{service}.db"));
+                let options = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(config.db_max_connections)
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("opening {}", path.display()))?;
+                Ok(Self::Sqlite(pool))
+            }
+        }
+    }
+
+    /// Applies pending migrations (idempotent; safe from several replicas:
+    /// sqlx takes a lock on Postgres).
+    pub async fn migrate(&self, migrations: &Migrations) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(pool) => migrations.postgres.run(pool).await,
+            Self::Sqlite(pool) => migrations.sqlite.run(pool).await,
+        }
+        .context("running migrations")
+    }
+
+    /// Readiness: the database answers and every embedded migration has
+    /// been applied.
+    pub async fn check_ready(&self, migrations: &Migrations) -> anyhow::Result<()> {
+        let (latest, applied): (Option<i64>, Option<i64>) = match self {
+            Self::Postgres(pool) => (
+                migrations.postgres.iter().map(|m| m.version).max(),
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(pool)
+                    .await?,
+            ),
+            Self::Sqlite(pool) => (
+                migrations.sqlite.iter().map(|m| m.version).max(),
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(pool)
+                    .await?,
+            ),
+        };
+        anyhow::ensure!(applied >= latest, "migrations pending: at {applied:?}, need {latest:?}");
+        Ok(())
+    }
+
+    /// Pool size and idle connections, for metrics.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match self {
+            Self::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Self::Sqlite(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres(pool) => pool.close().await,
+            Self::Sqlite(pool) => pool.close().await,
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Test support shared by every crate's tests: a throw-away Postgres
+//! database per test, and the rule that a test needing Postgres or Redis
+//! fails in CI (`CI` set) instead of skipping when they are not configured.
+//!
+//! Backends come from `TEST_DATABASE_URL` (a Postgres server URL whose user
+//! may create databases) and `TEST_REDIS_URL`.
+
+use std::str::FromStr as _;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _};
+
+/// The URL in `var`, or `None` (with a note) when unset outside CI.
+///
+/// # Panics
+/// When `var` is unset and `CI` is set: CI must exercise every backend.
+pub fn backend_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{var} must be set in CI: this test needs that backend")
+        }
+        _ => {
+            eprintln!("skipping: {var} is not set");
+            None
+        }
+    }
+}
+
+/// A fresh, empty Postgres database for one test, or `None` when Postgres
+/// is not configured (outside CI). Returns its URL.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let server = backend_url("TEST_DATABASE_URL")?;
+    let now = chrono::Utc::now().timestamp();
+    let name = format!("freedumb_test_{now}_{}", uuid::Uuid::new_v4().simple());
+    let options = PgConnectOptions::from_str(&server).expect("TEST_DATABASE_URL is a Postgres URL");
+    let mut conn = options.connect().await.expect("connecting to TEST_DATABASE_URL");
+    drop_stale_databases(&mut conn, now).await;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("creating a test database");
+    conn.close().await.ok();
+    let mut url = url_without_database(&server);
+    url.push('/');
+    url.push_str(&name);
+    Some(url)
+}
+
+/// Test databases are left behind for inspection after a failure; the ones
+/// older than a few hours are dropped here so they do not pile up.
+async fn drop_stale_databases(conn: &mut sqlx::PgConnection, now: i64) {
+    const STALE_SECS: i64 = 3 * 3600;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'freedumb_test_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let created = name.split('_').nth(2).and_then(|t| t.parse::<i64>().ok());
+        if created.is_some_and(|t| now - t > STALE_SECS) {
+            // Another run may be dropping it too; failure is harmless.
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *conn)
+                .await;
+        }
+    }
+}
+
+/// `postgres://user@host:port/db?x` → `postgres://user@host:port`.
+fn url_without_database(url: &str) -> String {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let authority_start = without_query.find("://").map_or(0, |i| i + 3);
+    match without_query[authority_start..].find('/') {
+        Some(slash) => without_query[..authority_start + slash].to_owned(),
+        None => without_query.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_is_stripped_from_urls() {
+        assert_eq!(
+            super::url_without_database("postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
+            "postgres://postgres@127.0.0.1:5432"
+        );
+        assert_eq!(super::url_without_database("postgres://h"), "postgres://h");
+    }
+}
