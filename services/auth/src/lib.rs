@@ -1,1 +1,60 @@
+//! The FREEDUMB auth service: accounts, credentials, sessions, refresh
+//! tokens and the keys that sign access tokens.
 #![forbid(unsafe_code)]
+
+pub mod domain;
+pub mod error;
+pub mod hashing;
+pub mod keys;
+pub mod service;
+pub mod store;
+pub mod throttle;
+
+use std::sync::Arc;
+
+use freedumb_kit::state::SharedState;
+use freedumb_kit::{Config, Database, Migrations};
+use freedumb_proto::auth::auth_service_server::AuthServiceServer;
+use sqlx::migrate::Migrator;
+
+pub use self::keys::{LocalKeySource, SigningKeys};
+pub use self::service::{AuthApi, AuthDeps};
+
+/// The service's name: its Postgres schema and SQLite file.
+pub const NAME: &str = "auth";
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// Auth's schema migrations.
+pub static MIGRATIONS: Migrations = Migrations { postgres: &POSTGRES_MIGRATIONS, sqlite: &SQLITE_MIGRATIONS };
+
+/// The methods callable without an access token.
+pub const PUBLIC_METHODS: [&str; 4] = [
+    "/freedumb.auth.v1.AuthService/Register",
+    "/freedumb.auth.v1.AuthService/Login",
+    "/freedumb.auth.v1.AuthService/Refresh",
+    "/freedumb.auth.v1.AuthService/GetJwks",
+];
+
+/// A ready-to-serve auth service.
+pub struct Auth {
+    /// The tonic service to host.
+    pub server: AuthServiceServer<AuthApi>,
+    /// Its signing keys, for an in-process verifier.
+    pub keys: Arc<SigningKeys>,
+}
+
+/// Builds the auth service on a migrated `db`.
+pub fn build(config: &Config, db: &Database, state: &SharedState) -> anyhow::Result<Auth> {
+    let store = store::for_database(db);
+    let keys = Arc::new(SigningKeys::new(store.clone(), &config.auth));
+    let deps = AuthDeps {
+        store,
+        keys: keys.clone(),
+        throttle: throttle::LoginThrottle::new(state.counters.clone()),
+        revocations: state.revocations.clone(),
+    };
+    let api = AuthApi::new(deps, &config.auth)?;
+    Ok(Auth { server: AuthServiceServer::new(api), keys })
+}

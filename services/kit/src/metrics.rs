@@ -163,8 +163,10 @@ impl<B: Body> Body for MeteredBody<B> {
             Some(Err(_)) => Some(tonic::Code::Internal),
             None => Some(tonic::Code::Unknown),
         };
-        if let (Some(code), Some(call)) = (finished, this.call.take()) {
-            call.finish(code);
+        if let Some(code) = finished {
+            if let Some(call) = this.call.take() {
+                call.finish(code);
+            }
         }
         Poll::Ready(frame)
     }

@@ -1,1 +1,88 @@
-fn main() {}
+//! `freedumb`: one binary for every FREEDUMB service and worker.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use freedumb_mesh::targets::{self, Targets};
+use freedumb_mesh::{app, healthcheck};
+
+/// FREEDUMB personal-finance mesh.
+#[derive(Parser)]
+#[command(name = "freedumb", version, about)]
+struct Cli {
+    /// Optional TOML configuration file (environment variables override it).
+    #[arg(long, short, global = true, env = "FREEDUMB_CONFIG_FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run services and workers (the default command).
+    Serve {
+        /// Comma-separated targets to run.
+        #[arg(long, default_value = "all", value_parser = targets::parse)]
+        target: Targets,
+        /// Print the available targets and exit.
+        #[arg(long)]
+        list_targets: bool,
+    },
+    /// Apply database migrations of the targets, then exit.
+    Migrate {
+        /// Comma-separated targets whose databases to migrate.
+        #[arg(long, default_value = "all", value_parser = targets::parse)]
+        target: Targets,
+    },
+    /// Exit 0 when the local instance is ready (for container health checks).
+    Healthcheck,
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve { target: Targets::all(), list_targets: false });
+    match command {
+        Command::Version => {
+            println!("freedumb {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Command::Serve { list_targets: true, .. } => {
+            print!("{}", targets::describe());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let config = match freedumb_kit::Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("freedumb: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("freedumb: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            Command::Serve { target, .. } => app::serve(config, target).await,
+            Command::Migrate { target } => app::migrate(config, target).await,
+            Command::Healthcheck => healthcheck::run(&config).await,
+            Command::Version => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("freedumb: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The RSA keys that sign access tokens: generated on demand, persisted,
+//! rotated every `key_rotation_secs`, and published (JWKS) until every token
+//! they signed has expired.
+
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use aws_lc_rs::encoding::AsDer as _;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use freedumb_kit::auth::{ACCESS_TOKEN_TYPE, AccessClaims, KeySource, SIGNING_ALGORITHM};
+use freedumb_kit::config::AuthConfig;
+use freedumb_proto::auth::JsonWebKey;
+use jsonwebtoken::{EncodingKey, Header};
+
+use crate::store::{AuthStore, SigningKeyRecord};
+
+/// The key currently used for signing.
+#[derive(Clone)]
+struct ActiveKey {
+    kid: String,
+    key: Arc<EncodingKey>,
+    retire_time: DateTime<Utc>,
+}
+
+/// Signs access tokens and publishes the verification keys.
+pub struct SigningKeys {
+    store: Arc<dyn AuthStore>,
+    rotation: Duration,
+    /// How long after retirement a key must still verify.
+    overlap: Duration,
+    active: RwLock<Option<ActiveKey>>,
+    /// One caller at a time loads or makes a key.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl SigningKeys {
+    /// Keys kept in `store`, rotated per `config`.
+    pub fn new(store: Arc<dyn AuthStore>, config: &AuthConfig) -> Self {
+        let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+        Self {
+            store,
+            rotation: secs(config.key_rotation_secs),
+            overlap: secs(config.access_ttl_secs + config.leeway_secs),
+            active: RwLock::new(None),
+            loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Signs `claims` as an access token.
+    pub async fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
+        let active = self.active_key().await?;
+        let mut header = Header::new(SIGNING_ALGORITHM);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(active.kid);
+        jsonwebtoken::encode(&header, claims, &active.key).context("signing an access token")
+    }
+
+    /// Every key that may have signed a still-valid token.
+    pub async fn jwks(&self) -> anyhow::Result<Vec<JsonWebKey>> {
+        // Make sure the key about to be used is already published.
+        self.active_key().await?;
+        let keys = self.store.list_signing_keys(Utc::now()).await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| JsonWebKey {
+                kty: "RSA".into(),
+                kid: k.kid,
+                alg: "RS256".into(),
+                r#use: "sig".into(),
+                n: k.public_n,
+                e: k.public_e,
+            })
+            .collect())
+    }
+
+    fn cached(&self, now: DateTime<Utc>) -> Option<ActiveKey> {
+        let active = self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        active.as_ref().filter(|k| k.retire_time > now).cloned()
+    }
+
+    async fn active_key(&self) -> anyhow::Result<ActiveKey> {
+        if let Some(key) = self.cached(Utc::now()) {
+            return Ok(key);
+        }
+        let _guard = self.loading.lock().await;
+        let now = Utc::now();
+        if let Some(key) = self.cached(now) {
+            return Ok(key);
+        }
+        // Another replica may have made a key already.
+        let stored = self.store.list_signing_keys(now).await?;
+        let record = match stored.into_iter().find(|k| k.retire_time > now) {
+            Some(record) => record,
+            None => {
+                let record = tokio::task::spawn_blocking({
+                    let (rotation, overlap) = (self.rotation, self.overlap);
+                    move || generate(now, rotation, overlap)
+                })
+                .await??;
+                self.store.insert_signing_key(&record).await?;
+                tracing::info!(kid = %record.kid, "new token signing key");
+                record
+            }
+        };
+        let key = ActiveKey {
+            key: Arc::new(
+                EncodingKey::from_rsa_pem(record.private_key_pem.as_bytes()).context("stored signing key")?,
+            ),
+            kid: record.kid,
+            retire_time: record.retire_time,
+        };
+        *self.active.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key.clone());
+        Ok(key)
+    }
+}
+
+/// Makes a 2048-bit RSA key valid from `now`.
+fn generate(now: DateTime<Utc>, rotation: Duration, overlap: Duration) -> anyhow::Result<SigningKeyRecord> {
+    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
+    let pkcs8 = pair.as_der().map_err(|_| anyhow::anyhow!("encoding the RSA key"))?;
+    let public = pair.public_key();
+    let retire_time = now + rotation;
+    Ok(SigningKeyRecord {
+        kid: uuid::Uuid::now_v7().simple().to_string(),
+        private_key_pem: pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref())),
+        public_n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        public_e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        create_time: now,
+        retire_time,
+        expire_time: retire_time + overlap,
+    })
+}
+
+/// The verifier's key source when auth runs in the same process: no
+/// network hop, same keys.
+pub struct LocalKeySource(pub Arc<SigningKeys>);
+
+#[async_trait]
+impl KeySource for LocalKeySource {
+    async fn fetch_keys(&self) -> anyhow::Result<Vec<JsonWebKey>> {
+        self.0.jwks().await
+    }
+}

@@ -1,0 +1,185 @@
+//! Auth's persistence: one trait, methods named by intent and key and
+//! scoped by the user they concern; one implementation, generic over the
+//! sqlx backend, instantiated for Postgres and SQLite.
+
+mod sql;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::{Email, RefreshTokenHash};
+
+pub use self::sql::SqlStore;
+
+/// Builds the store for a kit database.
+pub fn for_database(db: &freedumb_kit::Database) -> std::sync::Arc<dyn AuthStore> {
+    match db {
+        freedumb_kit::Database::Postgres(pool) => std::sync::Arc::new(SqlStore::new(pool.clone())),
+        freedumb_kit::Database::Sqlite(pool) => std::sync::Arc::new(SqlStore::new(pool.clone())),
+    }
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken.
+    #[error("duplicate {entity}")]
+    Duplicate {
+        /// What kind of row.
+        entity: &'static str,
+    },
+    /// Anything else the database reported.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether a unique key was taken.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Self::Duplicate { .. })
+    }
+}
+
+/// A user row.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// User id.
+    pub id: Uuid,
+    /// Normalized email.
+    pub email: Email,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Creation instant.
+    pub create_time: DateTime<Utc>,
+}
+
+/// A session row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Session id (the `sid` claim).
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Start.
+    pub create_time: DateTime<Utc>,
+    /// Absolute end.
+    pub expire_time: DateTime<Utc>,
+    /// When it was ended early, if it was.
+    pub revoke_time: Option<DateTime<Utc>>,
+}
+
+impl SessionRecord {
+    /// Whether the session may still be used at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoke_time.is_none() && now < self.expire_time
+    }
+}
+
+/// A token-signing key row.
+#[derive(Debug, Clone)]
+pub struct SigningKeyRecord {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// PKCS#8 PEM private key.
+    pub private_key_pem: String,
+    /// JWK modulus.
+    pub public_n: String,
+    /// JWK exponent.
+    pub public_e: String,
+    /// Creation instant.
+    pub create_time: DateTime<Utc>,
+    /// Last instant it signs.
+    pub retire_time: DateTime<Utc>,
+    /// Last instant it verifies.
+    pub expire_time: DateTime<Utc>,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was current: it is now used up and `next` replaces it.
+    Rotated(SessionRecord),
+    /// It had been used before: the session is now revoked.
+    Reused(SessionRecord),
+    /// Unknown token, or its session ended.
+    Invalid,
+}
+
+/// Why sessions end early (stored for audits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// The user logged out.
+    Logout,
+    /// The user ended their other sessions.
+    LogoutAll,
+    /// The password changed.
+    PasswordChange,
+    /// A used refresh token was presented again.
+    RefreshTokenReuse,
+}
+
+impl RevokeReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::PasswordChange => "password_change",
+            Self::RefreshTokenReuse => "refresh_token_reuse",
+        }
+    }
+}
+
+/// Auth's persistence.
+#[async_trait]
+pub trait AuthStore: Send + Sync + 'static {
+    /// Adds a user; [`StoreError::Duplicate`] when the email is taken.
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// The user with `email`.
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError>;
+    /// The user with `user_id`.
+    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+    /// Replaces the password hash and revokes every session of the user but
+    /// `keep`, atomically; returns the revoked session ids.
+    async fn update_password_by_user_id(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError>;
+    /// Starts a session with its first refresh token.
+    async fn insert_session(&self, session: &SessionRecord, token: &RefreshTokenHash) -> Result<(), StoreError>;
+    /// The session `session_id` of `user_id`.
+    async fn find_session_by_user_id(&self, user_id: Uuid, session_id: Uuid)
+    -> Result<Option<SessionRecord>, StoreError>;
+    /// Uses up `presented` and stores `next` in its place, atomically; a
+    /// second use of `presented` revokes its session.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &RefreshTokenHash,
+        next: &RefreshTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes session `session_id` of `user_id`; false if it was not active.
+    async fn revoke_session_by_user_id(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Revokes every active session of `user_id` except `keep`; returns the
+    /// revoked session ids.
+    async fn revoke_other_sessions_by_user_id(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError>;
+    /// Every signing key that has not expired at `now`, newest first.
+    async fn list_signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Adds a signing key.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+}

@@ -1,0 +1,404 @@
+//! The auth store in SQL both Postgres and SQLite accept. Instants are
+//! compared in Rust, never in SQL, because SQLite keeps them as text.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use uuid::Uuid;
+
+use super::{AuthStore, RevokeReason, Rotation, SessionRecord, SigningKeyRecord, StoreError, UserRecord};
+use crate::domain::{Email, RefreshTokenHash};
+
+/// [`AuthStore`] over a sqlx pool of either backend.
+pub struct SqlStore<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// A store on `pool` (already migrated).
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    password_hash: String,
+    create_time: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            email: Email::from_trusted(r.email),
+            password_hash: r.password_hash,
+            create_time: r.create_time,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    create_time: DateTime<Utc>,
+    expire_time: DateTime<Utc>,
+    revoke_time: Option<DateTime<Utc>>,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            id: r.id,
+            user_id: r.user_id,
+            create_time: r.create_time,
+            expire_time: r.expire_time,
+            revoke_time: r.revoke_time,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct SigningKeyRow {
+    kid: String,
+    private_key_pem: String,
+    public_n: String,
+    public_e: String,
+    create_time: DateTime<Utc>,
+    retire_time: DateTime<Utc>,
+    expire_time: DateTime<Utc>,
+}
+
+const USER_COLUMNS: &str = "SELECT id, email, password_hash, create_time FROM users";
+const SESSION_COLUMNS: &str = "SELECT id, user_id, create_time, expire_time, revoke_time FROM sessions";
+
+fn map_duplicate(entity: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate { entity },
+        _ => StoreError::Database(e),
+    }
+}
+
+#[async_trait]
+impl<DB> AuthStore for SqlStore<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'r> UserRow: FromRow<'r, DB::Row>,
+    for<'r> SessionRow: FromRow<'r, DB::Row>,
+    for<'r> SigningKeyRow: FromRow<'r, DB::Row>,
+    for<'r> (Uuid,): FromRow<'r, DB::Row>,
+{
+    #[tracing::instrument(skip_all)]
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(user.id)
+        .bind(user.email.as_str().to_owned())
+        .bind(user.password_hash.clone())
+        .bind(user.create_time)
+        .execute(&self.pool)
+        .await
+        .map_err(map_duplicate("user"))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(&format!("{USER_COLUMNS} WHERE email = $1"))
+            .bind(email.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(&format!("{USER_COLUMNS} WHERE id = $1"))
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_password_by_user_id(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $2, update_time = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(password_hash.to_owned())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let revoked = revoke_others(&mut tx, user_id, keep, RevokeReason::PasswordChange, now).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_session(&self, session: &SessionRecord, token: &RefreshTokenHash) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, create_time, expire_time) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(session.id)
+        .bind(session.user_id)
+        .bind(session.create_time)
+        .bind(session.expire_time)
+        .execute(&mut *tx)
+        .await?;
+        insert_refresh_token(&mut tx, token, session.id, session.create_time).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_session_by_user_id(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row: Option<SessionRow> =
+            sqlx::query_as(&format!("{SESSION_COLUMNS} WHERE id = $1 AND user_id = $2"))
+                .bind(session_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(Into::into))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn rotate_refresh_token(
+        &self,
+        presented: &RefreshTokenHash,
+        next: &RefreshTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Writing first takes the row (Postgres) or database (SQLite) lock,
+        // so of two concurrent uses exactly one finds the token unused.
+        let fresh: Option<(Uuid,)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET use_time = $2 \
+             WHERE token_hash = $1 AND use_time IS NULL RETURNING session_id",
+        )
+        .bind(presented.0.to_vec())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let session_id = match fresh {
+            Some((id,)) => id,
+            None => {
+                let used: Option<(Uuid,)> =
+                    sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+                        .bind(presented.0.to_vec())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((session_id,)) = used else { return Ok(Rotation::Invalid) };
+                let session = find_session(&mut tx, session_id).await?;
+                revoke(&mut tx, session_id, RevokeReason::RefreshTokenReuse, now).await?;
+                tx.commit().await?;
+                return Ok(session.map_or(Rotation::Invalid, Rotation::Reused));
+            }
+        };
+        match find_session(&mut tx, session_id).await? {
+            Some(session) if session.is_active(now) => {
+                insert_refresh_token(&mut tx, next, session_id, now).await?;
+                tx.commit().await?;
+                Ok(Rotation::Rotated(session))
+            }
+            // Dropping the transaction rolls the use back; the session is
+            // over anyway.
+            _ => Ok(Rotation::Invalid),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_session_by_user_id(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let revoked: Option<(Uuid,)> = sqlx::query_as(
+            "UPDATE sessions SET revoke_time = $3, revoke_reason = $4 \
+             WHERE id = $1 AND user_id = $2 AND revoke_time IS NULL RETURNING id",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .bind(now)
+        .bind(reason.as_str().to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(revoked.is_some())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoke_other_sessions_by_user_id(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = revoke_others(&mut tx, user_id, keep, reason, now).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, private_key_pem, public_n, public_e, create_time, retire_time, expire_time \
+             FROM signing_keys",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut keys: Vec<SigningKeyRecord> = rows
+            .into_iter()
+            .filter(|r| r.expire_time > now)
+            .map(|r| SigningKeyRecord {
+                kid: r.kid,
+                private_key_pem: r.private_key_pem,
+                public_n: r.public_n,
+                public_e: r.public_e,
+                create_time: r.create_time,
+                retire_time: r.retire_time,
+                expire_time: r.expire_time,
+            })
+            .collect();
+        keys.sort_by(|a, b| b.create_time.cmp(&a.create_time));
+        Ok(keys)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys \
+             (kid, private_key_pem, public_n, public_e, create_time, retire_time, expire_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(key.kid.clone())
+        .bind(key.private_key_pem.clone())
+        .bind(key.public_n.clone())
+        .bind(key.public_e.clone())
+        .bind(key.create_time)
+        .bind(key.retire_time)
+        .bind(key.expire_time)
+        .execute(&self.pool)
+        .await
+        .map_err(map_duplicate("signing key"))?;
+        Ok(())
+    }
+}
+
+async fn insert_refresh_token<DB>(
+    conn: &mut DB::Connection,
+    token: &RefreshTokenHash,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, create_time) VALUES ($1, $2, $3)")
+        .bind(token.0.to_vec())
+        .bind(session_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(map_duplicate("refresh token"))?;
+    Ok(())
+}
+
+async fn find_session<DB>(conn: &mut DB::Connection, session_id: Uuid) -> Result<Option<SessionRecord>, StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'r> SessionRow: FromRow<'r, DB::Row>,
+{
+    let row: Option<SessionRow> = sqlx::query_as(&format!("{SESSION_COLUMNS} WHERE id = $1"))
+        .bind(session_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(Into::into))
+}
+
+async fn revoke<DB>(
+    conn: &mut DB::Connection,
+    session_id: Uuid,
+    reason: RevokeReason,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(
+        "UPDATE sessions SET revoke_time = $2, revoke_reason = $3 WHERE id = $1 AND revoke_time IS NULL",
+    )
+    .bind(session_id)
+    .bind(now)
+    .bind(reason.as_str().to_owned())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn revoke_others<DB>(
+    conn: &mut DB::Connection,
+    user_id: Uuid,
+    keep: Uuid,
+    reason: RevokeReason,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'r> (Uuid,): FromRow<'r, DB::Row>,
+{
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "UPDATE sessions SET revoke_time = $3, revoke_reason = $4 \
+         WHERE user_id = $1 AND id <> $2 AND revoke_time IS NULL RETURNING id",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .bind(now)
+    .bind(reason.as_str().to_owned())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

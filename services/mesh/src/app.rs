@@ -1,0 +1,166 @@
+//! Start-up and shutdown of a `freedumb serve` process: build every enabled
+//! module, bind the listeners (so port 0 works and failures surface before
+//! serving), serve, and on SIGTERM drain and exit.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use freedumb_kit::admin::{AdminState, DatabaseReady, ReadinessCheck};
+use freedumb_kit::auth::{GrpcKeySource, KeySource, TokenVerifier};
+use freedumb_kit::state::SharedState;
+use freedumb_kit::{Config, Database, GrpcServer, Shutdown};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::targets::{Target, Targets};
+
+/// Runs `targets` until SIGTERM/SIGINT.
+pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
+    let _telemetry = freedumb_kit::telemetry::init(&config, "freedumb")?;
+    let prometheus = freedumb_kit::metrics::install()?;
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let app = App::build(config, targets, prometheus, shutdown).await?;
+    app.run().await
+}
+
+/// Applies the migrations of `targets` and returns.
+pub async fn migrate(config: Config, targets: Targets) -> anyhow::Result<()> {
+    for target in Target::ALL_ORDERED.iter().filter(|t| targets.contains(**t)) {
+        let (name, migrations) = target.database();
+        let db = Database::connect(&config, name).await.with_context(|| format!("{name} database"))?;
+        db.migrate(&migrations).await.with_context(|| format!("{name} migrations"))?;
+        db.close().await;
+        println!("{name}: migrations applied");
+    }
+    Ok(())
+}
+
+impl Target {
+    /// Every target in start-up order (dependencies first).
+    pub const ALL_ORDERED: &[Target] = &[Target::Auth];
+
+    /// The target's database name and migrations.
+    fn database(self) -> (&'static str, freedumb_kit::Migrations) {
+        match self {
+            Target::Auth => (freedumb_auth::NAME, freedumb_auth::MIGRATIONS),
+        }
+    }
+}
+
+/// A built process, listeners bound, ready to [`App::run`].
+pub struct App {
+    config: Config,
+    shutdown: Shutdown,
+    server: GrpcServer,
+    verifier: Arc<TokenVerifier>,
+    admin: AdminState,
+    databases: Vec<Database>,
+    grpc_listener: TcpListener,
+    admin_listener: TcpListener,
+}
+
+impl App {
+    /// Connects, migrates and builds every module of `targets`.
+    pub async fn build(
+        config: Config,
+        targets: Targets,
+        prometheus: PrometheusHandle,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
+        let state = SharedState::connect(&config).await?;
+        let mut server = GrpcServer::new();
+        let mut checks: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
+        let mut pools = Vec::new();
+        let mut key_source: Option<Arc<dyn KeySource>> = None;
+
+        for target in Target::ALL_ORDERED.iter().filter(|t| targets.contains(**t)) {
+            let (name, migrations) = target.database();
+            let db = Database::connect(&config, name)
+                .await
+                .with_context(|| format!("starting {name}: database"))?;
+            db.migrate(&migrations).await.with_context(|| format!("starting {name}: migrations"))?;
+            checks.push(Arc::new(DatabaseReady::new(name, db.clone(), migrations)));
+            pools.push((name.to_owned(), db));
+            match target {
+                Target::Auth => {
+                    let db = &pools.last().context("pool just added")?.1;
+                    let auth = freedumb_auth::build(&config, db, &state).context("starting auth")?;
+                    for method in freedumb_auth::PUBLIC_METHODS {
+                        server.allow_anonymous(method);
+                    }
+                    server.add_service(auth.server);
+                    key_source = Some(Arc::new(freedumb_auth::LocalKeySource(auth.keys)));
+                }
+            }
+        }
+
+        let key_source = match key_source {
+            Some(local) => local,
+            None => {
+                let url = config.auth_url.as_deref().context(
+                    "FREEDUMB_AUTH_URL is required when the auth target does not run in this process",
+                )?;
+                Arc::new(GrpcKeySource::new(url)?)
+            }
+        };
+        let verifier = Arc::new(TokenVerifier::new(&config.auth, key_source, state.revocations.clone()));
+
+        let grpc_listener = bind(config.grpc_addr, "gRPC (FREEDUMB_GRPC_ADDR)").await?;
+        let admin_listener = bind(config.admin_addr, "admin (FREEDUMB_ADMIN_ADDR)").await?;
+        let databases = pools.iter().map(|(_, db)| db.clone()).collect();
+        let admin = AdminState::new(prometheus, shutdown.clone(), checks, pools);
+        tracing::info!(targets = ?targets.names(), services = ?server.service_names(), "built");
+        Ok(Self { config, shutdown, server, verifier, admin, databases, grpc_listener, admin_listener })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc_listener.local_addr()
+    }
+
+    /// The bound admin address.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin_listener.local_addr()
+    }
+
+    /// Serves until shutdown. If the admin server fails, everything stops
+    /// and the error names it.
+    pub async fn run(self) -> anyhow::Result<()> {
+        tracing::info!(
+            grpc_addr = %self.grpc_addr()?,
+            admin_addr = %self.admin_addr()?,
+            "serving"
+        );
+        let admin_stop = Shutdown::new();
+        let admin = axum::serve(self.admin_listener, freedumb_kit::admin::router(self.admin))
+            .with_graceful_shutdown({
+                let stop = admin_stop.clone();
+                async move { stop.wait().await }
+            });
+        let mut admin = tokio::spawn(async move { admin.await });
+        let grpc = self.server.serve(self.grpc_listener, &self.config, self.verifier, self.shutdown.clone());
+        let result = tokio::select! {
+            result = grpc => result.context("gRPC server"),
+            joined = &mut admin => {
+                self.shutdown.trigger();
+                Err(match joined {
+                    Ok(Ok(())) => anyhow::anyhow!("admin server stopped unexpectedly"),
+                    Ok(Err(e)) => anyhow::Error::from(e).context("admin server"),
+                    Err(e) => anyhow::Error::from(e).context("admin server task"),
+                })
+            }
+        };
+        admin_stop.trigger();
+        let _ = admin.await;
+        for db in &self.databases {
+            db.close().await;
+        }
+        tracing::info!(ok = result.is_ok(), "stopped");
+        result
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("binding the {what} listener on {addr}"))
+}
