@@ -64,7 +64,7 @@ impl SigningKeys {
     pub async fn jwks(&self) -> anyhow::Result<Vec<JsonWebKey>> {
         // Make sure the key about to be used is already published.
         self.active_key().await?;
-        let keys = self.store.list_signing_keys(Utc::now()).await?;
+        let keys = self.store.list_signing_keys(crate::store::now()).await?;
         Ok(keys
             .into_iter()
             .map(|k| JsonWebKey {
@@ -84,11 +84,11 @@ impl SigningKeys {
     }
 
     async fn active_key(&self) -> anyhow::Result<ActiveKey> {
-        if let Some(key) = self.cached(Utc::now()) {
+        if let Some(key) = self.cached(crate::store::now()) {
             return Ok(key);
         }
         let _guard = self.loading.lock().await;
-        let now = Utc::now();
+        let now = crate::store::now();
         if let Some(key) = self.cached(now) {
             return Ok(key);
         }

@@ -19,7 +19,7 @@ use crate::domain::{Email, Password, RefreshToken};
 use crate::error::AuthError;
 use crate::hashing::PasswordHasher;
 use crate::keys::SigningKeys;
-use crate::store::{AuthStore, RevokeReason, Rotation, SessionRecord, UserRecord};
+use crate::store::{self, AuthStore, RevokeReason, Rotation, SessionRecord, UserRecord};
 use crate::throttle::{LoginThrottle, Throttled};
 
 /// Longest password text looked at when signing in (longer ones cannot
@@ -79,7 +79,7 @@ impl AuthApi {
         let (Some(email), Some(password)) = (email, password) else {
             return Err(AuthError::InvalidArgument(v));
         };
-        let now = Utc::now();
+        let now = store::now();
         let user = UserRecord {
             id: Uuid::now_v7(),
             email,
@@ -121,7 +121,7 @@ impl AuthApi {
             }
         };
         self.throttle.record_success(&email, address).await?;
-        let tokens = self.start_session(user.id, Utc::now()).await?;
+        let tokens = self.start_session(user.id, store::now()).await?;
         Ok(LoginResponse { user: Some(user_pb(&user)), tokens: Some(tokens) })
     }
 
@@ -132,7 +132,7 @@ impl AuthApi {
         let presented = RefreshToken::parse(&req.refresh_token)
             .ok_or_else(|| AuthError::field("refresh_token", "is not a FREEDUMB refresh token"))?;
         let next = RefreshToken::generate();
-        let now = Utc::now();
+        let now = store::now();
         match self.store.rotate_refresh_token(&presented.hash(), &next.hash(), now).await? {
             Rotation::Rotated(session) => {
                 let tokens = self.tokens(session.user_id, &session, &next, now).await?;
@@ -154,7 +154,7 @@ impl AuthApi {
     async fn logout(&self, caller: Caller) -> Result<LogoutResponse, AuthError> {
         self.active_session(&caller).await?;
         self.store
-            .revoke_session_by_user_id(caller.user_id, caller.session_id, RevokeReason::Logout, Utc::now())
+            .revoke_session_by_user_id(caller.user_id, caller.session_id, RevokeReason::Logout, store::now())
             .await?;
         self.announce_revoked(&[caller.session_id]).await?;
         Ok(LogoutResponse {})
@@ -164,7 +164,7 @@ impl AuthApi {
         self.active_session(&caller).await?;
         let revoked = self
             .store
-            .revoke_other_sessions_by_user_id(caller.user_id, caller.session_id, RevokeReason::LogoutAll, Utc::now())
+            .revoke_other_sessions_by_user_id(caller.user_id, caller.session_id, RevokeReason::LogoutAll, store::now())
             .await?;
         self.announce_revoked(&revoked).await?;
         Ok(LogoutAllResponse { revoked_sessions: revoked.len() as i64 })
@@ -205,7 +205,7 @@ impl AuthApi {
         let hash = self.hasher.hash(&new_password).await?;
         let revoked = self
             .store
-            .update_password_by_user_id(caller.user_id, &hash, caller.session_id, Utc::now())
+            .update_password_by_user_id(caller.user_id, &hash, caller.session_id, store::now())
             .await?;
         self.announce_revoked(&revoked).await?;
         tracing::info!(user_id = %caller.user_id, revoked = revoked.len(), "password changed");
@@ -218,7 +218,7 @@ impl AuthApi {
         self.store
             .find_session_by_user_id(caller.user_id, caller.session_id)
             .await?
-            .filter(|s| s.is_active(Utc::now()))
+            .filter(|s| s.is_active(store::now()))
             .ok_or(AuthError::SessionEnded)
     }
 

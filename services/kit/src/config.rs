@@ -271,15 +271,16 @@ mod tests {
     use super::*;
 
     fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut loaded = None;
         figment::Jail::expect_with(|jail| {
             jail.create_file("freedumb.toml", toml)?;
             for (k, v) in env {
                 jail.set_env(k, v);
             }
-            let got = Config::load(Some(Path::new("freedumb.toml")));
-            Ok(got.map_err(|e| e.0.join("\n")))
-        })
-        .map_err(|e| ConfigError(vec![e]))
+            loaded = Some(Config::load(Some(Path::new("freedumb.toml"))));
+            Ok(())
+        });
+        loaded.expect("the jail ran")
     }
 
     #[test]
@@ -331,7 +332,7 @@ mod tests {
     #[test]
     fn unparsable_address_names_the_key() {
         let err = load("", &[("FREEDUMB_GRPC_ADDR", "not-an-address")]).expect_err("invalid");
-        assert!(err.to_string().contains("grpc_addr"), "{err}");
+        assert!(err.to_string().to_lowercase().contains("grpc_addr"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,13 @@ pub fn for_database(db: &freedumb_kit::Database) -> std::sync::Arc<dyn AuthStore
     }
 }
 
+/// The current instant at the precision every backend keeps
+/// (microseconds), so what is stored reads back equal.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,0 +1,231 @@
+use freedumb_proto::auth::*;
+use tonic::Code;
+
+use crate::helpers::{PASSWORD, authed, reason, spawn_app};
+
+#[tokio::test]
+async fn register_login_get_me_refresh_logout() {
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    let email = "Flow.User@Example.com";
+
+    let registered = client
+        .register(RegisterRequest { email: email.into(), password: PASSWORD.into() })
+        .await
+        .expect("register")
+        .into_inner();
+    let user = registered.user.expect("user");
+    assert_eq!(user.email, "flow.user@example.com", "emails are normalized");
+
+    let login = client
+        .login(LoginRequest { email: email.into(), password: PASSWORD.into() })
+        .await
+        .expect("login")
+        .into_inner();
+    let tokens = login.tokens.expect("tokens");
+    assert_eq!(tokens.token_type, "Bearer");
+    assert!(tokens.refresh_token.starts_with("fdr_"));
+
+    let me = client.get_me(authed(GetMeRequest {}, &tokens.access_token)).await.expect("get me");
+    assert_eq!(me.into_inner().user.expect("user").id, user.id);
+
+    let refreshed = client
+        .refresh(RefreshRequest { refresh_token: tokens.refresh_token.clone() })
+        .await
+        .expect("refresh")
+        .into_inner()
+        .tokens
+        .expect("tokens");
+    assert_ne!(refreshed.refresh_token, tokens.refresh_token, "refresh tokens rotate");
+    client.get_me(authed(GetMeRequest {}, &refreshed.access_token)).await.expect("new access token works");
+
+    client.logout(authed(LogoutRequest {}, &refreshed.access_token)).await.expect("logout");
+    for access in [&tokens.access_token, &refreshed.access_token] {
+        let err = client.get_me(authed(GetMeRequest {}, access)).await.expect_err("session ended");
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+    let err = client
+        .refresh(RefreshRequest { refresh_token: refreshed.refresh_token })
+        .await
+        .expect_err("logged-out refresh token");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    // The registration session is a different one and still works.
+    let other = registered.tokens.expect("tokens").access_token;
+    client.get_me(authed(GetMeRequest {}, &other)).await.expect("other session unaffected");
+}
+
+#[tokio::test]
+async fn reusing_a_refresh_token_revokes_the_whole_family() {
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    let first = app.register().await.tokens.expect("tokens");
+
+    let second = client
+        .refresh(RefreshRequest { refresh_token: first.refresh_token.clone() })
+        .await
+        .expect("R1 -> R2")
+        .into_inner()
+        .tokens
+        .expect("tokens");
+
+    let err = client
+        .refresh(RefreshRequest { refresh_token: first.refresh_token.clone() })
+        .await
+        .expect_err("R1 again");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert_eq!(reason(&err), "INVALID_REFRESH_TOKEN");
+
+    let err = client
+        .refresh(RefreshRequest { refresh_token: second.refresh_token })
+        .await
+        .expect_err("R2 died with the family");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let err = client.get_me(authed(GetMeRequest {}, &second.access_token)).await.expect_err("revoked");
+    assert_eq!(err.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn logout_all_ends_every_other_session() {
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    let registered = app.register().await;
+    let current = app.login(&registered).await;
+    let others = [registered.tokens.clone().expect("tokens"), app.login(&registered).await];
+
+    let revoked = client
+        .logout_all(authed(LogoutAllRequest {}, &current.access_token))
+        .await
+        .expect("logout all")
+        .into_inner();
+    assert_eq!(revoked.revoked_sessions, 2);
+    client.get_me(authed(GetMeRequest {}, &current.access_token)).await.expect("current kept");
+    for other in others {
+        let err = client.get_me(authed(GetMeRequest {}, &other.access_token)).await.expect_err("ended");
+        assert_eq!(err.code(), Code::Unauthenticated);
+        let err = client
+            .refresh(RefreshRequest { refresh_token: other.refresh_token })
+            .await
+            .expect_err("ended");
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+}
+
+#[tokio::test]
+async fn change_password_ends_other_sessions_and_replaces_the_password() {
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    let registered = app.register().await;
+    let email = registered.user.as_ref().expect("user").email.clone();
+    let current = app.login(&registered).await;
+    let other = registered.tokens.expect("tokens");
+    let new_password = "a much better passphrase";
+
+    let err = client
+        .change_password(authed(
+            ChangePasswordRequest { current_password: "not the password".into(), new_password: new_password.into() },
+            &current.access_token,
+        ))
+        .await
+        .expect_err("wrong current password");
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    let changed = client
+        .change_password(authed(
+            ChangePasswordRequest { current_password: PASSWORD.into(), new_password: new_password.into() },
+            &current.access_token,
+        ))
+        .await
+        .expect("change")
+        .into_inner();
+    assert_eq!(changed.revoked_sessions, 1);
+    client.get_me(authed(GetMeRequest {}, &current.access_token)).await.expect("current kept");
+    let err = client.get_me(authed(GetMeRequest {}, &other.access_token)).await.expect_err("other ended");
+    assert_eq!(err.code(), Code::Unauthenticated);
+
+    let err = client
+        .login(LoginRequest { email: email.clone(), password: PASSWORD.into() })
+        .await
+        .expect_err("old password");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    client.login(LoginRequest { email, password: new_password.into() }).await.expect("new password");
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_fail_alike() {
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    let email = app.register().await.user.expect("user").email;
+
+    let wrong_password = client
+        .login(LoginRequest { email, password: "not the password".into() })
+        .await
+        .expect_err("wrong password");
+    let unknown = client
+        .login(LoginRequest { email: "nobody@example.com".into(), password: PASSWORD.into() })
+        .await
+        .expect_err("unknown email");
+    assert_eq!(wrong_password.code(), Code::Unauthenticated);
+    assert_eq!(wrong_password.code(), unknown.code());
+    assert_eq!(wrong_password.message(), unknown.message());
+    assert_eq!(reason(&wrong_password), "INVALID_CREDENTIALS");
+    assert_eq!(reason(&unknown), "INVALID_CREDENTIALS");
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled_with_retry_info() {
+    use tonic_types::StatusExt as _;
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    let email = app.register().await.user.expect("user").email;
+    for _ in 0..5 {
+        let err = client
+            .login(LoginRequest { email: email.clone(), password: "wrong password!".into() })
+            .await
+            .expect_err("wrong");
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+    let err = client
+        .login(LoginRequest { email: email.clone(), password: PASSWORD.into() })
+        .await
+        .expect_err("throttled even with the right password");
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&err), "RATE_LIMITED");
+    let retry = err.get_error_details().retry_info().and_then(|r| r.retry_delay).expect("retry info");
+    assert!(retry.as_secs() > 0);
+    // Throttling is per account: another account from the same address is fine.
+    let other = app.register().await.user.expect("user").email;
+    client.login(LoginRequest { email: other, password: PASSWORD.into() }).await.expect("other account");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_registrations_of_one_email_create_one_account() {
+    let app = spawn_app().await;
+    let client = app.client().await;
+    let email = format!("race-{}@example.com", uuid::Uuid::new_v4().simple());
+    let calls = (0..50).map(|_| {
+        let mut client = client.clone();
+        let email = email.clone();
+        tokio::spawn(async move {
+            client.register(RegisterRequest { email, password: PASSWORD.into() }).await.map(|_| ())
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(calls).await.into_iter().map(|r| r.expect("join")).collect();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1, "exactly one registration succeeds");
+    for err in results.into_iter().filter_map(Result::err) {
+        assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+        assert_eq!(reason(&err), "EMAIL_TAKEN");
+    }
+}
+
+#[tokio::test]
+async fn jwks_lists_the_signing_key() {
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    let tokens = app.register().await.tokens.expect("tokens");
+    let header = jsonwebtoken::decode_header(&tokens.access_token).expect("header");
+    let jwks = client.get_jwks(GetJwksRequest {}).await.expect("jwks").into_inner();
+    let key = jwks.keys.iter().find(|k| Some(&k.kid) == header.kid.as_ref()).expect("signing key published");
+    assert_eq!((key.kty.as_str(), key.alg.as_str(), key.r#use.as_str()), ("RSA", "RS256", "sig"));
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `freedumb` binary, driven by tonic clients,
+//! grpcurl and raw HTTP.
+
+mod auth_flow;
+mod bad_input;
+mod grpcurl;
+mod helpers;
+mod ops;
+mod shared_backends;
+mod token_attacks;
