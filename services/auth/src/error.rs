@@ -75,7 +75,10 @@ impl From<AuthError> for Status {
                 "the session has ended; sign in again",
             ),
             AuthError::Throttled(wait) => error::rate_limited(
-                format!("too many failed attempts; try again in {} s", wait.as_secs().max(1)),
+                format!(
+                    "too many failed attempts; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
                 wait,
             ),
             AuthError::Unexpected(cause) => error::internal(&cause),

@@ -52,8 +52,13 @@ impl PasswordHasher {
         let candidate = candidate.to_owned();
         let params = self.params.clone();
         let matched = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-            Ok::<_, anyhow::Error>(Self::argon2(&params).verify_password(candidate.as_bytes(), &parsed).is_ok())
+            let parsed =
+                PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+            Ok::<_, anyhow::Error>(
+                Self::argon2(&params)
+                    .verify_password(candidate.as_bytes(), &parsed)
+                    .is_ok(),
+            )
         })
         .await??;
         Ok(real && matched)
@@ -78,14 +83,32 @@ mod tests {
         let hasher = PasswordHasher::new(&AuthConfig::default()).expect("hasher");
         let password = Password::parse("correct horse battery").expect("valid");
         let hash = hasher.hash(&password).await.expect("hash");
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert!(hasher.verify("correct horse battery", Some(&hash)).await.expect("verify"));
-        assert!(!hasher.verify("wrong horse battery", Some(&hash)).await.expect("verify"));
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(
+            hasher
+                .verify("correct horse battery", Some(&hash))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !hasher
+                .verify("wrong horse battery", Some(&hash))
+                .await
+                .expect("verify")
+        );
     }
 
     #[tokio::test]
     async fn unknown_users_never_verify() {
         let hasher = PasswordHasher::new(&AuthConfig::default()).expect("hasher");
-        assert!(!hasher.verify("anything at all", None).await.expect("verify"));
+        assert!(
+            !hasher
+                .verify("anything at all", None)
+                .await
+                .expect("verify")
+        );
     }
 }

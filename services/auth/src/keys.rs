@@ -79,7 +79,10 @@ impl SigningKeys {
     }
 
     fn cached(&self, now: DateTime<Utc>) -> Option<ActiveKey> {
-        let active = self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let active = self
+            .active
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         active.as_ref().filter(|k| k.retire_time > now).cloned()
     }
 
@@ -109,20 +112,31 @@ impl SigningKeys {
         };
         let key = ActiveKey {
             key: Arc::new(
-                EncodingKey::from_rsa_pem(record.private_key_pem.as_bytes()).context("stored signing key")?,
+                EncodingKey::from_rsa_pem(record.private_key_pem.as_bytes())
+                    .context("stored signing key")?,
             ),
             kid: record.kid,
             retire_time: record.retire_time,
         };
-        *self.active.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key.clone());
+        *self
+            .active
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key.clone());
         Ok(key)
     }
 }
 
 /// Makes a 2048-bit RSA key valid from `now`.
-fn generate(now: DateTime<Utc>, rotation: Duration, overlap: Duration) -> anyhow::Result<SigningKeyRecord> {
-    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
-    let pkcs8 = pair.as_der().map_err(|_| anyhow::anyhow!("encoding the RSA key"))?;
+fn generate(
+    now: DateTime<Utc>,
+    rotation: Duration,
+    overlap: Duration,
+) -> anyhow::Result<SigningKeyRecord> {
+    let pair = KeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
+    let pkcs8 = pair
+        .as_der()
+        .map_err(|_| anyhow::anyhow!("encoding the RSA key"))?;
     let public = pair.public_key();
     let retire_time = now + rotation;
     Ok(SigningKeyRecord {

@@ -27,7 +27,10 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// Auth's schema migrations.
-pub static MIGRATIONS: Migrations = Migrations { postgres: &POSTGRES_MIGRATIONS, sqlite: &SQLITE_MIGRATIONS };
+pub static MIGRATIONS: Migrations = Migrations {
+    postgres: &POSTGRES_MIGRATIONS,
+    sqlite: &SQLITE_MIGRATIONS,
+};
 
 /// The methods callable without an access token.
 pub const PUBLIC_METHODS: [&str; 4] = [
@@ -56,5 +59,8 @@ pub fn build(config: &Config, db: &Database, state: &SharedState) -> anyhow::Res
         revocations: state.revocations.clone(),
     };
     let api = AuthApi::new(deps, &config.auth)?;
-    Ok(Auth { server: AuthServiceServer::new(api), keys })
+    Ok(Auth {
+        server: AuthServiceServer::new(api),
+        keys,
+    })
 }

@@ -87,14 +87,25 @@ impl AuthApi {
             create_time: now,
         };
         self.store.insert_user(&user).await.map_err(|e| {
-            if e.is_duplicate() { AuthError::EmailTaken } else { e.into() }
+            if e.is_duplicate() {
+                AuthError::EmailTaken
+            } else {
+                e.into()
+            }
         })?;
         tracing::info!(user_id = %user.id, "user registered");
         let tokens = self.start_session(user.id, now).await?;
-        Ok(RegisterResponse { user: Some(user_pb(&user)), tokens: Some(tokens) })
+        Ok(RegisterResponse {
+            user: Some(user_pb(&user)),
+            tokens: Some(tokens),
+        })
     }
 
-    async fn login(&self, req: LoginRequest, address: Option<IpAddr>) -> Result<LoginResponse, AuthError> {
+    async fn login(
+        &self,
+        req: LoginRequest,
+        address: Option<IpAddr>,
+    ) -> Result<LoginResponse, AuthError> {
         let mut v = FieldViolations::new();
         let email = v.check("email", Email::parse(&req.email));
         if req.password.is_empty() {
@@ -111,7 +122,10 @@ impl AuthApi {
         let user = self.store.find_user_by_email(&email).await?;
         let matched = self
             .hasher
-            .verify(&req.password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .verify(
+                &req.password,
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
             .await?;
         let user = match user {
             Some(user) if matched => user,
@@ -122,7 +136,10 @@ impl AuthApi {
         };
         self.throttle.record_success(&email, address).await?;
         let tokens = self.start_session(user.id, store::now()).await?;
-        Ok(LoginResponse { user: Some(user_pb(&user)), tokens: Some(tokens) })
+        Ok(LoginResponse {
+            user: Some(user_pb(&user)),
+            tokens: Some(tokens),
+        })
     }
 
     async fn refresh(&self, req: RefreshRequest) -> Result<RefreshResponse, AuthError> {
@@ -133,10 +150,16 @@ impl AuthApi {
             .ok_or_else(|| AuthError::field("refresh_token", "is not a FREEDUMB refresh token"))?;
         let next = RefreshToken::generate();
         let now = store::now();
-        match self.store.rotate_refresh_token(&presented.hash(), &next.hash(), now).await? {
+        match self
+            .store
+            .rotate_refresh_token(&presented.hash(), &next.hash(), now)
+            .await?
+        {
             Rotation::Rotated(session) => {
                 let tokens = self.tokens(session.user_id, &session, &next, now).await?;
-                Ok(RefreshResponse { tokens: Some(tokens) })
+                Ok(RefreshResponse {
+                    tokens: Some(tokens),
+                })
             }
             Rotation::Reused(session) => {
                 tracing::warn!(
@@ -154,7 +177,12 @@ impl AuthApi {
     async fn logout(&self, caller: Caller) -> Result<LogoutResponse, AuthError> {
         self.active_session(&caller).await?;
         self.store
-            .revoke_session_by_user_id(caller.user_id, caller.session_id, RevokeReason::Logout, store::now())
+            .revoke_session_by_user_id(
+                caller.user_id,
+                caller.session_id,
+                RevokeReason::Logout,
+                store::now(),
+            )
             .await?;
         self.announce_revoked(&[caller.session_id]).await?;
         Ok(LogoutResponse {})
@@ -164,16 +192,29 @@ impl AuthApi {
         self.active_session(&caller).await?;
         let revoked = self
             .store
-            .revoke_other_sessions_by_user_id(caller.user_id, caller.session_id, RevokeReason::LogoutAll, store::now())
+            .revoke_other_sessions_by_user_id(
+                caller.user_id,
+                caller.session_id,
+                RevokeReason::LogoutAll,
+                store::now(),
+            )
             .await?;
         self.announce_revoked(&revoked).await?;
-        Ok(LogoutAllResponse { revoked_sessions: revoked.len() as i64 })
+        Ok(LogoutAllResponse {
+            revoked_sessions: revoked.len() as i64,
+        })
     }
 
     async fn get_me(&self, caller: Caller) -> Result<GetMeResponse, AuthError> {
         self.active_session(&caller).await?;
-        let user = self.store.find_user_by_id(caller.user_id).await?.ok_or(AuthError::SessionEnded)?;
-        Ok(GetMeResponse { user: Some(user_pb(&user)) })
+        let user = self
+            .store
+            .find_user_by_id(caller.user_id)
+            .await?
+            .ok_or(AuthError::SessionEnded)?;
+        Ok(GetMeResponse {
+            user: Some(user_pb(&user)),
+        })
     }
 
     async fn change_password(
@@ -194,11 +235,19 @@ impl AuthApi {
         let (Some(new_password), true) = (new_password, v.is_empty()) else {
             return Err(AuthError::InvalidArgument(v));
         };
-        let user = self.store.find_user_by_id(caller.user_id).await?.ok_or(AuthError::SessionEnded)?;
+        let user = self
+            .store
+            .find_user_by_id(caller.user_id)
+            .await?
+            .ok_or(AuthError::SessionEnded)?;
         if let Err(Throttled(wait)) = self.throttle.check(&user.email, address).await? {
             return Err(AuthError::Throttled(wait));
         }
-        if !self.hasher.verify(&req.current_password, Some(&user.password_hash)).await? {
+        if !self
+            .hasher
+            .verify(&req.current_password, Some(&user.password_hash))
+            .await?
+        {
             self.throttle.record_failure(&user.email, address).await?;
             return Err(AuthError::field("current_password", "is incorrect"));
         }
@@ -209,7 +258,9 @@ impl AuthApi {
             .await?;
         self.announce_revoked(&revoked).await?;
         tracing::info!(user_id = %caller.user_id, revoked = revoked.len(), "password changed");
-        Ok(ChangePasswordResponse { revoked_sessions: revoked.len() as i64 })
+        Ok(ChangePasswordResponse {
+            revoked_sessions: revoked.len() as i64,
+        })
     }
 
     /// The caller's session, if it is still active: a valid signature is not
@@ -226,12 +277,18 @@ impl AuthApi {
     /// verifier refuses their access tokens at once.
     async fn announce_revoked(&self, sessions: &[Uuid]) -> Result<(), AuthError> {
         for session in sessions {
-            self.revocations.revoke(*session, self.revocation_ttl).await?;
+            self.revocations
+                .revoke(*session, self.revocation_ttl)
+                .await?;
         }
         Ok(())
     }
 
-    async fn start_session(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<TokenPair, AuthError> {
+    async fn start_session(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, AuthError> {
         let session = SessionRecord {
             id: Uuid::now_v7(),
             user_id,
@@ -281,7 +338,10 @@ fn user_pb(user: &UserRecord) -> User {
 }
 
 fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 fn client_address<T>(req: &Request<T>) -> Option<IpAddr> {
@@ -291,29 +351,47 @@ fn client_address<T>(req: &Request<T>) -> Option<IpAddr> {
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     #[tracing::instrument(skip_all)]
-    async fn register(&self, req: Request<RegisterRequest>) -> Result<Response<RegisterResponse>, Status> {
-        Ok(Response::new(AuthApi::register(self, req.into_inner()).await?))
+    async fn register(
+        &self,
+        req: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
+        Ok(Response::new(
+            AuthApi::register(self, req.into_inner()).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all)]
     async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
         let address = client_address(&req);
-        Ok(Response::new(AuthApi::login(self, req.into_inner(), address).await?))
+        Ok(Response::new(
+            AuthApi::login(self, req.into_inner(), address).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn refresh(&self, req: Request<RefreshRequest>) -> Result<Response<RefreshResponse>, Status> {
-        Ok(Response::new(AuthApi::refresh(self, req.into_inner()).await?))
+    async fn refresh(
+        &self,
+        req: Request<RefreshRequest>,
+    ) -> Result<Response<RefreshResponse>, Status> {
+        Ok(Response::new(
+            AuthApi::refresh(self, req.into_inner()).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn logout(&self, req: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
+    async fn logout(
+        &self,
+        req: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
         let caller = freedumb_kit::auth::caller(&req)?;
         Ok(Response::new(AuthApi::logout(self, caller).await?))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn logout_all(&self, req: Request<LogoutAllRequest>) -> Result<Response<LogoutAllResponse>, Status> {
+    async fn logout_all(
+        &self,
+        req: Request<LogoutAllRequest>,
+    ) -> Result<Response<LogoutAllResponse>, Status> {
         let caller = freedumb_kit::auth::caller(&req)?;
         Ok(Response::new(AuthApi::logout_all(self, caller).await?))
     }
@@ -331,11 +409,16 @@ impl AuthService for AuthApi {
     ) -> Result<Response<ChangePasswordResponse>, Status> {
         let caller = freedumb_kit::auth::caller(&req)?;
         let address = client_address(&req);
-        Ok(Response::new(AuthApi::change_password(self, caller, req.into_inner(), address).await?))
+        Ok(Response::new(
+            AuthApi::change_password(self, caller, req.into_inner(), address).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn get_jwks(&self, _req: Request<GetJwksRequest>) -> Result<Response<GetJwksResponse>, Status> {
+    async fn get_jwks(
+        &self,
+        _req: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
         let keys = self.keys.jwks().await.map_err(AuthError::from)?;
         Ok(Response::new(GetJwksResponse { keys }))
     }

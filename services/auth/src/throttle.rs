@@ -67,7 +67,11 @@ impl LoginThrottle {
     }
 
     /// `Err` when this attempt must wait.
-    pub async fn check(&self, email: &Email, address: Option<IpAddr>) -> anyhow::Result<Result<(), Throttled>> {
+    pub async fn check(
+        &self,
+        email: &Email,
+        address: Option<IpAddr>,
+    ) -> anyhow::Result<Result<(), Throttled>> {
         let keys = Keys::new(email, address);
         let c = &self.counters;
         if c.get(&keys.address).await? >= ADDRESS_LIMIT {
@@ -83,7 +87,11 @@ impl LoginThrottle {
     }
 
     /// Counts a failed attempt.
-    pub async fn record_failure(&self, email: &Email, address: Option<IpAddr>) -> anyhow::Result<()> {
+    pub async fn record_failure(
+        &self,
+        email: &Email,
+        address: Option<IpAddr>,
+    ) -> anyhow::Result<()> {
         let keys = Keys::new(email, address);
         for key in [&keys.pair, &keys.address, &keys.account] {
             self.counters.incr(key, WINDOW).await?;
@@ -93,7 +101,11 @@ impl LoginThrottle {
 
     /// Clears this address's failures for the account and remembers the
     /// address as the owner's.
-    pub async fn record_success(&self, email: &Email, address: Option<IpAddr>) -> anyhow::Result<()> {
+    pub async fn record_success(
+        &self,
+        email: &Email,
+        address: Option<IpAddr>,
+    ) -> anyhow::Result<()> {
         let keys = Keys::new(email, address);
         self.counters.reset(&keys.pair).await?;
         self.counters.incr(&keys.known, KNOWN_FOR).await?;
@@ -108,7 +120,10 @@ mod tests {
     use super::*;
 
     fn setup() -> (LoginThrottle, Email) {
-        (LoginThrottle::new(Arc::new(MemoryState::default())), Email::parse("a@example.com").expect("valid"))
+        (
+            LoginThrottle::new(Arc::new(MemoryState::default())),
+            Email::parse("a@example.com").expect("valid"),
+        )
     }
 
     #[tokio::test]
@@ -117,27 +132,48 @@ mod tests {
         let attacker = Some("203.0.113.9".parse().expect("ip"));
         let owner = Some("198.51.100.1".parse().expect("ip"));
         for _ in 0..PAIR_LIMIT {
-            assert!(throttle.check(&email, attacker).await.expect("check").is_ok());
-            throttle.record_failure(&email, attacker).await.expect("record");
+            assert!(
+                throttle
+                    .check(&email, attacker)
+                    .await
+                    .expect("check")
+                    .is_ok()
+            );
+            throttle
+                .record_failure(&email, attacker)
+                .await
+                .expect("record");
         }
         let Err(Throttled(wait)) = throttle.check(&email, attacker).await.expect("check") else {
             panic!("the attacker should be throttled");
         };
         assert!(wait > Duration::from_secs(60));
-        assert!(throttle.check(&email, owner).await.expect("check").is_ok(), "the owner is not locked out");
+        assert!(
+            throttle.check(&email, owner).await.expect("check").is_ok(),
+            "the owner is not locked out"
+        );
     }
 
     #[tokio::test]
     async fn a_distributed_attack_does_not_lock_out_a_known_address() {
         let (throttle, email) = setup();
         let owner = Some("198.51.100.1".parse().expect("ip"));
-        throttle.record_success(&email, owner).await.expect("record");
+        throttle
+            .record_success(&email, owner)
+            .await
+            .expect("record");
         for i in 0..ACCOUNT_LIMIT {
             let bot = Some(IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]));
             throttle.record_failure(&email, bot).await.expect("record");
         }
         let stranger = Some("192.0.2.77".parse().expect("ip"));
-        assert!(throttle.check(&email, stranger).await.expect("check").is_err());
+        assert!(
+            throttle
+                .check(&email, stranger)
+                .await
+                .expect("check")
+                .is_err()
+        );
         assert!(throttle.check(&email, owner).await.expect("check").is_ok());
     }
 

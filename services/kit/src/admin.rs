@@ -38,7 +38,11 @@ pub struct DatabaseReady {
 impl DatabaseReady {
     /// A check of `db` named after its service.
     pub fn new(service: &str, db: Database, migrations: Migrations) -> Self {
-        Self { name: format!("{service}-database"), db, migrations }
+        Self {
+            name: format!("{service}-database"),
+            db,
+            migrations,
+        }
     }
 }
 
@@ -70,7 +74,12 @@ impl AdminState {
         checks: Vec<Arc<dyn ReadinessCheck>>,
         pools: Vec<(String, Database)>,
     ) -> Self {
-        Self { prometheus, shutdown, checks: Arc::new(checks), pools: Arc::new(pools) }
+        Self {
+            prometheus,
+            shutdown,
+            checks: Arc::new(checks),
+            pools: Arc::new(pools),
+        }
     }
 
     /// Whether every check passes now (what `/ready` and `freedumb
@@ -88,7 +97,11 @@ impl AdminState {
         }))
         .await;
         let failures: Vec<String> = results.into_iter().flatten().collect();
-        if failures.is_empty() { Ok(()) } else { Err(failures) }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures)
+        }
     }
 }
 
@@ -107,7 +120,10 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         crate::metrics::record_pool(service, size, idle);
     }
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         crate::metrics::render(&state.prometheus),
     )
 }

@@ -152,7 +152,11 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::raw().only(&UNPREFIXED).map(|k| k.as_str().to_lowercase().into()))
+            .merge(
+                Env::raw()
+                    .only(&UNPREFIXED)
+                    .map(|k| k.as_str().to_lowercase().into()),
+            )
             .merge(env)
     }
 
@@ -201,8 +205,14 @@ impl Config {
             a.argon2_parallelism >= 1,
             "auth.argon2_parallelism (FREEDUMB_AUTH__ARGON2_PARALLELISM): must be at least 1",
         );
-        check(!a.issuer.is_empty(), "auth.issuer (FREEDUMB_AUTH__ISSUER): must not be empty");
-        check(!a.audience.is_empty(), "auth.audience (FREEDUMB_AUTH__AUDIENCE): must not be empty");
+        check(
+            !a.issuer.is_empty(),
+            "auth.issuer (FREEDUMB_AUTH__ISSUER): must not be empty",
+        );
+        check(
+            !a.audience.is_empty(),
+            "auth.audience (FREEDUMB_AUTH__AUDIENCE): must not be empty",
+        );
         check(
             self.db_max_connections >= 1,
             "db_max_connections (FREEDUMB_DB_MAX_CONNECTIONS): must be at least 1",
@@ -243,7 +253,11 @@ impl Config {
                 self.log_filter
             ));
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
+        }
     }
 
     /// The request timeout as a [`Duration`].
@@ -267,6 +281,7 @@ fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Resul
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail API returns its own error
 mod tests {
     use super::*;
 
@@ -295,13 +310,20 @@ mod tests {
     fn env_overrides_file_which_overrides_defaults() {
         let config = load(
             "grpc_addr = \"127.0.0.1:6000\"\nadmin_addr = \"127.0.0.1:6001\"\n",
-            &[("FREEDUMB_GRPC_ADDR", "127.0.0.1:7000"), ("DATABASE_URL", "postgres://x@h/db")],
+            &[
+                ("FREEDUMB_GRPC_ADDR", "127.0.0.1:7000"),
+                ("DATABASE_URL", "postgres://x@h/db"),
+            ],
         )
         .expect("valid");
         assert_eq!(config.grpc_addr.to_string(), "127.0.0.1:7000");
         assert_eq!(config.admin_addr.to_string(), "127.0.0.1:6001");
         assert_eq!(
-            config.database_url.as_ref().map(|u| u.expose_secret().to_owned()).as_deref(),
+            config
+                .database_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_owned())
+                .as_deref(),
             Some("postgres://x@h/db")
         );
     }
@@ -332,7 +354,10 @@ mod tests {
     #[test]
     fn unparsable_address_names_the_key() {
         let err = load("", &[("FREEDUMB_GRPC_ADDR", "not-an-address")]).expect_err("invalid");
-        assert!(err.to_string().to_lowercase().contains("grpc_addr"), "{err}");
+        assert!(
+            err.to_string().to_lowercase().contains("grpc_addr"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -32,7 +32,11 @@ impl FieldViolations {
     }
 
     /// Records the error of `result` under `field`, returning its value.
-    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
         result.map_err(|e| self.add(field, e.to_string())).ok()
     }
 
@@ -48,7 +52,11 @@ impl FieldViolations {
 
     /// `Ok(())` when empty, otherwise the INVALID_ARGUMENT status.
     pub fn into_result(self) -> Result<(), Status> {
-        if self.is_empty() { Ok(()) } else { Err(invalid_argument(self)) }
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid_argument(self))
+        }
     }
 }
 
@@ -62,7 +70,12 @@ pub fn invalid_argument(violations: FieldViolations) -> Status {
     for (field, why) in violations.0 {
         details.add_bad_request_violation(field, why);
     }
-    with_reason(Code::InvalidArgument, ErrorReason::InvalidArgument, message, details)
+    with_reason(
+        Code::InvalidArgument,
+        ErrorReason::InvalidArgument,
+        message,
+        details,
+    )
 }
 
 /// A status with an `ErrorInfo` carrying `reason`.
@@ -74,7 +87,12 @@ pub fn status(code: Code, reason: ErrorReason, message: impl Into<String>) -> St
 pub fn rate_limited(message: impl Into<String>, retry_after: Duration) -> Status {
     let mut details = ErrorDetails::new();
     details.set_retry_info(Some(retry_after));
-    with_reason(Code::ResourceExhausted, ErrorReason::RateLimited, message.into(), details)
+    with_reason(
+        Code::ResourceExhausted,
+        ErrorReason::RateLimited,
+        message.into(),
+        details,
+    )
 }
 
 /// INTERNAL for an unexpected failure. The cause is logged with the trace
@@ -97,7 +115,12 @@ pub fn internal(cause: &anyhow::Error) -> Status {
     )
 }
 
-fn with_reason(code: Code, reason: ErrorReason, message: String, mut details: ErrorDetails) -> Status {
+fn with_reason(
+    code: Code,
+    reason: ErrorReason,
+    message: String,
+    mut details: ErrorDetails,
+) -> Status {
     details.set_error_info(reason.reason(), ERROR_DOMAIN, []);
     Status::with_error_details(code, message, details)
 }
@@ -122,7 +145,10 @@ mod tests {
             .map(|f| f.field.as_str())
             .collect();
         assert_eq!(fields, ["email", "password"]);
-        assert_eq!(details.error_info().expect("error info").reason, "INVALID_ARGUMENT");
+        assert_eq!(
+            details.error_info().expect("error info").reason,
+            "INVALID_ARGUMENT"
+        );
     }
 
     #[test]

@@ -34,14 +34,20 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = HANDLE.get_or_init(|| handle).clone();
     let collector = PROCESS.get_or_init(metrics_process::Collector::default);
     collector.describe();
-    metrics::describe_counter!("grpc_server_handled_total", "gRPC calls completed, by method and code");
+    metrics::describe_counter!(
+        "grpc_server_handled_total",
+        "gRPC calls completed, by method and code"
+    );
     metrics::describe_histogram!(
         "grpc_server_handling_seconds",
         metrics::Unit::Seconds,
         "gRPC call latency until the last byte of the response"
     );
     metrics::describe_gauge!("grpc_server_in_flight", "gRPC calls being served now");
-    metrics::describe_gauge!("db_pool_connections", "Database pool connections, by service and state");
+    metrics::describe_gauge!(
+        "db_pool_connections",
+        "Database pool connections, by service and state"
+    );
     Ok(handle)
 }
 
@@ -95,7 +101,10 @@ where
                     // A trailers-only response (how tonic answers every unary
                     // error) carries its status in the headers.
                     call.code = grpc_status(response.headers());
-                    Ok(response.map(|inner| MeteredBody { inner, call: Some(call) }))
+                    Ok(response.map(|inner| MeteredBody {
+                        inner,
+                        call: Some(call),
+                    }))
                 }
                 Err(e) => {
                     call.finish(tonic::Code::Internal);
@@ -118,7 +127,11 @@ impl Call {
     fn start(path: &str) -> Self {
         let method = path.trim_start_matches('/').to_owned();
         metrics::gauge!("grpc_server_in_flight", "method" => method.clone()).increment(1.0);
-        Self { method, started: Instant::now(), code: None }
+        Self {
+            method,
+            started: Instant::now(),
+            code: None,
+        }
     }
 
     /// Records the call now; a code already read from the headers wins.
@@ -130,7 +143,10 @@ impl Call {
 impl Drop for Call {
     fn drop(&mut self) {
         let code = self.code.unwrap_or(tonic::Code::Cancelled);
-        let labels = [("method", self.method.clone()), ("code", format!("{code:?}"))];
+        let labels = [
+            ("method", self.method.clone()),
+            ("code", format!("{code:?}")),
+        ];
         metrics::counter!("grpc_server_handled_total", &labels).increment(1);
         metrics::histogram!("grpc_server_handling_seconds", "method" => self.method.clone())
             .record(self.started.elapsed().as_secs_f64());
@@ -159,14 +175,16 @@ impl<B: Body> Body for MeteredBody<B> {
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
         let finished = match &frame {
-            Some(Ok(f)) => f.trailers_ref().map(|t| grpc_status(t).unwrap_or(tonic::Code::Unknown)),
+            Some(Ok(f)) => f
+                .trailers_ref()
+                .map(|t| grpc_status(t).unwrap_or(tonic::Code::Unknown)),
             Some(Err(_)) => Some(tonic::Code::Internal),
             None => Some(tonic::Code::Unknown),
         };
-        if let Some(code) = finished {
-            if let Some(call) = this.call.take() {
-                call.finish(code);
-            }
+        if let Some(code) = finished
+            && let Some(call) = this.call.take()
+        {
+            call.finish(code);
         }
         Poll::Ready(frame)
     }
@@ -192,7 +210,8 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
 pub fn record_pool(service: &str, size: u32, idle: usize) {
     let idle = idle as f64;
     let size = f64::from(size);
-    metrics::gauge!("db_pool_connections", "service" => service.to_owned(), "state" => "idle").set(idle);
+    metrics::gauge!("db_pool_connections", "service" => service.to_owned(), "state" => "idle")
+        .set(idle);
     metrics::gauge!("db_pool_connections", "service" => service.to_owned(), "state" => "active")
         .set((size - idle).max(0.0));
 }

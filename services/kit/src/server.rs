@@ -73,7 +73,9 @@ impl GrpcServer {
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = self.routes;
         for name in &self.names {
-            health.set_service_status(*name, ServingStatus::Serving).await;
+            health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
         }
         health.set_service_status("", ServingStatus::Serving).await;
         // Reflection lists what this process hosts, not every contract.
@@ -82,7 +84,9 @@ impl GrpcServer {
                 .register_encoded_file_descriptor_set(freedumb_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
                 .with_service_name("grpc.health.v1.Health");
-            self.names.iter().fold(builder, |b, name| b.with_service_name(*name))
+            self.names
+                .iter()
+                .fold(builder, |b, name| b.with_service_name(*name))
         };
         routes
             .add_service(health_service)
@@ -101,7 +105,9 @@ impl GrpcServer {
             .layer(crate::metrics::MetricsLayer)
             // Bound the work in progress; excess calls queue here instead of
             // overloading the database.
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                config.concurrency_limit,
+            ))
             // Innermost: verify the token, then hand the caller to handlers.
             .layer(AuthLayer::new(verifier, self.public));
 
@@ -112,9 +118,13 @@ impl GrpcServer {
             let shutdown = shutdown.clone();
             async move {
                 shutdown.wait().await;
-                health.set_service_status("", ServingStatus::NotServing).await;
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
                 for name in names {
-                    health.set_service_status(name, ServingStatus::NotServing).await;
+                    health
+                        .set_service_status(name, ServingStatus::NotServing)
+                        .await;
                 }
                 tracing::info!(delay_secs = delay.as_secs(), "health set to NOT_SERVING");
                 tokio::time::sleep(delay).await;

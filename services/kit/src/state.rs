@@ -55,7 +55,10 @@ impl SharedState {
         match &config.redis_url {
             Some(url) => {
                 let redis = RedisState::connect(url.expose_secret()).await?;
-                Ok(Self { revocations: Arc::new(redis.clone()), counters: Arc::new(redis) })
+                Ok(Self {
+                    revocations: Arc::new(redis.clone()),
+                    counters: Arc::new(redis),
+                })
             }
             None => Ok(Self::in_process()),
         }
@@ -64,7 +67,10 @@ impl SharedState {
     /// In-process state for one process (the embedded default and tests).
     pub fn in_process() -> Self {
         let memory = MemoryState::default();
-        Self { revocations: Arc::new(memory.clone()), counters: Arc::new(memory) }
+        Self {
+            revocations: Arc::new(memory.clone()),
+            counters: Arc::new(memory),
+        }
     }
 }
 
@@ -81,14 +87,21 @@ impl MemoryState {
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (u64, Instant)>, Instant) -> T) -> T {
         let now = Instant::now();
-        let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= Self::PRUNE_AT {
             map.retain(|_, (_, expires)| *expires > now);
         }
         f(&mut map, now)
     }
 
-    fn live(map: &HashMap<String, (u64, Instant)>, key: &str, now: Instant) -> Option<(u64, Instant)> {
+    fn live(
+        map: &HashMap<String, (u64, Instant)>,
+        key: &str,
+        now: Instant,
+    ) -> Option<(u64, Instant)> {
         map.get(key).copied().filter(|(_, expires)| *expires > now)
     }
 }
@@ -141,7 +154,9 @@ impl RedisState {
     /// Connects (and keeps reconnecting) to `url`.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("parsing REDIS_URL")?;
-        let conn = ConnectionManager::new(client).await.context("connecting to Redis")?;
+        let conn = ConnectionManager::new(client)
+            .await
+            .context("connecting to Redis")?;
         Ok(Self { conn })
     }
 }
@@ -158,7 +173,11 @@ fn counter_key(key: &str) -> String {
 impl Revocations for RedisState {
     async fn revoke(&self, session: Uuid, ttl: Duration) -> anyhow::Result<()> {
         let secs = ttl.as_secs().max(1);
-        let _: () = self.conn.clone().set_ex(revocation_key(session), 1u8, secs).await?;
+        let _: () = self
+            .conn
+            .clone()
+            .set_ex(revocation_key(session), 1u8, secs)
+            .await?;
         Ok(())
     }
 
@@ -209,8 +228,20 @@ mod tests {
     #[tokio::test]
     async fn memory_counters_count_within_the_window_and_reset() {
         let state = MemoryState::default();
-        assert_eq!(state.incr("k", Duration::from_secs(60)).await.expect("incr"), 1);
-        assert_eq!(state.incr("k", Duration::from_secs(60)).await.expect("incr"), 2);
+        assert_eq!(
+            state
+                .incr("k", Duration::from_secs(60))
+                .await
+                .expect("incr"),
+            1
+        );
+        assert_eq!(
+            state
+                .incr("k", Duration::from_secs(60))
+                .await
+                .expect("incr"),
+            2
+        );
         assert_eq!(state.get("k").await.expect("get"), 2);
         assert!(state.ttl("k").await.expect("ttl") > Duration::from_secs(58));
         state.reset("k").await.expect("reset");
@@ -220,7 +251,10 @@ mod tests {
     #[tokio::test]
     async fn memory_counters_expire() {
         let state = MemoryState::default();
-        state.incr("k", Duration::from_millis(20)).await.expect("incr");
+        state
+            .incr("k", Duration::from_millis(20))
+            .await
+            .expect("incr");
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert_eq!(state.get("k").await.expect("get"), 0);
     }
@@ -229,7 +263,10 @@ mod tests {
     async fn memory_revocations_expire() {
         let state = MemoryState::default();
         let session = Uuid::now_v7();
-        state.revoke(session, Duration::from_millis(20)).await.expect("revoke");
+        state
+            .revoke(session, Duration::from_millis(20))
+            .await
+            .expect("revoke");
         assert!(state.is_revoked(session).await.expect("check"));
         assert!(!state.is_revoked(Uuid::now_v7()).await.expect("check"));
         tokio::time::sleep(Duration::from_millis(40)).await;

@@ -10,7 +10,9 @@ use anyhow::Context as _;
 use secrecy::ExposeSecret as _;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::Config;
 
@@ -107,7 +109,10 @@ impl Database {
                     .await?,
             ),
         };
-        anyhow::ensure!(applied >= latest, "migrations pending: at {applied:?}, need {latest:?}");
+        anyhow::ensure!(
+            applied >= latest,
+            "migrations pending: at {applied:?}, need {latest:?}"
+        );
         Ok(())
     }
 

@@ -34,7 +34,9 @@ impl Drop for TelemetryGuard {
 pub fn init(config: &Config, service_name: &str) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let resource = Resource::builder().with_service_name(service_name.to_owned()).build();
+    let resource = Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     if let Some(endpoint) = &config.otel_exporter_otlp_endpoint {
         let exporter = opentelemetry_otlp::SpanExporter::builder()

@@ -34,7 +34,10 @@ pub async fn fresh_postgres_database() -> Option<String> {
     let now = chrono::Utc::now().timestamp();
     let name = format!("freedumb_test_{now}_{}", uuid::Uuid::new_v4().simple());
     let options = PgConnectOptions::from_str(&server).expect("TEST_DATABASE_URL is a Postgres URL");
-    let mut conn = options.connect().await.expect("connecting to TEST_DATABASE_URL");
+    let mut conn = options
+        .connect()
+        .await
+        .expect("connecting to TEST_DATABASE_URL");
     drop_stale_databases(&mut conn, now).await;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)

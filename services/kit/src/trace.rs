@@ -13,7 +13,12 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// The current span's trace id as 32 hex digits (zeros when none).
 pub fn current_trace_id() -> String {
-    tracing::Span::current().context().span().span_context().trace_id().to_string()
+    tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .trace_id()
+        .to_string()
 }
 
 /// Opens the `grpc.request` span, continuing the caller's trace.

@@ -9,30 +9,55 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn redis_counters_count_expire_and_reset() {
-    let Some(url) = backend_url("TEST_REDIS_URL") else { return };
+    let Some(url) = backend_url("TEST_REDIS_URL") else {
+        return;
+    };
     let redis = RedisState::connect(&url).await.expect("connect");
     let key = format!("test:{}", Uuid::new_v4());
     assert_eq!(redis.get(&key).await.expect("get"), 0);
-    assert_eq!(redis.incr(&key, Duration::from_secs(60)).await.expect("incr"), 1);
-    assert_eq!(redis.incr(&key, Duration::from_secs(1)).await.expect("incr"), 2);
+    assert_eq!(
+        redis
+            .incr(&key, Duration::from_secs(60))
+            .await
+            .expect("incr"),
+        1
+    );
+    assert_eq!(
+        redis
+            .incr(&key, Duration::from_secs(1))
+            .await
+            .expect("incr"),
+        2
+    );
     let ttl = redis.ttl(&key).await.expect("ttl");
-    assert!(ttl > Duration::from_secs(50), "the window is not shortened by later increments: {ttl:?}");
+    assert!(
+        ttl > Duration::from_secs(50),
+        "the window is not shortened by later increments: {ttl:?}"
+    );
     redis.reset(&key).await.expect("reset");
     assert_eq!(redis.get(&key).await.expect("get"), 0);
 
     let short = format!("test:{}", Uuid::new_v4());
-    redis.incr(&short, Duration::from_secs(1)).await.expect("incr");
+    redis
+        .incr(&short, Duration::from_secs(1))
+        .await
+        .expect("incr");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(redis.get(&short).await.expect("get"), 0, "expired");
 }
 
 #[tokio::test]
 async fn redis_revocations_are_visible_until_they_expire() {
-    let Some(url) = backend_url("TEST_REDIS_URL") else { return };
+    let Some(url) = backend_url("TEST_REDIS_URL") else {
+        return;
+    };
     let redis = RedisState::connect(&url).await.expect("connect");
     let session = Uuid::now_v7();
     assert!(!redis.is_revoked(session).await.expect("check"));
-    redis.revoke(session, Duration::from_secs(1)).await.expect("revoke");
+    redis
+        .revoke(session, Duration::from_secs(1))
+        .await
+        .expect("revoke");
     assert!(redis.is_revoked(session).await.expect("check"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!redis.is_revoked(session).await.expect("check"));

@@ -28,8 +28,12 @@ pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
 pub async fn migrate(config: Config, targets: Targets) -> anyhow::Result<()> {
     for target in Target::ALL_ORDERED.iter().filter(|t| targets.contains(**t)) {
         let (name, migrations) = target.database();
-        let db = Database::connect(&config, name).await.with_context(|| format!("{name} database"))?;
-        db.migrate(&migrations).await.with_context(|| format!("{name} migrations"))?;
+        let db = Database::connect(&config, name)
+            .await
+            .with_context(|| format!("{name} database"))?;
+        db.migrate(&migrations)
+            .await
+            .with_context(|| format!("{name} migrations"))?;
         db.close().await;
         println!("{name}: migrations applied");
     }
@@ -79,13 +83,16 @@ impl App {
             let db = Database::connect(&config, name)
                 .await
                 .with_context(|| format!("starting {name}: database"))?;
-            db.migrate(&migrations).await.with_context(|| format!("starting {name}: migrations"))?;
+            db.migrate(&migrations)
+                .await
+                .with_context(|| format!("starting {name}: migrations"))?;
             checks.push(Arc::new(DatabaseReady::new(name, db.clone(), migrations)));
             pools.push((name.to_owned(), db));
             match target {
                 Target::Auth => {
                     let db = &pools.last().context("pool just added")?.1;
-                    let auth = freedumb_auth::build(&config, db, &state).context("starting auth")?;
+                    let auth =
+                        freedumb_auth::build(&config, db, &state).context("starting auth")?;
                     for method in freedumb_auth::PUBLIC_METHODS {
                         server.allow_anonymous(method);
                     }
@@ -104,14 +111,27 @@ impl App {
                 Arc::new(GrpcKeySource::new(url)?)
             }
         };
-        let verifier = Arc::new(TokenVerifier::new(&config.auth, key_source, state.revocations.clone()));
+        let verifier = Arc::new(TokenVerifier::new(
+            &config.auth,
+            key_source,
+            state.revocations.clone(),
+        ));
 
         let grpc_listener = bind(config.grpc_addr, "gRPC (FREEDUMB_GRPC_ADDR)").await?;
         let admin_listener = bind(config.admin_addr, "admin (FREEDUMB_ADMIN_ADDR)").await?;
         let databases = pools.iter().map(|(_, db)| db.clone()).collect();
         let admin = AdminState::new(prometheus, shutdown.clone(), checks, pools);
         tracing::info!(targets = ?targets.names(), services = ?server.service_names(), "built");
-        Ok(Self { config, shutdown, server, verifier, admin, databases, grpc_listener, admin_listener })
+        Ok(Self {
+            config,
+            shutdown,
+            server,
+            verifier,
+            admin,
+            databases,
+            grpc_listener,
+            admin_listener,
+        })
     }
 
     /// The bound gRPC address.
@@ -139,7 +159,12 @@ impl App {
                 async move { stop.wait().await }
             });
         let mut admin = tokio::spawn(async move { admin.await });
-        let grpc = self.server.serve(self.grpc_listener, &self.config, self.verifier, self.shutdown.clone());
+        let grpc = self.server.serve(
+            self.grpc_listener,
+            &self.config,
+            self.verifier,
+            self.shutdown.clone(),
+        );
         let result = tokio::select! {
             result = grpc => result.context("gRPC server"),
             joined = &mut admin => {
@@ -162,5 +187,7 @@ impl App {
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("binding the {what} listener on {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener on {addr}"))
 }

@@ -16,14 +16,21 @@ pub async fn run(config: &freedumb_kit::Config) -> anyhow::Result<()> {
         let stream = tokio::net::TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to the admin listener at {addr}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let request = http::Request::get("/ready")
             .header(http::header::HOST, addr.to_string())
             .body(Empty::<Bytes>::new())?;
         let response = sender.send_request(request).await?;
-        anyhow::ensure!(response.status().is_success(), "not ready: /ready answered {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "not ready: /ready answered {}",
+            response.status()
+        );
         Ok(())
     };
-    tokio::time::timeout(std::time::Duration::from_secs(5), check).await.context("timed out")?
+    tokio::time::timeout(std::time::Duration::from_secs(5), check)
+        .await
+        .context("timed out")?
 }

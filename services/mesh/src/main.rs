@@ -44,13 +44,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve { target: Targets::all(), list_targets: false });
+    let command = cli.command.unwrap_or(Command::Serve {
+        target: Targets::all(),
+        list_targets: false,
+    });
     match command {
         Command::Version => {
             println!("freedumb {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Command::Serve { list_targets: true, .. } => {
+        Command::Serve {
+            list_targets: true, ..
+        } => {
             print!("{}", targets::describe());
             return ExitCode::SUCCESS;
         }

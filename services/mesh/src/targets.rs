@@ -13,8 +13,11 @@ pub enum Target {
 }
 
 /// Every target: (name, what it runs).
-pub const REGISTRY: &[(&str, Target, &str)] =
-    &[("auth", Target::Auth, "accounts, sessions and token signing (freedumb.auth.v1)")];
+pub const REGISTRY: &[(&str, Target, &str)] = &[(
+    "auth",
+    Target::Auth,
+    "accounts, sessions and token signing (freedumb.auth.v1)",
+)];
 
 /// The targets `all` stands for.
 pub const ALL: &[Target] = &[Target::Auth];
@@ -36,7 +39,11 @@ impl Targets {
 
     /// The names, for logs.
     pub fn names(&self) -> Vec<&'static str> {
-        REGISTRY.iter().filter(|(_, t, _)| self.0.contains(t)).map(|(n, _, _)| *n).collect()
+        REGISTRY
+            .iter()
+            .filter(|(_, t, _)| self.0.contains(t))
+            .map(|(n, _, _)| *n)
+            .collect()
     }
 }
 
@@ -54,7 +61,10 @@ pub fn parse(raw: &str) -> Result<Targets, String> {
             }
             None => {
                 let known: Vec<&str> = REGISTRY.iter().map(|(n, _, _)| *n).collect();
-                return Err(format!("unknown target `{name}`; known: all, {}", known.join(", ")));
+                return Err(format!(
+                    "unknown target `{name}`; known: all, {}",
+                    known.join(", ")
+                ));
             }
         }
     }

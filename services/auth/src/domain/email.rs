@@ -39,7 +39,9 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -49,7 +51,11 @@ impl Email {
                     && !l.ends_with('-')
                     && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
-        if local_ok && domain_ok { Ok(Self(s.to_ascii_lowercase())) } else { Err(EmailError::Invalid) }
+        if local_ok && domain_ok {
+            Ok(Self(s.to_ascii_lowercase()))
+        } else {
+            Err(EmailError::Invalid)
+        }
     }
 
     /// The normalized address.
@@ -82,12 +88,30 @@ mod tests {
 
     #[test]
     fn valid_addresses_are_normalized() {
-        assert_eq!(Email::parse(" Ann.Lee+tag@Example.COM ").expect("valid").as_str(), "ann.lee+tag@example.com");
+        assert_eq!(
+            Email::parse(" Ann.Lee+tag@Example.COM ")
+                .expect("valid")
+                .as_str(),
+            "ann.lee+tag@example.com"
+        );
     }
 
     #[test]
     fn invalid_addresses_are_refused() {
-        for bad in ["", "   ", "plain", "@example.com", "a@", "a@b", "a@.com", "a..b@example.com", "a@exa mple.com", "a b@example.com", "ä@example.com", "a@-x.com"] {
+        for bad in [
+            "",
+            "   ",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a@.com",
+            "a..b@example.com",
+            "a@exa mple.com",
+            "a b@example.com",
+            "ä@example.com",
+            "a@-x.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be invalid");
         }
     }

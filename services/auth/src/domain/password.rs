@@ -10,8 +10,12 @@ pub const MIN_CHARS: usize = 8;
 pub const MAX_CHARS: usize = 1024;
 
 /// The 10,000 most common passwords (SecLists), lower case.
-static COMMON: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| include_str!("common_passwords.txt").lines().map(str::trim).collect());
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("common_passwords.txt")
+        .lines()
+        .map(str::trim)
+        .collect()
+});
 
 /// A new password that meets the policy. The text is a secret: it is never
 /// printed and is wiped from memory when dropped.
@@ -70,12 +74,27 @@ mod tests {
 
     #[test]
     fn policy_is_enforced() {
-        assert_eq!(Password::parse("short").err(), Some(PasswordError::TooShort));
-        assert_eq!(Password::parse("password").err(), Some(PasswordError::TooCommon));
-        assert_eq!(Password::parse("PassWord1").err(), Some(PasswordError::TooCommon));
-        assert_eq!(Password::parse(&"x".repeat(MAX_CHARS + 1)).err(), Some(PasswordError::TooLong));
+        assert_eq!(
+            Password::parse("short").err(),
+            Some(PasswordError::TooShort)
+        );
+        assert_eq!(
+            Password::parse("password").err(),
+            Some(PasswordError::TooCommon)
+        );
+        assert_eq!(
+            Password::parse("PassWord1").err(),
+            Some(PasswordError::TooCommon)
+        );
+        assert_eq!(
+            Password::parse(&"x".repeat(MAX_CHARS + 1)).err(),
+            Some(PasswordError::TooLong)
+        );
         assert!(Password::parse("correct horse battery staple").is_ok());
-        assert!(Password::parse(&"é".repeat(128)).is_ok(), "128+ characters are accepted");
+        assert!(
+            Password::parse(&"é".repeat(128)).is_ok(),
+            "128+ characters are accepted"
+        );
     }
 
     #[test]

@@ -31,7 +31,8 @@ impl RefreshToken {
     /// decides whether it is real).
     pub fn parse(raw: &str) -> Option<Self> {
         let body = raw.strip_prefix(PREFIX)?;
-        (body.len() == ENCODED_LEN && URL_SAFE_NO_PAD.decode(body).is_ok()).then(|| Self(raw.into()))
+        (body.len() == ENCODED_LEN && URL_SAFE_NO_PAD.decode(body).is_ok())
+            .then(|| Self(raw.into()))
     }
 
     /// The token text, for the response.
@@ -59,7 +60,14 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused() {
-        for bad in ["", "fdr_", "abc", "fdr_short", &format!("xyz_{}", "A".repeat(43)), &format!("fdr_{}!", "A".repeat(42))] {
+        for bad in [
+            "",
+            "fdr_",
+            "abc",
+            "fdr_short",
+            &format!("xyz_{}", "A".repeat(43)),
+            &format!("fdr_{}!", "A".repeat(42)),
+        ] {
             assert!(RefreshToken::parse(bad).is_none(), "{bad:?}");
         }
     }

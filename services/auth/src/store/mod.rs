@@ -156,10 +156,17 @@ pub trait AuthStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError>;
     /// Starts a session with its first refresh token.
-    async fn insert_session(&self, session: &SessionRecord, token: &RefreshTokenHash) -> Result<(), StoreError>;
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        token: &RefreshTokenHash,
+    ) -> Result<(), StoreError>;
     /// The session `session_id` of `user_id`.
-    async fn find_session_by_user_id(&self, user_id: Uuid, session_id: Uuid)
-    -> Result<Option<SessionRecord>, StoreError>;
+    async fn find_session_by_user_id(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<SessionRecord>, StoreError>;
     /// Uses up `presented` and stores `next` in its place, atomically; a
     /// second use of `presented` revokes its session.
     async fn rotate_refresh_token(
@@ -186,7 +193,10 @@ pub trait AuthStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError>;
     /// Every signing key that has not expired at `now`, newest first.
-    async fn list_signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    async fn list_signing_keys(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Adds a signing key.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
 }

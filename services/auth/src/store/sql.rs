@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 use uuid::Uuid;
 
-use super::{AuthStore, RevokeReason, Rotation, SessionRecord, SigningKeyRecord, StoreError, UserRecord};
+use super::{
+    AuthStore, RevokeReason, Rotation, SessionRecord, SigningKeyRecord, StoreError, UserRecord,
+};
 use crate::domain::{Email, RefreshTokenHash};
 
 /// [`AuthStore`] over a sqlx pool of either backend.
@@ -73,7 +75,8 @@ struct SigningKeyRow {
 }
 
 const USER_COLUMNS: &str = "SELECT id, email, password_hash, create_time FROM users";
-const SESSION_COLUMNS: &str = "SELECT id, user_id, create_time, expire_time, revoke_time FROM sessions";
+const SESSION_COLUMNS: &str =
+    "SELECT id, user_id, create_time, expire_time, revoke_time FROM sessions";
 
 fn map_duplicate(entity: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| match &e {
@@ -147,13 +150,18 @@ where
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        let revoked = revoke_others(&mut tx, user_id, keep, RevokeReason::PasswordChange, now).await?;
+        let revoked =
+            revoke_others(&mut tx, user_id, keep, RevokeReason::PasswordChange, now).await?;
         tx.commit().await?;
         Ok(revoked)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn insert_session(&self, session: &SessionRecord, token: &RefreshTokenHash) -> Result<(), StoreError> {
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        token: &RefreshTokenHash,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, create_time, expire_time) VALUES ($1, $2, $3, $4)",
@@ -210,7 +218,9 @@ where
                         .bind(presented.0.to_vec())
                         .fetch_optional(&mut *tx)
                         .await?;
-                let Some((session_id,)) = used else { return Ok(Rotation::Invalid) };
+                let Some((session_id,)) = used else {
+                    return Ok(Rotation::Invalid);
+                };
                 let session = find_session(&mut tx, session_id).await?;
                 revoke(&mut tx, session_id, RevokeReason::RefreshTokenReuse, now).await?;
                 tx.commit().await?;
@@ -265,7 +275,10 @@ where
     }
 
     #[tracing::instrument(skip_all)]
-    async fn list_signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKeyRecord>, StoreError> {
+    async fn list_signing_keys(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let rows: Vec<SigningKeyRow> = sqlx::query_as(
             "SELECT kid, private_key_pem, public_n, public_e, create_time, retire_time, expire_time \
              FROM signing_keys",
@@ -285,7 +298,7 @@ where
                 expire_time: r.expire_time,
             })
             .collect();
-        keys.sort_by(|a, b| b.create_time.cmp(&a.create_time));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.create_time));
         Ok(keys)
     }
 
@@ -324,17 +337,22 @@ where
     for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, create_time) VALUES ($1, $2, $3)")
-        .bind(token.0.to_vec())
-        .bind(session_id)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map_err(map_duplicate("refresh token"))?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, create_time) VALUES ($1, $2, $3)",
+    )
+    .bind(token.0.to_vec())
+    .bind(session_id)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(map_duplicate("refresh token"))?;
     Ok(())
 }
 
-async fn find_session<DB>(conn: &mut DB::Connection, session_id: Uuid) -> Result<Option<SessionRecord>, StoreError>
+async fn find_session<DB>(
+    conn: &mut DB::Connection,
+    session_id: Uuid,
+) -> Result<Option<SessionRecord>, StoreError>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,

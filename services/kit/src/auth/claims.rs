@@ -47,6 +47,11 @@ pub struct Caller {
 
 impl From<AccessClaims> for Caller {
     fn from(c: AccessClaims) -> Self {
-        Self { user_id: c.sub, session_id: c.sid, token_id: c.jti, expires_at: c.exp }
+        Self {
+            user_id: c.sub,
+            session_id: c.sid,
+            token_id: c.jti,
+            expires_at: c.exp,
+        }
     }
 }

@@ -26,7 +26,9 @@ impl GrpcKeySource {
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(5))
             .connect_lazy();
-        Ok(Self { client: AuthServiceClient::with_interceptor(channel, TraceContextInjector) })
+        Ok(Self {
+            client: AuthServiceClient::with_interceptor(channel, TraceContextInjector),
+        })
     }
 }
 

@@ -43,14 +43,21 @@ pub struct AuthLayer {
 impl AuthLayer {
     /// A layer that checks tokens with `verifier`, except on `public` methods.
     pub fn new(verifier: Arc<TokenVerifier>, public: PublicMethods) -> Self {
-        Self { verifier, public: Arc::new(public) }
+        Self {
+            verifier,
+            public: Arc::new(public),
+        }
     }
 }
 
 impl<S> Layer<S> for AuthLayer {
     type Service = AuthService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, verifier: self.verifier.clone(), public: self.public.clone() }
+        AuthService {
+            inner,
+            verifier: self.verifier.clone(),
+            public: self.public.clone(),
+        }
     }
 }
 
@@ -90,7 +97,9 @@ where
             let token = match bearer_token(req.headers()) {
                 Some(token) => token,
                 None => {
-                    return Ok(unauthenticated("missing bearer token in the authorization header"));
+                    return Ok(unauthenticated(
+                        "missing bearer token in the authorization header",
+                    ));
                 }
             };
             match verifier.verify(&token).await {
@@ -123,7 +132,8 @@ fn unauthenticated<B: Default>(message: &str) -> http::Response<B> {
 fn bearer_token(headers: &http::HeaderMap) -> Option<String> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_owned())
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_owned())
 }
 
 #[cfg(test)]
@@ -141,11 +151,20 @@ mod tests {
     #[test]
     fn bearer_token_is_parsed_case_insensitively() {
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::AUTHORIZATION, "bearer abc".parse().expect("header"));
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "bearer abc".parse().expect("header"),
+        );
         assert_eq!(bearer_token(&headers).as_deref(), Some("abc"));
-        headers.insert(http::header::AUTHORIZATION, "Basic abc".parse().expect("header"));
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "Basic abc".parse().expect("header"),
+        );
         assert_eq!(bearer_token(&headers), None);
-        headers.insert(http::header::AUTHORIZATION, "Bearer ".parse().expect("header"));
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "Bearer ".parse().expect("header"),
+        );
         assert_eq!(bearer_token(&headers), None);
     }
 }

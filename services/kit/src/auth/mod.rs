@@ -15,11 +15,15 @@ pub use self::verifier::{TokenError, TokenVerifier};
 
 /// The authenticated caller of `request`, as [`AuthLayer`] verified it.
 pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
-    request.extensions().get::<Caller>().cloned().ok_or_else(|| {
-        crate::error::status(
-            tonic::Code::Unauthenticated,
-            freedumb_proto::common::ErrorReason::InvalidToken,
-            "this method requires an access token",
-        )
-    })
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| {
+            crate::error::status(
+                tonic::Code::Unauthenticated,
+                freedumb_proto::common::ErrorReason::InvalidToken,
+                "this method requires an access token",
+            )
+        })
 }

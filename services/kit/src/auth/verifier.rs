@@ -51,7 +51,11 @@ pub struct TokenVerifier {
 
 impl TokenVerifier {
     /// A verifier for tokens issued per `config`.
-    pub fn new(config: &AuthConfig, source: Arc<dyn KeySource>, revocations: Arc<dyn Revocations>) -> Self {
+    pub fn new(
+        config: &AuthConfig,
+        source: Arc<dyn KeySource>,
+        revocations: Arc<dyn Revocations>,
+    ) -> Self {
         let mut validation = Validation::new(SIGNING_ALGORITHM);
         validation.leeway = config.leeway_secs.min(crate::config::MAX_LEEWAY_SECS);
         validation.validate_exp = true;
@@ -97,7 +101,11 @@ impl TokenVerifier {
     }
 
     fn cached_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
-        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(kid).cloned()
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(kid)
+            .cloned()
     }
 
     /// Reloads the key set (once per interval, one caller at a time) and
@@ -112,7 +120,11 @@ impl TokenVerifier {
             return Err(TokenError::UnknownKey);
         }
         *last = Some(Instant::now());
-        let fetched = self.source.fetch_keys().await.map_err(TokenError::KeysUnavailable)?;
+        let fetched = self
+            .source
+            .fetch_keys()
+            .await
+            .map_err(TokenError::KeysUnavailable)?;
         let mut keys = HashMap::with_capacity(fetched.len());
         for jwk in fetched {
             if jwk.kty != "RSA" || jwk.alg != "RS256" {
@@ -126,7 +138,10 @@ impl TokenVerifier {
             }
         }
         let found = keys.get(kid).cloned();
-        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
         found.ok_or(TokenError::UnknownKey)
     }
 }

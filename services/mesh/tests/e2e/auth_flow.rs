@@ -10,7 +10,10 @@ async fn register_login_get_me_refresh_logout() {
     let email = "Flow.User@Example.com";
 
     let registered = client
-        .register(RegisterRequest { email: email.into(), password: PASSWORD.into() })
+        .register(RegisterRequest {
+            email: email.into(),
+            password: PASSWORD.into(),
+        })
         .await
         .expect("register")
         .into_inner();
@@ -18,7 +21,10 @@ async fn register_login_get_me_refresh_logout() {
     assert_eq!(user.email, "flow.user@example.com", "emails are normalized");
 
     let login = client
-        .login(LoginRequest { email: email.into(), password: PASSWORD.into() })
+        .login(LoginRequest {
+            email: email.into(),
+            password: PASSWORD.into(),
+        })
         .await
         .expect("login")
         .into_inner();
@@ -26,32 +32,54 @@ async fn register_login_get_me_refresh_logout() {
     assert_eq!(tokens.token_type, "Bearer");
     assert!(tokens.refresh_token.starts_with("fdr_"));
 
-    let me = client.get_me(authed(GetMeRequest {}, &tokens.access_token)).await.expect("get me");
+    let me = client
+        .get_me(authed(GetMeRequest {}, &tokens.access_token))
+        .await
+        .expect("get me");
     assert_eq!(me.into_inner().user.expect("user").id, user.id);
 
     let refreshed = client
-        .refresh(RefreshRequest { refresh_token: tokens.refresh_token.clone() })
+        .refresh(RefreshRequest {
+            refresh_token: tokens.refresh_token.clone(),
+        })
         .await
         .expect("refresh")
         .into_inner()
         .tokens
         .expect("tokens");
-    assert_ne!(refreshed.refresh_token, tokens.refresh_token, "refresh tokens rotate");
-    client.get_me(authed(GetMeRequest {}, &refreshed.access_token)).await.expect("new access token works");
+    assert_ne!(
+        refreshed.refresh_token, tokens.refresh_token,
+        "refresh tokens rotate"
+    );
+    client
+        .get_me(authed(GetMeRequest {}, &refreshed.access_token))
+        .await
+        .expect("new access token works");
 
-    client.logout(authed(LogoutRequest {}, &refreshed.access_token)).await.expect("logout");
+    client
+        .logout(authed(LogoutRequest {}, &refreshed.access_token))
+        .await
+        .expect("logout");
     for access in [&tokens.access_token, &refreshed.access_token] {
-        let err = client.get_me(authed(GetMeRequest {}, access)).await.expect_err("session ended");
+        let err = client
+            .get_me(authed(GetMeRequest {}, access))
+            .await
+            .expect_err("session ended");
         assert_eq!(err.code(), Code::Unauthenticated);
     }
     let err = client
-        .refresh(RefreshRequest { refresh_token: refreshed.refresh_token })
+        .refresh(RefreshRequest {
+            refresh_token: refreshed.refresh_token,
+        })
         .await
         .expect_err("logged-out refresh token");
     assert_eq!(err.code(), Code::Unauthenticated);
     // The registration session is a different one and still works.
     let other = registered.tokens.expect("tokens").access_token;
-    client.get_me(authed(GetMeRequest {}, &other)).await.expect("other session unaffected");
+    client
+        .get_me(authed(GetMeRequest {}, &other))
+        .await
+        .expect("other session unaffected");
 }
 
 #[tokio::test]
@@ -61,7 +89,9 @@ async fn reusing_a_refresh_token_revokes_the_whole_family() {
     let first = app.register().await.tokens.expect("tokens");
 
     let second = client
-        .refresh(RefreshRequest { refresh_token: first.refresh_token.clone() })
+        .refresh(RefreshRequest {
+            refresh_token: first.refresh_token.clone(),
+        })
         .await
         .expect("R1 -> R2")
         .into_inner()
@@ -69,18 +99,25 @@ async fn reusing_a_refresh_token_revokes_the_whole_family() {
         .expect("tokens");
 
     let err = client
-        .refresh(RefreshRequest { refresh_token: first.refresh_token.clone() })
+        .refresh(RefreshRequest {
+            refresh_token: first.refresh_token.clone(),
+        })
         .await
         .expect_err("R1 again");
     assert_eq!(err.code(), Code::Unauthenticated);
     assert_eq!(reason(&err), "INVALID_REFRESH_TOKEN");
 
     let err = client
-        .refresh(RefreshRequest { refresh_token: second.refresh_token })
+        .refresh(RefreshRequest {
+            refresh_token: second.refresh_token,
+        })
         .await
         .expect_err("R2 died with the family");
     assert_eq!(err.code(), Code::Unauthenticated);
-    let err = client.get_me(authed(GetMeRequest {}, &second.access_token)).await.expect_err("revoked");
+    let err = client
+        .get_me(authed(GetMeRequest {}, &second.access_token))
+        .await
+        .expect_err("revoked");
     assert_eq!(err.code(), Code::Unauthenticated);
 }
 
@@ -90,7 +127,10 @@ async fn logout_all_ends_every_other_session() {
     let mut client = app.client().await;
     let registered = app.register().await;
     let current = app.login(&registered).await;
-    let others = [registered.tokens.clone().expect("tokens"), app.login(&registered).await];
+    let others = [
+        registered.tokens.clone().expect("tokens"),
+        app.login(&registered).await,
+    ];
 
     let revoked = client
         .logout_all(authed(LogoutAllRequest {}, &current.access_token))
@@ -98,12 +138,20 @@ async fn logout_all_ends_every_other_session() {
         .expect("logout all")
         .into_inner();
     assert_eq!(revoked.revoked_sessions, 2);
-    client.get_me(authed(GetMeRequest {}, &current.access_token)).await.expect("current kept");
+    client
+        .get_me(authed(GetMeRequest {}, &current.access_token))
+        .await
+        .expect("current kept");
     for other in others {
-        let err = client.get_me(authed(GetMeRequest {}, &other.access_token)).await.expect_err("ended");
+        let err = client
+            .get_me(authed(GetMeRequest {}, &other.access_token))
+            .await
+            .expect_err("ended");
         assert_eq!(err.code(), Code::Unauthenticated);
         let err = client
-            .refresh(RefreshRequest { refresh_token: other.refresh_token })
+            .refresh(RefreshRequest {
+                refresh_token: other.refresh_token,
+            })
             .await
             .expect_err("ended");
         assert_eq!(err.code(), Code::Unauthenticated);
@@ -122,7 +170,10 @@ async fn change_password_ends_other_sessions_and_replaces_the_password() {
 
     let err = client
         .change_password(authed(
-            ChangePasswordRequest { current_password: "not the password".into(), new_password: new_password.into() },
+            ChangePasswordRequest {
+                current_password: "not the password".into(),
+                new_password: new_password.into(),
+            },
             &current.access_token,
         ))
         .await
@@ -131,23 +182,41 @@ async fn change_password_ends_other_sessions_and_replaces_the_password() {
 
     let changed = client
         .change_password(authed(
-            ChangePasswordRequest { current_password: PASSWORD.into(), new_password: new_password.into() },
+            ChangePasswordRequest {
+                current_password: PASSWORD.into(),
+                new_password: new_password.into(),
+            },
             &current.access_token,
         ))
         .await
         .expect("change")
         .into_inner();
     assert_eq!(changed.revoked_sessions, 1);
-    client.get_me(authed(GetMeRequest {}, &current.access_token)).await.expect("current kept");
-    let err = client.get_me(authed(GetMeRequest {}, &other.access_token)).await.expect_err("other ended");
+    client
+        .get_me(authed(GetMeRequest {}, &current.access_token))
+        .await
+        .expect("current kept");
+    let err = client
+        .get_me(authed(GetMeRequest {}, &other.access_token))
+        .await
+        .expect_err("other ended");
     assert_eq!(err.code(), Code::Unauthenticated);
 
     let err = client
-        .login(LoginRequest { email: email.clone(), password: PASSWORD.into() })
+        .login(LoginRequest {
+            email: email.clone(),
+            password: PASSWORD.into(),
+        })
         .await
         .expect_err("old password");
     assert_eq!(err.code(), Code::Unauthenticated);
-    client.login(LoginRequest { email, password: new_password.into() }).await.expect("new password");
+    client
+        .login(LoginRequest {
+            email,
+            password: new_password.into(),
+        })
+        .await
+        .expect("new password");
 }
 
 #[tokio::test]
@@ -157,11 +226,17 @@ async fn unknown_email_and_wrong_password_fail_alike() {
     let email = app.register().await.user.expect("user").email;
 
     let wrong_password = client
-        .login(LoginRequest { email, password: "not the password".into() })
+        .login(LoginRequest {
+            email,
+            password: "not the password".into(),
+        })
         .await
         .expect_err("wrong password");
     let unknown = client
-        .login(LoginRequest { email: "nobody@example.com".into(), password: PASSWORD.into() })
+        .login(LoginRequest {
+            email: "nobody@example.com".into(),
+            password: PASSWORD.into(),
+        })
         .await
         .expect_err("unknown email");
     assert_eq!(wrong_password.code(), Code::Unauthenticated);
@@ -179,22 +254,38 @@ async fn repeated_failed_logins_are_throttled_with_retry_info() {
     let email = app.register().await.user.expect("user").email;
     for _ in 0..5 {
         let err = client
-            .login(LoginRequest { email: email.clone(), password: "wrong password!".into() })
+            .login(LoginRequest {
+                email: email.clone(),
+                password: "wrong password!".into(),
+            })
             .await
             .expect_err("wrong");
         assert_eq!(err.code(), Code::Unauthenticated);
     }
     let err = client
-        .login(LoginRequest { email: email.clone(), password: PASSWORD.into() })
+        .login(LoginRequest {
+            email: email.clone(),
+            password: PASSWORD.into(),
+        })
         .await
         .expect_err("throttled even with the right password");
     assert_eq!(err.code(), Code::ResourceExhausted);
     assert_eq!(reason(&err), "RATE_LIMITED");
-    let retry = err.get_error_details().retry_info().and_then(|r| r.retry_delay).expect("retry info");
+    let retry = err
+        .get_error_details()
+        .retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("retry info");
     assert!(retry.as_secs() > 0);
     // Throttling is per account: another account from the same address is fine.
     let other = app.register().await.user.expect("user").email;
-    client.login(LoginRequest { email: other, password: PASSWORD.into() }).await.expect("other account");
+    client
+        .login(LoginRequest {
+            email: other,
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect("other account");
 }
 
 #[tokio::test]
@@ -206,10 +297,20 @@ async fn fifty_concurrent_registrations_of_one_email_create_one_account() {
         let mut client = client.clone();
         let email = email.clone();
         tokio::spawn(async move {
-            client.register(RegisterRequest { email, password: PASSWORD.into() }).await.map(|_| ())
+            client
+                .register(RegisterRequest {
+                    email,
+                    password: PASSWORD.into(),
+                })
+                .await
+                .map(|_| ())
         })
     });
-    let results: Vec<_> = futures::future::join_all(calls).await.into_iter().map(|r| r.expect("join")).collect();
+    let results: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("join"))
+        .collect();
     let ok = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(ok, 1, "exactly one registration succeeds");
     for err in results.into_iter().filter_map(Result::err) {
@@ -224,8 +325,19 @@ async fn jwks_lists_the_signing_key() {
     let mut client = app.client().await;
     let tokens = app.register().await.tokens.expect("tokens");
     let header = jsonwebtoken::decode_header(&tokens.access_token).expect("header");
-    let jwks = client.get_jwks(GetJwksRequest {}).await.expect("jwks").into_inner();
-    let key = jwks.keys.iter().find(|k| Some(&k.kid) == header.kid.as_ref()).expect("signing key published");
-    assert_eq!((key.kty.as_str(), key.alg.as_str(), key.r#use.as_str()), ("RSA", "RS256", "sig"));
+    let jwks = client
+        .get_jwks(GetJwksRequest {})
+        .await
+        .expect("jwks")
+        .into_inner();
+    let key = jwks
+        .keys
+        .iter()
+        .find(|k| Some(&k.kid) == header.kid.as_ref())
+        .expect("signing key published");
+    assert_eq!(
+        (key.kty.as_str(), key.alg.as_str(), key.r#use.as_str()),
+        ("RSA", "RS256", "sig")
+    );
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
 }

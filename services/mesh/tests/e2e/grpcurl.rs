@@ -13,7 +13,11 @@ async fn run(args: &[&str]) -> (bool, String) {
         .output()
         .await
         .expect("running grpcurl");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     (output.status.success(), text)
 }
 
@@ -29,7 +33,8 @@ async fn call(app: &TestApp, method: &str, body: Value, token: Option<&str>) -> 
     args.extend([addr.as_str(), full.as_str()]);
     let (ok, out) = run(&args).await;
     assert!(ok, "grpcurl {method} failed: {out}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{method} output is not JSON ({e}): {out}"))
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("{method} output is not JSON ({e}): {out}"))
 }
 
 #[tokio::test]
@@ -48,8 +53,20 @@ async fn grpcurl_lists_describes_and_checks_health() {
 
     let (ok, out) = run(&[&addr, "describe", "freedumb.auth.v1.AuthService"]).await;
     assert!(ok, "{out}");
-    for rpc in ["Register", "Login", "Refresh", "Logout", "LogoutAll", "GetMe", "ChangePassword", "GetJwks"] {
-        assert!(out.contains(&format!("rpc {rpc} ")), "describe lacks {rpc}: {out}");
+    for rpc in [
+        "Register",
+        "Login",
+        "Refresh",
+        "Logout",
+        "LogoutAll",
+        "GetMe",
+        "ChangePassword",
+        "GetJwks",
+    ] {
+        assert!(
+            out.contains(&format!("rpc {rpc} ")),
+            "describe lacks {rpc}: {out}"
+        );
     }
 
     let (ok, out) = run(&[&addr, "describe", "freedumb.auth.v1.RegisterRequest"]).await;
@@ -57,8 +74,13 @@ async fn grpcurl_lists_describes_and_checks_health() {
 
     let (ok, out) = run(&[&addr, "grpc.health.v1.Health/Check"]).await;
     assert!(ok && out.contains("SERVING"), "{out}");
-    let (ok, out) =
-        run(&["-d", r#"{"service":"freedumb.auth.v1.AuthService"}"#, &addr, "grpc.health.v1.Health/Check"]).await;
+    let (ok, out) = run(&[
+        "-d",
+        r#"{"service":"freedumb.auth.v1.AuthService"}"#,
+        &addr,
+        "grpc.health.v1.Health/Check",
+    ])
+    .await;
     assert!(ok && out.contains("SERVING"), "{out}");
 }
 
@@ -70,17 +92,38 @@ async fn grpcurl_drives_register_login_get_me_refresh_logout() {
     let app = spawn_app().await;
     let email = "grpcurl@example.com";
 
-    let registered = call(&app, "Register", json!({ "email": email, "password": PASSWORD }), None).await;
+    let registered = call(
+        &app,
+        "Register",
+        json!({ "email": email, "password": PASSWORD }),
+        None,
+    )
+    .await;
     assert_eq!(registered["user"]["email"], email);
-    let login = call(&app, "Login", json!({ "email": email, "password": PASSWORD }), None).await;
-    let access = login["tokens"]["accessToken"].as_str().expect("accessToken").to_owned();
-    let refresh = login["tokens"]["refreshToken"].as_str().expect("refreshToken").to_owned();
+    let login = call(
+        &app,
+        "Login",
+        json!({ "email": email, "password": PASSWORD }),
+        None,
+    )
+    .await;
+    let access = login["tokens"]["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_owned();
+    let refresh = login["tokens"]["refreshToken"]
+        .as_str()
+        .expect("refreshToken")
+        .to_owned();
 
     let me = call(&app, "GetMe", json!({}), Some(&access)).await;
     assert_eq!(me["user"]["id"], registered["user"]["id"]);
 
     let refreshed = call(&app, "Refresh", json!({ "refreshToken": refresh }), None).await;
-    let access2 = refreshed["tokens"]["accessToken"].as_str().expect("accessToken").to_owned();
+    let access2 = refreshed["tokens"]["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_owned();
     call(&app, "Logout", json!({}), Some(&access2)).await;
 
     let addr = app.grpc_addr.to_string();

@@ -67,11 +67,11 @@ pub async fn spawn_app_with(backends: Backends, env: &[(&str, &str)]) -> TestApp
             if show {
                 eprintln!("{line}");
             }
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v["message"] == "serving" {
-                    let addr = |k: &str| v[k].as_str().and_then(|s| s.parse().ok());
-                    let _ = tx.send((addr("grpc_addr"), addr("admin_addr")));
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["message"] == "serving"
+            {
+                let addr = |k: &str| v[k].as_str().and_then(|s| s.parse().ok());
+                let _ = tx.send((addr("grpc_addr"), addr("admin_addr")));
             }
         }
     });
@@ -84,10 +84,17 @@ pub async fn spawn_app_with(backends: Backends, env: &[(&str, &str)]) -> TestApp
     let started = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
         .await
         .expect("join");
-    let (Some(grpc_addr), Some(admin_addr)) = started.expect("freedumb did not report serving within 60 s") else {
+    let (Some(grpc_addr), Some(admin_addr)) =
+        started.expect("freedumb did not report serving within 60 s")
+    else {
         panic!("freedumb reported unparsable addresses");
     };
-    TestApp { child, grpc_addr, admin_addr, data_dir }
+    TestApp {
+        child,
+        grpc_addr,
+        admin_addr,
+        data_dir,
+    }
 }
 
 impl TestApp {
@@ -98,7 +105,9 @@ impl TestApp {
 
     /// A tonic client.
     pub async fn client(&self) -> AuthServiceClient<Channel> {
-        AuthServiceClient::connect(self.url()).await.expect("connect")
+        AuthServiceClient::connect(self.url())
+            .await
+            .expect("connect")
     }
 
     /// Registers a fresh user (unique email) and returns the response.
@@ -106,7 +115,10 @@ impl TestApp {
         let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
         self.client()
             .await
-            .register(RegisterRequest { email, password: PASSWORD.into() })
+            .register(RegisterRequest {
+                email,
+                password: PASSWORD.into(),
+            })
             .await
             .expect("register")
             .into_inner()
@@ -117,7 +129,10 @@ impl TestApp {
         let email = registered.user.as_ref().expect("user").email.clone();
         self.client()
             .await
-            .login(LoginRequest { email, password: PASSWORD.into() })
+            .login(LoginRequest {
+                email,
+                password: PASSWORD.into(),
+            })
             .await
             .expect("login")
             .into_inner()
@@ -141,7 +156,10 @@ impl TestApp {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "freedumb did not exit within {limit:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "freedumb did not exit within {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -157,16 +175,21 @@ impl Drop for TestApp {
 /// `request` with `authorization: Bearer token`.
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().expect("metadata"));
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("metadata"),
+    );
     request
 }
 
 /// The `ErrorInfo.reason` of `status`.
 pub fn reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt as _;
-    status.get_error_details().error_info().map(|i| i.reason.clone()).unwrap_or_default()
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
 }
 
 /// The fields named by `status`'s `BadRequest` detail.
@@ -184,7 +207,9 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     use http_body_util::BodyExt as _;
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
     tokio::spawn(conn);
     let request = http::Request::get(path)
         .header(http::header::HOST, addr.to_string())
@@ -192,14 +217,21 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .expect("request");
     let response = sender.send_request(request).await.expect("send");
     let status = response.status().as_u16();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The real grpcurl, or `None` outside CI when it is not installed.
 pub fn grpcurl() -> Option<std::path::PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join("grpcurl")).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|p| p.join("grpcurl"))
+            .find(|p| p.is_file())
     });
     match found {
         Some(path) => Some(path),

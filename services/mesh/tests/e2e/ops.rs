@@ -26,7 +26,10 @@ async fn admin_serves_health_readiness_and_metrics() {
         r#"db_pool_connections{service="auth""#,
         "process_resident_memory_bytes",
     ] {
-        assert!(metrics.contains(needle), "metrics lack {needle}:\n{metrics}");
+        assert!(
+            metrics.contains(needle),
+            "metrics lack {needle}:\n{metrics}"
+        );
     }
 }
 
@@ -43,8 +46,15 @@ async fn healthcheck_command_reports_readiness() {
             .expect("healthcheck")
     };
     let ready = run(app.admin_addr.to_string());
-    assert!(ready.status.success(), "{}", String::from_utf8_lossy(&ready.stderr));
-    let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
     let down = run(unused.to_string());
     assert!(!down.status.success(), "nothing listens there");
 }
@@ -67,29 +77,48 @@ fn invalid_configuration_is_reported_all_at_once() {
         .output()
         .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("leeway_secs") && stderr.contains("argon2_memory_kib"), "{stderr}");
+    assert!(
+        stderr.contains("leeway_secs") && stderr.contains("argon2_memory_kib"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn cli_lists_targets_prints_version_and_refuses_unknown_targets() {
     let bin = env!("CARGO_BIN_EXE_freedumb");
-    let list = Command::new(bin).args(["serve", "--list-targets"]).output().expect("run");
+    let list = Command::new(bin)
+        .args(["serve", "--list-targets"])
+        .output()
+        .expect("run");
     assert!(String::from_utf8_lossy(&list.stdout).contains("auth\t"));
     let version = Command::new(bin).arg("version").output().expect("run");
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("freedumb "));
-    let unknown = Command::new(bin).args(["serve", "--target", "auth,nope"]).output().expect("run");
+    let unknown = Command::new(bin)
+        .args(["serve", "--target", "auth,nope"])
+        .output()
+        .expect("run");
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown target `nope`"));
 }
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_calls_reports_not_serving_and_exits_zero() {
-    let mut app = spawn_app_with(Default::default(), &[("FREEDUMB_SHUTDOWN_GRACE_SECS", "20")]).await;
+    let mut app = spawn_app_with(
+        Default::default(),
+        &[("FREEDUMB_SHUTDOWN_GRACE_SECS", "20")],
+    )
+    .await;
     let email = app.register().await.user.expect("user").email;
-    let channel = tonic::transport::Channel::from_shared(app.url()).expect("url").connect().await.expect("connect");
+    let channel = tonic::transport::Channel::from_shared(app.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
     let mut health = HealthClient::new(channel.clone());
     let mut watch = health
-        .watch(HealthCheckRequest { service: String::new() })
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .expect("watch")
         .into_inner();
@@ -102,7 +131,10 @@ async fn sigterm_drains_in_flight_calls_reports_not_serving_and_exits_zero() {
     let logins: Vec<_> = (0..32)
         .map(|_| {
             let mut client = client.clone();
-            let request = LoginRequest { email: email.clone(), password: PASSWORD.into() };
+            let request = LoginRequest {
+                email: email.clone(),
+                password: PASSWORD.into(),
+            };
             tokio::spawn(async move { client.login(request).await })
         })
         .collect();
@@ -118,7 +150,10 @@ async fn sigterm_drains_in_flight_calls_reports_not_serving_and_exits_zero() {
     drop(watch);
 
     for login in logins {
-        login.await.expect("join").expect("in-flight call completes during shutdown");
+        login
+            .await
+            .expect("join")
+            .expect("in-flight call completes during shutdown");
     }
     let status = app.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "exit status {status:?}");

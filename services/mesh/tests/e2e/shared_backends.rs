@@ -9,9 +9,16 @@ use crate::helpers::{Backends, PASSWORD, authed, spawn_app_with};
 
 #[tokio::test]
 async fn two_replicas_on_postgres_and_redis_share_users_keys_and_revocations() {
-    let Some(database_url) = fresh_postgres_database().await else { return };
-    let Some(redis_url) = backend_url("TEST_REDIS_URL") else { return };
-    let backends = Backends { database_url: Some(database_url), redis_url: Some(redis_url) };
+    let Some(database_url) = fresh_postgres_database().await else {
+        return;
+    };
+    let Some(redis_url) = backend_url("TEST_REDIS_URL") else {
+        return;
+    };
+    let backends = Backends {
+        database_url: Some(database_url),
+        redis_url: Some(redis_url),
+    };
     let a = spawn_app_with(backends.clone(), &[]).await;
     let b = spawn_app_with(backends, &[]).await;
 
@@ -20,7 +27,10 @@ async fn two_replicas_on_postgres_and_redis_share_users_keys_and_revocations() {
     let tokens = b
         .client()
         .await
-        .login(LoginRequest { email, password: PASSWORD.into() })
+        .login(LoginRequest {
+            email,
+            password: PASSWORD.into(),
+        })
         .await
         .expect("B knows the user A registered")
         .into_inner()
@@ -29,10 +39,22 @@ async fn two_replicas_on_postgres_and_redis_share_users_keys_and_revocations() {
 
     // Each replica verifies the other's tokens (one key set in Postgres).
     let from_a = registered.tokens.expect("tokens").access_token;
-    b.client().await.get_me(authed(GetMeRequest {}, &from_a)).await.expect("B accepts A's token");
-    a.client().await.get_me(authed(GetMeRequest {}, &tokens.access_token)).await.expect("A accepts B's");
+    b.client()
+        .await
+        .get_me(authed(GetMeRequest {}, &from_a))
+        .await
+        .expect("B accepts A's token");
+    a.client()
+        .await
+        .get_me(authed(GetMeRequest {}, &tokens.access_token))
+        .await
+        .expect("A accepts B's");
 
-    a.client().await.logout(authed(LogoutRequest {}, &tokens.access_token)).await.expect("logout on A");
+    a.client()
+        .await
+        .logout(authed(LogoutRequest {}, &tokens.access_token))
+        .await
+        .expect("logout on A");
     let err = b
         .client()
         .await

@@ -25,13 +25,25 @@ impl Forge {
     async fn new(app: &TestApp) -> Self {
         let valid_token = app.register().await.tokens.expect("tokens").access_token;
         let payload = valid_token.split('.').nth(1).expect("payload");
-        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
-        let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir.path().join("auth.db").display()))
-            .await
-            .expect("open auth.db");
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
+        let db = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            app.data_dir.path().join("auth.db").display()
+        ))
+        .await
+        .expect("open auth.db");
         let (kid, pem): (String, String) =
-            sqlx::query_as("SELECT kid, private_key_pem FROM signing_keys").fetch_one(&db).await.expect("key");
-        Self { kid, key: EncodingKey::from_rsa_pem(pem.as_bytes()).expect("pem"), claims, valid_token }
+            sqlx::query_as("SELECT kid, private_key_pem FROM signing_keys")
+                .fetch_one(&db)
+                .await
+                .expect("key");
+        Self {
+            kid,
+            key: EncodingKey::from_rsa_pem(pem.as_bytes()).expect("pem"),
+            claims,
+            valid_token,
+        }
     }
 
     fn header(&self) -> Header {
@@ -78,7 +90,10 @@ async fn forged_and_misused_tokens_are_unauthenticated() {
     // Control: the harness's own signing with good claims is accepted, so
     // every refusal below is due to the one thing each attack changes.
     let control = forge.sign(json!({ "jti": uuid::Uuid::now_v7().to_string() }));
-    client.get_me(authed(GetMeRequest {}, &control)).await.expect("control token accepted");
+    client
+        .get_me(authed(GetMeRequest {}, &control))
+        .await
+        .expect("control token accepted");
 
     let none = format!(
         "{}.{}.",
@@ -87,7 +102,13 @@ async fn forged_and_misused_tokens_are_unauthenticated() {
     );
     assert_refused(&app, &none, "alg none").await;
 
-    let jwk = client.get_jwks(GetJwksRequest {}).await.expect("jwks").into_inner().keys.remove(0);
+    let jwk = client
+        .get_jwks(GetJwksRequest {})
+        .await
+        .expect("jwks")
+        .into_inner()
+        .keys
+        .remove(0);
     let public = PublicKeyComponents {
         n: URL_SAFE_NO_PAD.decode(&jwk.n).expect("n"),
         e: URL_SAFE_NO_PAD.decode(&jwk.e).expect("e"),
@@ -97,12 +118,19 @@ async fn forged_and_misused_tokens_are_unauthenticated() {
     let mut hs_header = Header::new(Algorithm::HS256);
     hs_header.typ = Some("at+jwt".into());
     hs_header.kid = Some(forge.kid.clone());
-    let hs256 = jsonwebtoken::encode(&hs_header, &forge.claims, &EncodingKey::from_secret(public_pem.as_bytes()))
-        .expect("hs256");
+    let hs256 = jsonwebtoken::encode(
+        &hs_header,
+        &forge.claims,
+        &EncodingKey::from_secret(public_pem.as_bytes()),
+    )
+    .expect("hs256");
     assert_refused(&app, &hs256, "HS256 signed with the public key").await;
 
     let attacker = KeyPair::generate(KeySize::Rsa2048).expect("keygen");
-    let attacker_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", attacker.as_der().expect("der").as_ref()));
+    let attacker_pem = pem::encode(&pem::Pem::new(
+        "PRIVATE KEY",
+        attacker.as_der().expect("der").as_ref(),
+    ));
     let mut unknown_header = forge.header();
     unknown_header.kid = Some("attacker-key".into());
     let unknown_kid = jsonwebtoken::encode(
@@ -131,7 +159,10 @@ async fn forged_and_misused_tokens_are_unauthenticated() {
 
     let t = now();
     let cases = [
-        ("expired beyond leeway", json!({ "exp": t - 31 - 5, "iat": t - 1000, "nbf": t - 1000 })),
+        (
+            "expired beyond leeway",
+            json!({ "exp": t - 31 - 5, "iat": t - 1000, "nbf": t - 1000 }),
+        ),
         ("nbf in the future", json!({ "nbf": t + 31 + 60 })),
         ("wrong iss", json!({ "iss": "someone-else" })),
         ("wrong aud", json!({ "aud": "another-api" })),
@@ -143,7 +174,8 @@ async fn forged_and_misused_tokens_are_unauthenticated() {
 
     let mut id_token_header = forge.header();
     id_token_header.typ = Some("JWT".into());
-    let wrong_type = jsonwebtoken::encode(&id_token_header, &forge.claims, &forge.key).expect("sign");
+    let wrong_type =
+        jsonwebtoken::encode(&id_token_header, &forge.claims, &forge.key).expect("sign");
     assert_refused(&app, &wrong_type, "not typed as an access token").await;
 
     let refresh = app.register().await.tokens.expect("tokens").refresh_token;
@@ -156,10 +188,16 @@ async fn a_token_of_a_logged_out_session_is_unauthenticated() {
     let app = spawn_app().await;
     let tokens = app.register().await.tokens.expect("tokens");
     let mut client = app.client().await;
-    client.logout(authed(LogoutRequest {}, &tokens.access_token)).await.expect("logout");
+    client
+        .logout(authed(LogoutRequest {}, &tokens.access_token))
+        .await
+        .expect("logout");
     assert_refused(&app, &tokens.access_token, "token from a revoked session").await;
     // A second logout with the same token is refused too.
-    let err = client.logout(authed(LogoutRequest {}, &tokens.access_token)).await.expect_err("again");
+    let err = client
+        .logout(authed(LogoutRequest {}, &tokens.access_token))
+        .await
+        .expect_err("again");
     assert_eq!(err.code(), Code::Unauthenticated);
 }
 
@@ -170,7 +208,10 @@ async fn missing_or_malformed_authorization_is_unauthenticated() {
     let err = client.get_me(GetMeRequest {}).await.expect_err("no header");
     assert_eq!(err.code(), Code::Unauthenticated);
     let mut request = tonic::Request::new(GetMeRequest {});
-    request.metadata_mut().insert("authorization", "Basic dXNlcjpwYXNz".parse().expect("metadata"));
+    request.metadata_mut().insert(
+        "authorization",
+        "Basic dXNlcjpwYXNz".parse().expect("metadata"),
+    );
     let err = client.get_me(request).await.expect_err("basic auth");
     assert_eq!(err.code(), Code::Unauthenticated);
 }
