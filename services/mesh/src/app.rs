@@ -26,14 +26,8 @@ pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
 
 /// Applies the migrations of `targets` and returns.
 pub async fn migrate(config: Config, targets: Targets) -> anyhow::Result<()> {
-    for target in Target::ALL_ORDERED.iter().filter(|t| targets.contains(**t)) {
-        let (name, migrations) = target.database();
-        let db = Database::connect(&config, name)
-            .await
-            .with_context(|| format!("{name} database"))?;
-        db.migrate(&migrations)
-            .await
-            .with_context(|| format!("{name} migrations"))?;
+    for target in Target::ordered(&targets) {
+        let (name, db, _) = target.open_database(&config).await?;
         db.close().await;
         println!("{name}: migrations applied");
     }
@@ -44,11 +38,29 @@ impl Target {
     /// Every target in start-up order (dependencies first).
     pub const ALL_ORDERED: &[Target] = &[Target::Auth];
 
-    /// The target's database name and migrations.
-    fn database(self) -> (&'static str, freedumb_kit::Migrations) {
-        match self {
+    /// The targets of `targets` in start-up order.
+    fn ordered(targets: &Targets) -> impl Iterator<Item = Target> + '_ {
+        Self::ALL_ORDERED
+            .iter()
+            .copied()
+            .filter(|t| targets.contains(*t))
+    }
+
+    /// Connects the target's database and applies its migrations.
+    async fn open_database(
+        self,
+        config: &Config,
+    ) -> anyhow::Result<(&'static str, Database, freedumb_kit::Migrations)> {
+        let (name, migrations) = match self {
             Target::Auth => (freedumb_auth::NAME, freedumb_auth::MIGRATIONS),
-        }
+        };
+        let db = Database::connect(config, name)
+            .await
+            .with_context(|| format!("{name}: database"))?;
+        db.migrate(&migrations)
+            .await
+            .with_context(|| format!("{name}: migrations"))?;
+        Ok((name, db, migrations))
     }
 }
 
@@ -78,21 +90,13 @@ impl App {
         let mut pools = Vec::new();
         let mut key_source: Option<Arc<dyn KeySource>> = None;
 
-        for target in Target::ALL_ORDERED.iter().filter(|t| targets.contains(**t)) {
-            let (name, migrations) = target.database();
-            let db = Database::connect(&config, name)
-                .await
-                .with_context(|| format!("starting {name}: database"))?;
-            db.migrate(&migrations)
-                .await
-                .with_context(|| format!("starting {name}: migrations"))?;
+        for target in Target::ordered(&targets) {
+            let (name, db, migrations) = target.open_database(&config).await?;
             checks.push(Arc::new(DatabaseReady::new(name, db.clone(), migrations)));
-            pools.push((name.to_owned(), db));
             match target {
                 Target::Auth => {
-                    let db = &pools.last().context("pool just added")?.1;
                     let auth =
-                        freedumb_auth::build(&config, db, &state).context("starting auth")?;
+                        freedumb_auth::build(&config, &db, &state).context("starting auth")?;
                     for method in freedumb_auth::PUBLIC_METHODS {
                         server.allow_anonymous(method);
                     }
@@ -100,6 +104,7 @@ impl App {
                     key_source = Some(Arc::new(freedumb_auth::LocalKeySource(auth.keys)));
                 }
             }
+            pools.push((name.to_owned(), db));
         }
 
         let key_source = match key_source {

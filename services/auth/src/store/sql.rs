@@ -23,8 +23,9 @@ impl<DB: Database> SqlStore<DB> {
     }
 }
 
+/// A row as the database returns it (named in the store's generic bounds).
 #[derive(FromRow)]
-struct UserRow {
+pub struct UserRow {
     id: Uuid,
     email: String,
     password_hash: String,
@@ -42,8 +43,9 @@ impl From<UserRow> for UserRecord {
     }
 }
 
+/// A row as the database returns it (named in the store's generic bounds).
 #[derive(FromRow)]
-struct SessionRow {
+pub struct SessionRow {
     id: Uuid,
     user_id: Uuid,
     create_time: DateTime<Utc>,
@@ -63,8 +65,9 @@ impl From<SessionRow> for SessionRecord {
     }
 }
 
+/// A row as the database returns it (named in the store's generic bounds).
 #[derive(FromRow)]
-struct SigningKeyRow {
+pub struct SigningKeyRow {
     kid: String,
     private_key_pem: String,
     public_n: String,
@@ -151,7 +154,7 @@ where
             .execute(&mut *tx)
             .await?;
         let revoked =
-            revoke_others(&mut tx, user_id, keep, RevokeReason::PasswordChange, now).await?;
+            Self::revoke_others(&mut tx, user_id, keep, RevokeReason::PasswordChange, now).await?;
         tx.commit().await?;
         Ok(revoked)
     }
@@ -172,7 +175,7 @@ where
         .bind(session.expire_time)
         .execute(&mut *tx)
         .await?;
-        insert_refresh_token(&mut tx, token, session.id, session.create_time).await?;
+        Self::insert_refresh_token(&mut tx, token, session.id, session.create_time).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -221,15 +224,15 @@ where
                 let Some((session_id,)) = used else {
                     return Ok(Rotation::Invalid);
                 };
-                let session = find_session(&mut tx, session_id).await?;
-                revoke(&mut tx, session_id, RevokeReason::RefreshTokenReuse, now).await?;
+                let session = Self::find_session(&mut tx, session_id).await?;
+                Self::revoke(&mut tx, session_id, RevokeReason::RefreshTokenReuse, now).await?;
                 tx.commit().await?;
                 return Ok(session.map_or(Rotation::Invalid, Rotation::Reused));
             }
         };
-        match find_session(&mut tx, session_id).await? {
+        match Self::find_session(&mut tx, session_id).await? {
             Some(session) if session.is_active(now) => {
-                insert_refresh_token(&mut tx, next, session_id, now).await?;
+                Self::insert_refresh_token(&mut tx, next, session_id, now).await?;
                 tx.commit().await?;
                 Ok(Rotation::Rotated(session))
             }
@@ -269,7 +272,7 @@ where
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let revoked = revoke_others(&mut tx, user_id, keep, reason, now).await?;
+        let revoked = Self::revoke_others(&mut tx, user_id, keep, reason, now).await?;
         tx.commit().await?;
         Ok(revoked)
     }
@@ -323,100 +326,86 @@ where
     }
 }
 
-async fn insert_refresh_token<DB>(
-    conn: &mut DB::Connection,
-    token: &RefreshTokenHash,
-    session_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError>
+/// Steps shared by several store methods, run on one connection (usually
+/// inside a transaction).
+impl<DB> SqlStore<DB>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-{
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, session_id, create_time) VALUES ($1, $2, $3)",
-    )
-    .bind(token.0.to_vec())
-    .bind(session_id)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map_err(map_duplicate("refresh token"))?;
-    Ok(())
-}
-
-async fn find_session<DB>(
-    conn: &mut DB::Connection,
-    session_id: Uuid,
-) -> Result<Option<SessionRecord>, StoreError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'r> UserRow: FromRow<'r, DB::Row>,
     for<'r> SessionRow: FromRow<'r, DB::Row>,
-{
-    let row: Option<SessionRow> = sqlx::query_as(&format!("{SESSION_COLUMNS} WHERE id = $1"))
-        .bind(session_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(Into::into))
-}
-
-async fn revoke<DB>(
-    conn: &mut DB::Connection,
-    session_id: Uuid,
-    reason: RevokeReason,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-{
-    sqlx::query(
-        "UPDATE sessions SET revoke_time = $2, revoke_reason = $3 WHERE id = $1 AND revoke_time IS NULL",
-    )
-    .bind(session_id)
-    .bind(now)
-    .bind(reason.as_str().to_owned())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn revoke_others<DB>(
-    conn: &mut DB::Connection,
-    user_id: Uuid,
-    keep: Uuid,
-    reason: RevokeReason,
-    now: DateTime<Utc>,
-) -> Result<Vec<Uuid>, StoreError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'r> SigningKeyRow: FromRow<'r, DB::Row>,
     for<'r> (Uuid,): FromRow<'r, DB::Row>,
 {
-    let rows: Vec<(Uuid,)> = sqlx::query_as(
-        "UPDATE sessions SET revoke_time = $3, revoke_reason = $4 \
-         WHERE user_id = $1 AND id <> $2 AND revoke_time IS NULL RETURNING id",
-    )
-    .bind(user_id)
-    .bind(keep)
-    .bind(now)
-    .bind(reason.as_str().to_owned())
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    async fn insert_refresh_token(
+        conn: &mut DB::Connection,
+        token: &RefreshTokenHash,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, create_time) VALUES ($1, $2, $3)",
+        )
+        .bind(token.0.to_vec())
+        .bind(session_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(map_duplicate("refresh token"))?;
+        Ok(())
+    }
+
+    async fn find_session(
+        conn: &mut DB::Connection,
+        session_id: Uuid,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row: Option<SessionRow> = sqlx::query_as(&format!("{SESSION_COLUMNS} WHERE id = $1"))
+            .bind(session_id)
+            .fetch_optional(conn)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn revoke(
+        conn: &mut DB::Connection,
+        session_id: Uuid,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET revoke_time = $2, revoke_reason = $3 WHERE id = $1 AND revoke_time IS NULL",
+        )
+        .bind(session_id)
+        .bind(now)
+        .bind(reason.as_str().to_owned())
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_others(
+        conn: &mut DB::Connection,
+        user_id: Uuid,
+        keep: Uuid,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "UPDATE sessions SET revoke_time = $3, revoke_reason = $4 \
+             WHERE user_id = $1 AND id <> $2 AND revoke_time IS NULL RETURNING id",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .bind(now)
+        .bind(reason.as_str().to_owned())
+        .fetch_all(conn)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
 }

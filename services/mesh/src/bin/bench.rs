@@ -50,19 +50,28 @@ struct Bare;
 
 #[tonic::async_trait]
 impl AuthService for Bare {
-    async fn register(&self, _: Request<RegisterRequest>) -> Result<Response<RegisterResponse>, Status> {
+    async fn register(
+        &self,
+        _: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
         Err(Status::unimplemented("bare"))
     }
     async fn login(&self, _: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
         Err(Status::unimplemented("bare"))
     }
-    async fn refresh(&self, _: Request<RefreshRequest>) -> Result<Response<RefreshResponse>, Status> {
+    async fn refresh(
+        &self,
+        _: Request<RefreshRequest>,
+    ) -> Result<Response<RefreshResponse>, Status> {
         Err(Status::unimplemented("bare"))
     }
     async fn logout(&self, _: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
         Err(Status::unimplemented("bare"))
     }
-    async fn logout_all(&self, _: Request<LogoutAllRequest>) -> Result<Response<LogoutAllResponse>, Status> {
+    async fn logout_all(
+        &self,
+        _: Request<LogoutAllRequest>,
+    ) -> Result<Response<LogoutAllResponse>, Status> {
         Err(Status::unimplemented("bare"))
     }
     async fn get_me(&self, _: Request<GetMeRequest>) -> Result<Response<GetMeResponse>, Status> {
@@ -70,7 +79,10 @@ impl AuthService for Bare {
             user: Some(User {
                 id: "01a207c5-df92-7666-8681-fc61e2a39282".into(),
                 email: "bench@example.com".into(),
-                create_time: Some(prost_types::Timestamp { seconds: 1_795_426_738, nanos: 66_228_739 }),
+                create_time: Some(prost_types::Timestamp {
+                    seconds: 1_795_426_738,
+                    nanos: 66_228_739,
+                }),
             }),
         }))
     }
@@ -80,14 +92,20 @@ impl AuthService for Bare {
     ) -> Result<Response<ChangePasswordResponse>, Status> {
         Err(Status::unimplemented("bare"))
     }
-    async fn get_jwks(&self, _: Request<GetJwksRequest>) -> Result<Response<GetJwksResponse>, Status> {
+    async fn get_jwks(
+        &self,
+        _: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
         Err(Status::unimplemented("bare"))
     }
 }
 
 async fn bare_server() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("{}", serde_json::json!({ "message": "serving", "grpc_addr": listener.local_addr()?.to_string() }));
+    println!(
+        "{}",
+        serde_json::json!({ "message": "serving", "grpc_addr": listener.local_addr()?.to_string() })
+    );
     tonic::transport::Server::builder()
         .add_service(AuthServiceServer::new(Bare))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
@@ -100,7 +118,11 @@ struct Server(Child);
 
 impl Server {
     fn spawn(mut cmd: Command) -> anyhow::Result<(Self, SocketAddr)> {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("spawning")?;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawning")?;
         let stdout = child.stdout.take().context("stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -112,7 +134,9 @@ impl Server {
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(60))?.context("no address reported")?;
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))?
+            .context("no address reported")?;
         Ok((Self(child), addr))
     }
 }
@@ -140,13 +164,19 @@ impl Sample {
         if self.latencies.is_empty() {
             return Duration::ZERO;
         }
-        let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
+        let i =
+            ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
         self.latencies[i]
     }
 }
 
 /// Runs `call` from `clients` connections for `seconds` after a warm-up.
-async fn measure<F, Fut>(addr: SocketAddr, clients: usize, seconds: u64, call: F) -> anyhow::Result<Sample>
+async fn measure<F, Fut>(
+    addr: SocketAddr,
+    clients: usize,
+    seconds: u64,
+    call: F,
+) -> anyhow::Result<Sample>
 where
     F: Fn(AuthServiceClient<Channel>) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), Status>> + Send,
@@ -155,7 +185,9 @@ where
     let end = warmup + Duration::from_secs(seconds);
     let mut tasks = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
+        let channel = Channel::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?;
         let client = AuthServiceClient::new(channel);
         let call = call.clone();
         tasks.push(tokio::spawn(async move {
@@ -182,7 +214,12 @@ where
         errors += e;
     }
     latencies.sort_unstable();
-    Ok(Sample { calls: latencies.len(), errors, elapsed: Duration::from_secs(seconds), latencies })
+    Ok(Sample {
+        calls: latencies.len(),
+        errors,
+        elapsed: Duration::from_secs(seconds),
+        latencies,
+    })
 }
 
 fn ms(d: Duration) -> String {
@@ -208,7 +245,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut setup = AuthServiceClient::connect(format!("http://{freedumb_addr}")).await?;
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
     let registered = setup
-        .register(RegisterRequest { email: email.clone(), password: PASSWORD.into() })
+        .register(RegisterRequest {
+            email: email.clone(),
+            password: PASSWORD.into(),
+        })
         .await?
         .into_inner();
     let token = registered.tokens.context("tokens")?.access_token;
@@ -228,7 +268,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     let mut request = Request::new(GetMeRequest {});
                     request.metadata_mut().insert(
                         "authorization",
-                        format!("Bearer {token}").parse().map_err(|_| Status::internal("header"))?,
+                        format!("Bearer {token}")
+                            .parse()
+                            .map_err(|_| Status::internal("header"))?,
                     );
                     c.get_me(request).await.map(|_| ())
                 }
@@ -239,12 +281,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let email = email.clone();
             measure(freedumb_addr, clients, args.seconds, move |mut c| {
                 let email = email.clone();
-                async move { c.login(LoginRequest { email, password: PASSWORD.into() }).await.map(|_| ()) }
+                async move {
+                    c.login(LoginRequest {
+                        email,
+                        password: PASSWORD.into(),
+                    })
+                    .await
+                    .map(|_| ())
+                }
             })
             .await?
         };
         let ceiling = bare.throughput();
-        for (name, s) in [("bare tonic GetMe", &bare), ("GetMe", &get_me), ("Login", &login)] {
+        for (name, s) in [
+            ("bare tonic GetMe", &bare),
+            ("GetMe", &get_me),
+            ("Login", &login),
+        ] {
             println!(
                 "| {name} | {clients} | {:.0} | {} | {} | {} | {} | {:.2} |",
                 s.throughput(),
@@ -279,7 +332,10 @@ fn verify_cost() {
         started.elapsed() / N
     };
     let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("rsa");
-    let rsa_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", rsa.as_der().expect("der").as_ref()));
+    let rsa_pem = pem::encode(&pem::Pem::new(
+        "PRIVATE KEY",
+        rsa.as_der().expect("der").as_ref(),
+    ));
     let rsa_token = jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
         &claims,

@@ -158,3 +158,56 @@ async fn sigterm_drains_in_flight_calls_reports_not_serving_and_exits_zero() {
     let status = app.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[test]
+fn migrate_applies_migrations_and_exits() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_freedumb"))
+        .arg("migrate")
+        .env_clear()
+        .env("FREEDUMB_DATA_DIR", data.path())
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("auth: migrations applied"));
+    assert!(data.path().join("auth.db").is_file());
+}
+
+#[tokio::test]
+async fn grpc_web_over_http1_reaches_the_services() {
+    use http_body_util::BodyExt as _;
+    let app = spawn_app().await;
+    let stream = tokio::net::TcpStream::connect(app.grpc_addr)
+        .await
+        .expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    // One gRPC-web frame: flag 0, length 0 (an empty HealthCheckRequest).
+    let frame = hyper::body::Bytes::from_static(&[0, 0, 0, 0, 0]);
+    let request = http::Request::post("/grpc.health.v1.Health/Check")
+        .header(http::header::HOST, app.grpc_addr.to_string())
+        .header(http::header::CONTENT_TYPE, "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .body(http_body_util::Full::new(frame))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("send");
+    assert_eq!(response.status(), 200);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    // Data frame: flag 0, length 2, HealthCheckResponse { status: SERVING (1) }.
+    assert_eq!(&body[..7], &[0, 0, 0, 0, 2, 0x08, 0x01]);
+    // Then the trailers frame (flag 0x80) carrying grpc-status 0.
+    assert_eq!(body[7], 0x80);
+    assert!(String::from_utf8_lossy(&body[12..]).contains("grpc-status:0"));
+}
