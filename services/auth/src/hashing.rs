@@ -1,10 +1,13 @@
 //! Password hashing with argon2id, off the async runtime.
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use freedumb_kit::config::AuthConfig;
+use tokio::sync::Semaphore;
 
 use crate::domain::Password;
 
@@ -12,6 +15,9 @@ use crate::domain::Password;
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    /// One hash per core at a time: more only thrash memory bandwidth
+    /// (19 MiB each) and make every caller slower.
+    permits: Arc<Semaphore>,
     /// A real hash of a random password, verified against when the email is
     /// unknown so that both failures cost the same time.
     decoy: String,
@@ -28,7 +34,8 @@ impl PasswordHasher {
         )
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let decoy = hash_with(&params, &uuid::Uuid::new_v4().to_string())?;
-        Ok(Self { params, decoy })
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Ok(Self { params, permits: Arc::new(Semaphore::new(cores)), decoy })
     }
 
     fn argon2(params: &Params) -> Argon2<'static> {
@@ -39,6 +46,7 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
         let params = self.params.clone();
         let text = password.expose().to_owned();
+        let _permit = self.permits.acquire().await?;
         tokio::task::spawn_blocking(move || hash_with(&params, &text)).await?
     }
 
@@ -51,6 +59,7 @@ impl PasswordHasher {
         };
         let candidate = candidate.to_owned();
         let params = self.params.clone();
+        let _permit = self.permits.acquire().await?;
         let matched = tokio::task::spawn_blocking(move || {
             let parsed =
                 PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;

@@ -138,7 +138,10 @@ impl GrpcServer {
             .layer(stack)
             .add_routes(routes)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                // Small unary replies must not wait for Nagle's algorithm.
+                tonic::transport::server::TcpIncoming::from(listener)
+                    .with_nodelay(Some(true))
+                    .with_keepalive(Some(Duration::from_secs(60))),
                 signal,
             );
         tokio::pin!(server);
