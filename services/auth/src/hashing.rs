@@ -35,7 +35,11 @@ impl PasswordHasher {
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let decoy = hash_with(&params, &uuid::Uuid::new_v4().to_string())?;
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        Ok(Self { params, permits: Arc::new(Semaphore::new(cores)), decoy })
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(cores)),
+            decoy,
+        })
     }
 
     fn argon2(params: &Params) -> Argon2<'static> {
