@@ -160,3 +160,51 @@ impl KeySource for LocalKeySource {
         self.0.jwks().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use freedumb_kit::auth::TokenVerifier;
+    use freedumb_kit::state::MemoryState;
+    use freedumb_kit::{Config, Database};
+
+    use super::*;
+
+    fn claims(now: DateTime<Utc>, config: &AuthConfig) -> AccessClaims {
+        AccessClaims {
+            iss: config.issuer.clone(),
+            sub: uuid::Uuid::now_v7(),
+            aud: config.audience.clone(),
+            exp: (now + Duration::seconds(60)).timestamp(),
+            nbf: now.timestamp(),
+            iat: now.timestamp(),
+            jti: uuid::Uuid::now_v7(),
+            sid: uuid::Uuid::now_v7(),
+        }
+    }
+
+    #[tokio::test]
+    async fn rotated_keys_keep_verifying_until_they_expire() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        let db = Database::connect(&config, crate::NAME).await.expect("db");
+        db.migrate(&crate::MIGRATIONS).await.expect("migrate");
+        let auth = AuthConfig { key_rotation_secs: 1, ..config.auth.clone() };
+        let keys = Arc::new(SigningKeys::new(crate::store::for_database(&db), &auth));
+        let verifier = TokenVerifier::new(
+            &auth,
+            Arc::new(LocalKeySource(keys.clone())),
+            Arc::new(MemoryState::default()),
+        );
+
+        let old = keys.sign(&claims(crate::store::now(), &auth)).await.expect("sign");
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let new = keys.sign(&claims(crate::store::now(), &auth)).await.expect("sign");
+
+        let kid = |t: &str| jsonwebtoken::decode_header(t).expect("header").kid.expect("kid");
+        assert_ne!(kid(&old), kid(&new), "a new key signs after rotation");
+        let published: Vec<String> = keys.jwks().await.expect("jwks").into_iter().map(|k| k.kid).collect();
+        assert!(published.contains(&kid(&old)) && published.contains(&kid(&new)), "{published:?}");
+        verifier.verify(&new).await.expect("new key verifies");
+        verifier.verify(&old).await.expect("the retired key still verifies");
+    }
+}
