@@ -185,10 +185,16 @@ mod tests {
     #[tokio::test]
     async fn rotated_keys_keep_verifying_until_they_expire() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
         let db = Database::connect(&config, crate::NAME).await.expect("db");
         db.migrate(&crate::MIGRATIONS).await.expect("migrate");
-        let auth = AuthConfig { key_rotation_secs: 1, ..config.auth.clone() };
+        let auth = AuthConfig {
+            key_rotation_secs: 1,
+            ..config.auth.clone()
+        };
         let keys = Arc::new(SigningKeys::new(crate::store::for_database(&db), &auth));
         let verifier = TokenVerifier::new(
             &auth,
@@ -196,15 +202,38 @@ mod tests {
             Arc::new(MemoryState::default()),
         );
 
-        let old = keys.sign(&claims(crate::store::now(), &auth)).await.expect("sign");
+        let old = keys
+            .sign(&claims(crate::store::now(), &auth))
+            .await
+            .expect("sign");
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let new = keys.sign(&claims(crate::store::now(), &auth)).await.expect("sign");
+        let new = keys
+            .sign(&claims(crate::store::now(), &auth))
+            .await
+            .expect("sign");
 
-        let kid = |t: &str| jsonwebtoken::decode_header(t).expect("header").kid.expect("kid");
+        let kid = |t: &str| {
+            jsonwebtoken::decode_header(t)
+                .expect("header")
+                .kid
+                .expect("kid")
+        };
         assert_ne!(kid(&old), kid(&new), "a new key signs after rotation");
-        let published: Vec<String> = keys.jwks().await.expect("jwks").into_iter().map(|k| k.kid).collect();
-        assert!(published.contains(&kid(&old)) && published.contains(&kid(&new)), "{published:?}");
+        let published: Vec<String> = keys
+            .jwks()
+            .await
+            .expect("jwks")
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
+        assert!(
+            published.contains(&kid(&old)) && published.contains(&kid(&new)),
+            "{published:?}"
+        );
         verifier.verify(&new).await.expect("new key verifies");
-        verifier.verify(&old).await.expect("the retired key still verifies");
+        verifier
+            .verify(&old)
+            .await
+            .expect("the retired key still verifies");
     }
 }
