@@ -1,7 +1,7 @@
 use freedumb_proto::auth::*;
 use tonic::Code;
 
-use crate::helpers::{PASSWORD, authed, reason, spawn_app};
+use crate::helpers::{PASSWORD, authed, login_with, reason, spawn_app};
 
 #[tokio::test]
 async fn register_login_get_me_refresh_logout() {
@@ -20,14 +20,9 @@ async fn register_login_get_me_refresh_logout() {
     let user = registered.user.expect("user");
     assert_eq!(user.email, "flow.user@example.com", "emails are normalized");
 
-    let login = client
-        .login(LoginRequest {
-            email: email.into(),
-            password: PASSWORD.into(),
-        })
+    let login = login_with(&mut client, email, PASSWORD)
         .await
-        .expect("login")
-        .into_inner();
+        .expect("login");
     let tokens = login.tokens.expect("tokens");
     assert_eq!(tokens.token_type, "Bearer");
     assert!(tokens.refresh_token.starts_with("fdr_"));
@@ -202,19 +197,11 @@ async fn change_password_ends_other_sessions_and_replaces_the_password() {
         .expect_err("other ended");
     assert_eq!(err.code(), Code::Unauthenticated);
 
-    let err = client
-        .login(LoginRequest {
-            email: email.clone(),
-            password: PASSWORD.into(),
-        })
+    let err = login_with(&mut client, email.clone(), PASSWORD)
         .await
         .expect_err("old password");
     assert_eq!(err.code(), Code::Unauthenticated);
-    client
-        .login(LoginRequest {
-            email,
-            password: new_password.into(),
-        })
+    login_with(&mut client, email, new_password)
         .await
         .expect("new password");
 }
@@ -225,18 +212,10 @@ async fn unknown_email_and_wrong_password_fail_alike() {
     let mut client = app.client().await;
     let email = app.register().await.user.expect("user").email;
 
-    let wrong_password = client
-        .login(LoginRequest {
-            email,
-            password: "not the password".into(),
-        })
+    let wrong_password = login_with(&mut client, email, "not the password")
         .await
         .expect_err("wrong password");
-    let unknown = client
-        .login(LoginRequest {
-            email: "nobody@example.com".into(),
-            password: PASSWORD.into(),
-        })
+    let unknown = login_with(&mut client, "nobody@example.com", PASSWORD)
         .await
         .expect_err("unknown email");
     assert_eq!(wrong_password.code(), Code::Unauthenticated);
@@ -253,20 +232,12 @@ async fn repeated_failed_logins_are_throttled_with_retry_info() {
     let mut client = app.client().await;
     let email = app.register().await.user.expect("user").email;
     for _ in 0..5 {
-        let err = client
-            .login(LoginRequest {
-                email: email.clone(),
-                password: "wrong password!".into(),
-            })
+        let err = login_with(&mut client, email.clone(), "wrong password!")
             .await
             .expect_err("wrong");
         assert_eq!(err.code(), Code::Unauthenticated);
     }
-    let err = client
-        .login(LoginRequest {
-            email: email.clone(),
-            password: PASSWORD.into(),
-        })
+    let err = login_with(&mut client, email.clone(), PASSWORD)
         .await
         .expect_err("throttled even with the right password");
     assert_eq!(err.code(), Code::ResourceExhausted);
@@ -279,11 +250,7 @@ async fn repeated_failed_logins_are_throttled_with_retry_info() {
     assert!(retry.as_secs() > 0);
     // Throttling is per account: another account from the same address is fine.
     let other = app.register().await.user.expect("user").email;
-    client
-        .login(LoginRequest {
-            email: other,
-            password: PASSWORD.into(),
-        })
+    login_with(&mut client, other, PASSWORD)
         .await
         .expect("other account");
 }

@@ -9,7 +9,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use freedumb_proto::auth::auth_service_client::AuthServiceClient;
-use freedumb_proto::auth::{LoginRequest, RegisterRequest, RegisterResponse, TokenPair};
+use freedumb_proto::auth::{
+    LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, TokenPair,
+};
 use tonic::transport::Channel;
 
 /// A password that passes the policy.
@@ -172,6 +174,19 @@ impl Drop for TestApp {
     }
 }
 
+/// Calls Login with `email` and `password`.
+pub async fn login_with(
+    client: &mut AuthServiceClient<Channel>,
+    email: impl Into<String>,
+    password: impl Into<String>,
+) -> Result<LoginResponse, tonic::Status> {
+    let request = LoginRequest {
+        email: email.into(),
+        password: password.into(),
+    };
+    client.login(request).await.map(tonic::Response::into_inner)
+}
+
 /// `request` with `authorization: Bearer token`.
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
@@ -202,8 +217,13 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `GET path` on `addr` over HTTP/1.1: (status, body).
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+/// Sends `request` to `addr` over one HTTP/1.1 connection: (status, body).
+pub async fn http1<B>(addr: SocketAddr, request: http::Request<B>) -> (u16, hyper::body::Bytes)
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     use http_body_util::BodyExt as _;
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut sender, conn) =
@@ -211,10 +231,6 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
             .await
             .expect("handshake");
     tokio::spawn(conn);
-    let request = http::Request::get(path)
-        .header(http::header::HOST, addr.to_string())
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-        .expect("request");
     let response = sender.send_request(request).await.expect("send");
     let status = response.status().as_u16();
     let body = response
@@ -223,6 +239,16 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .await
         .expect("body")
         .to_bytes();
+    (status, body)
+}
+
+/// `GET path` on `addr` over HTTP/1.1: (status, body as text).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let request = http::Request::get(path)
+        .header(http::header::HOST, addr.to_string())
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .expect("request");
+    let (status, body) = http1(addr, request).await;
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 

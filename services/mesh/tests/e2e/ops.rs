@@ -8,7 +8,7 @@ use freedumb_proto::auth::LoginRequest;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
-use crate::helpers::{PASSWORD, http_get, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, http_get, http1, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn admin_serves_health_readiness_and_metrics() {
@@ -179,16 +179,7 @@ fn migrate_applies_migrations_and_exits() {
 
 #[tokio::test]
 async fn grpc_web_over_http1_reaches_the_services() {
-    use http_body_util::BodyExt as _;
     let app = spawn_app().await;
-    let stream = tokio::net::TcpStream::connect(app.grpc_addr)
-        .await
-        .expect("connect");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
-    tokio::spawn(conn);
     // One gRPC-web frame: flag 0, length 0 (an empty HealthCheckRequest).
     let frame = hyper::body::Bytes::from_static(&[0, 0, 0, 0, 0]);
     let request = http::Request::post("/grpc.health.v1.Health/Check")
@@ -197,14 +188,8 @@ async fn grpc_web_over_http1_reaches_the_services() {
         .header("x-grpc-web", "1")
         .body(http_body_util::Full::new(frame))
         .expect("request");
-    let response = sender.send_request(request).await.expect("send");
-    assert_eq!(response.status(), 200);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, body) = http1(app.grpc_addr, request).await;
+    assert_eq!(status, 200);
     // Data frame: flag 0, length 2, HealthCheckResponse { status: SERVING (1) }.
     assert_eq!(&body[..7], &[0, 0, 0, 0, 2, 0x08, 0x01]);
     // Then the trailers frame (flag 0x80) carrying grpc-status 0.
