@@ -50,8 +50,14 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
         let params = self.params.clone();
         let text = password.expose().to_owned();
-        let _permit = self.permits.acquire().await?;
-        tokio::task::spawn_blocking(move || hash_with(&params, &text)).await?
+        // The permit moves into the blocking task: a cancelled call must not
+        // free it while its hash is still running.
+        let permit = self.permits.clone().acquire_owned().await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_with(&params, &text)
+        })
+        .await?
     }
 
     /// Whether `candidate` matches `stored` — or, when there is no stored
@@ -63,8 +69,9 @@ impl PasswordHasher {
         };
         let candidate = candidate.to_owned();
         let params = self.params.clone();
-        let _permit = self.permits.acquire().await?;
+        let permit = self.permits.clone().acquire_owned().await?;
         let matched = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let parsed =
                 PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
             Ok::<_, anyhow::Error>(

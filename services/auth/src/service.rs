@@ -72,7 +72,14 @@ impl AuthApi {
         })
     }
 
-    async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse, AuthError> {
+    async fn register(
+        &self,
+        req: RegisterRequest,
+        address: Option<IpAddr>,
+    ) -> Result<RegisterResponse, AuthError> {
+        if let Err(Throttled(wait)) = self.throttle.register_attempt(address).await? {
+            return Err(AuthError::Throttled(wait));
+        }
         let mut v = FieldViolations::new();
         let email = v.check("email", Email::parse(&req.email));
         let password = v.check("password", Password::parse(&req.password));
@@ -116,7 +123,7 @@ impl AuthApi {
         let Some(email) = email.filter(|_| v.is_empty()) else {
             return Err(AuthError::InvalidArgument(v));
         };
-        if let Err(Throttled(wait)) = self.throttle.check(&email, address).await? {
+        if let Err(Throttled(wait)) = self.throttle.attempt(&email, address).await? {
             return Err(AuthError::Throttled(wait));
         }
         let user = self.store.find_user_by_email(&email).await?;
@@ -129,10 +136,7 @@ impl AuthApi {
             .await?;
         let user = match user {
             Some(user) if matched => user,
-            _ => {
-                self.throttle.record_failure(&email, address).await?;
-                return Err(AuthError::InvalidCredentials);
-            }
+            _ => return Err(AuthError::InvalidCredentials),
         };
         self.throttle.record_success(&email, address).await?;
         let tokens = self.start_session(user.id, store::now()).await?;
@@ -227,6 +231,8 @@ impl AuthApi {
         let mut v = FieldViolations::new();
         if req.current_password.is_empty() {
             v.add("current_password", "is required");
+        } else if req.current_password.len() > MAX_PASSWORD_BYTES {
+            v.add("current_password", "is too long");
         }
         let new_password = v.check("new_password", Password::parse(&req.new_password));
         if req.new_password == req.current_password && !req.new_password.is_empty() {
@@ -240,7 +246,7 @@ impl AuthApi {
             .find_user_by_id(caller.user_id)
             .await?
             .ok_or(AuthError::SessionEnded)?;
-        if let Err(Throttled(wait)) = self.throttle.check(&user.email, address).await? {
+        if let Err(Throttled(wait)) = self.throttle.attempt(&user.email, address).await? {
             return Err(AuthError::Throttled(wait));
         }
         if !self
@@ -248,9 +254,9 @@ impl AuthApi {
             .verify(&req.current_password, Some(&user.password_hash))
             .await?
         {
-            self.throttle.record_failure(&user.email, address).await?;
             return Err(AuthError::field("current_password", "is incorrect"));
         }
+        self.throttle.record_success(&user.email, address).await?;
         let hash = self.hasher.hash(&new_password).await?;
         let revoked = self
             .store
@@ -355,8 +361,9 @@ impl AuthService for AuthApi {
         &self,
         req: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
+        let address = client_address(&req);
         Ok(Response::new(
-            AuthApi::register(self, req.into_inner()).await?,
+            AuthApi::register(self, req.into_inner(), address).await?,
         ))
     }
 

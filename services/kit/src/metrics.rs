@@ -2,14 +2,16 @@
 //! and [`MetricsLayer`], which counts every gRPC call with its final status
 //! code, times it and tracks how many are in flight.
 
+use std::collections::HashSet;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use anyhow::Context as _;
 use http_body::{Body, Frame};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use prost::Message as _;
 use tower::{Layer, Service};
 
 /// Seconds buckets for RPC latency: 0.5 ms to 10 s.
@@ -60,14 +62,63 @@ pub fn render(handle: &PrometheusHandle) -> String {
     handle.render()
 }
 
-/// Counts, times and tracks every gRPC call.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MetricsLayer;
+/// Counts, times and tracks every gRPC call. Calls are labelled with their
+/// method only when it is one of the contracts' methods; any other path is
+/// `unknown`, so clients cannot create series at will.
+#[derive(Clone, Debug)]
+pub struct MetricsLayer {
+    known: Arc<HashSet<String>>,
+}
+
+impl MetricsLayer {
+    /// A layer that knows every method of the contracts, health and
+    /// reflection.
+    pub fn new() -> Self {
+        let mut known: HashSet<String> = [
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ]
+        .map(String::from)
+        .into();
+        for encoded in [
+            freedumb_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else {
+                continue;
+            };
+            for file in set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        known.insert(format!(
+                            "{}.{}/{}",
+                            file.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+        Self {
+            known: Arc::new(known),
+        }
+    }
+}
+
+impl Default for MetricsLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl<S> Layer<S> for MetricsLayer {
     type Service = MetricsService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        MetricsService { inner }
+        MetricsService {
+            inner,
+            known: self.known.clone(),
+        }
     }
 }
 
@@ -75,6 +126,7 @@ impl<S> Layer<S> for MetricsLayer {
 #[derive(Clone, Debug)]
 pub struct MetricsService<S> {
     inner: S,
+    known: Arc<HashSet<String>>,
 }
 
 impl<S, ReqB, ResB> Service<http::Request<ReqB>> for MetricsService<S>
@@ -93,7 +145,13 @@ where
     }
 
     fn call(&mut self, req: http::Request<ReqB>) -> Self::Future {
-        let mut call = Call::start(req.uri().path());
+        let path = req.uri().path().trim_start_matches('/');
+        let method = if self.known.contains(path) {
+            path
+        } else {
+            "unknown"
+        };
+        let mut call = Call::start(method);
         let future = self.inner.call(req);
         Box::pin(async move {
             match future.await {
@@ -124,8 +182,8 @@ struct Call {
 }
 
 impl Call {
-    fn start(path: &str) -> Self {
-        let method = path.trim_start_matches('/').to_owned();
+    fn start(method: &str) -> Self {
+        let method = method.to_owned();
         metrics::gauge!("grpc_server_in_flight", "method" => method.clone()).increment(1.0);
         Self {
             method,

@@ -61,8 +61,9 @@ impl GrpcServer {
 
     /// Serves on `listener` until `shutdown`, then: health NOT_SERVING for
     /// every service, wait `shutdown_delay` (so load balancers notice) while
-    /// still serving, stop accepting, drain in-flight calls for at most the
-    /// grace period.
+    /// still serving, stop accepting, and wait for in-flight calls for at
+    /// most the grace period; calls still running then are abandoned (they
+    /// end with the process).
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -102,7 +103,7 @@ impl GrpcServer {
             // below (including rejections) logs inside it.
             .layer(crate::trace::TraceLayer)
             // Count and time every call, including rejected ones.
-            .layer(crate::metrics::MetricsLayer)
+            .layer(crate::metrics::MetricsLayer::new())
             // Bound the work in progress; excess calls queue here instead of
             // overloading the database.
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(

@@ -34,6 +34,8 @@ pub trait Counters: Send + Sync + 'static {
     /// Adds one to `key`, starting a `window` on the first increment, and
     /// returns the new count.
     async fn incr(&self, key: &str, window: Duration) -> anyhow::Result<u64>;
+    /// Takes one back from `key` (never below zero; absent stays absent).
+    async fn decr(&self, key: &str) -> anyhow::Result<()>;
     /// How long until `key` expires (zero when absent).
     async fn ttl(&self, key: &str) -> anyhow::Result<Duration>;
     /// Forgets `key`.
@@ -132,6 +134,15 @@ impl Counters for MemoryState {
         }))
     }
 
+    async fn decr(&self, key: &str) -> anyhow::Result<()> {
+        self.with(|map, now| {
+            if let Some((count, expires)) = Self::live(map, key, now) {
+                map.insert(key.to_owned(), (count.saturating_sub(1), expires));
+            }
+        });
+        Ok(())
+    }
+
     async fn ttl(&self, key: &str) -> anyhow::Result<Duration> {
         Ok(self.with(|map, now| {
             Self::live(map, key, now).map_or(Duration::ZERO, |(_, expires)| expires - now)
@@ -210,6 +221,19 @@ impl Counters for RedisState {
         Ok(count)
     }
 
+    async fn decr(&self, key: &str) -> anyhow::Result<()> {
+        // Only an existing, positive counter goes down: a plain DECR would
+        // create a counter without expiry.
+        let script = redis::Script::new(
+            "if (tonumber(redis.call('GET', KEYS[1]) or '0')) > 0 then redis.call('DECR', KEYS[1]) end return 0",
+        );
+        let _: i64 = script
+            .key(counter_key(key))
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
     async fn ttl(&self, key: &str) -> anyhow::Result<Duration> {
         let ms: i64 = self.conn.clone().pttl(counter_key(key)).await?;
         Ok(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
@@ -244,7 +268,10 @@ mod tests {
         );
         assert_eq!(state.get("k").await.expect("get"), 2);
         assert!(state.ttl("k").await.expect("ttl") > Duration::from_secs(58));
+        state.decr("k").await.expect("decr");
+        assert_eq!(state.get("k").await.expect("get"), 1);
         state.reset("k").await.expect("reset");
+        state.decr("k").await.expect("decr");
         assert_eq!(state.get("k").await.expect("get"), 0);
     }
 

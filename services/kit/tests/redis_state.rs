@@ -34,7 +34,15 @@ async fn redis_counters_count_expire_and_reset() {
         ttl > Duration::from_secs(50),
         "the window is not shortened by later increments: {ttl:?}"
     );
+    redis.decr(&key).await.expect("decr");
+    assert_eq!(redis.get(&key).await.expect("get"), 1);
     redis.reset(&key).await.expect("reset");
+    redis.decr(&key).await.expect("decr of an absent key");
+    assert_eq!(
+        redis.ttl(&key).await.expect("ttl"),
+        Duration::ZERO,
+        "decr creates nothing"
+    );
     assert_eq!(redis.get(&key).await.expect("get"), 0);
 
     let short = format!("test:{}", Uuid::new_v4());

@@ -113,6 +113,12 @@ impl App {
                 let url = config.auth_url.as_deref().context(
                     "FREEDUMB_AUTH_URL is required when the auth target does not run in this process",
                 )?;
+                // Logouts reach other processes only through Redis.
+                anyhow::ensure!(
+                    config.redis_url.is_some(),
+                    "REDIS_URL is required when the auth target runs in another process \
+                     (session revocations are shared through it)"
+                );
                 Arc::new(GrpcKeySource::new(url)?)
             }
         };
@@ -170,21 +176,37 @@ impl App {
             self.verifier,
             self.shutdown.clone(),
         );
+        tokio::pin!(grpc);
         let result = tokio::select! {
-            result = grpc => result.context("gRPC server"),
+            result = &mut grpc => result.context("gRPC server"),
             joined = &mut admin => {
+                // Stop the way SIGTERM would: NOT_SERVING, then drain.
                 self.shutdown.trigger();
-                Err(match joined {
+                let drained = grpc.await;
+                let admin_error = match joined {
                     Ok(Ok(())) => anyhow::anyhow!("admin server stopped unexpectedly"),
                     Ok(Err(e)) => anyhow::Error::from(e).context("admin server"),
                     Err(e) => anyhow::Error::from(e).context("admin server task"),
-                })
+                };
+                if let Err(e) = drained {
+                    tracing::error!(error = ?e, "gRPC server failed while draining");
+                }
+                Err(admin_error)
             }
         };
         admin_stop.trigger();
-        let _ = admin.await;
+        if !admin.is_finished() {
+            let _ = admin.await;
+        }
         for db in &self.databases {
-            db.close().await;
+            // Calls abandoned after the grace period may still hold
+            // connections; do not wait for them.
+            if tokio::time::timeout(std::time::Duration::from_secs(2), db.close())
+                .await
+                .is_err()
+            {
+                tracing::warn!("database pool did not close in time");
+            }
         }
         tracing::info!(ok = result.is_ok(), "stopped");
         result

@@ -49,7 +49,7 @@ impl StoreError {
 }
 
 /// A user row.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UserRecord {
     /// User id.
     pub id: Uuid,
@@ -84,7 +84,7 @@ impl SessionRecord {
 }
 
 /// A token-signing key row.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SigningKeyRecord {
     /// Key id (`kid`).
     pub kid: String,
@@ -100,6 +100,28 @@ pub struct SigningKeyRecord {
     pub retire_time: DateTime<Utc>,
     /// Last instant it verifies.
     pub expire_time: DateTime<Utc>,
+}
+
+// Hand-written so that a hash or a private key can never reach a log.
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("create_time", &self.create_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("create_time", &self.create_time)
+            .field("retire_time", &self.retire_time)
+            .field("expire_time", &self.expire_time)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What presenting a refresh token did.

@@ -12,6 +12,16 @@ use crate::state::Revocations;
 /// Unknown `kid`s refresh the key set at most this often, so a stream of
 /// forged tokens cannot hammer the auth service.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// A key set older than this is reloaded, so keys that expired or were
+/// withdrawn stop verifying.
+const MAX_KEY_SET_AGE: Duration = Duration::from_secs(5 * 60);
+
+/// The last key set fetched, and when.
+#[derive(Default)]
+struct KeySet {
+    keys: HashMap<String, Arc<DecodingKey>>,
+    fetched: Option<Instant>,
+}
 
 /// Why a token was refused. Every variant but [`TokenError::KeysUnavailable`]
 /// is the client's problem (UNAUTHENTICATED).
@@ -45,7 +55,7 @@ pub struct TokenVerifier {
     source: Arc<dyn KeySource>,
     revocations: Arc<dyn Revocations>,
     validation: Validation,
-    keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    keys: RwLock<KeySet>,
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -82,7 +92,7 @@ impl TokenVerifier {
             return Err(TokenError::WrongType);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let key = match self.cached_key(&kid) {
+        let key = match self.cached_key(&kid, true) {
             Some(key) => key,
             None => self.refresh_for(&kid).await?,
         };
@@ -100,31 +110,45 @@ impl TokenVerifier {
         Ok(caller)
     }
 
-    fn cached_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
-        self.keys
+    /// `kid` from the cached set; with `fresh`, only if the set is recent.
+    fn cached_key(&self, kid: &str, fresh: bool) -> Option<Arc<DecodingKey>> {
+        let set = self
+            .keys
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(kid)
-            .cloned()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let recent = set.fetched.is_some_and(|at| at.elapsed() < MAX_KEY_SET_AGE);
+        if fresh && !recent {
+            return None;
+        }
+        set.keys.get(kid).cloned()
     }
 
     /// Reloads the key set (once per interval, one caller at a time) and
-    /// looks `kid` up again.
+    /// looks `kid` up again. When the auth service cannot be reached, a
+    /// key from the stale set still verifies: availability wins over
+    /// withdrawing keys a few minutes sooner.
     async fn refresh_for(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
         let mut last = self.last_refresh.lock().await;
         // Another caller may have loaded it while we waited for the lock.
-        if let Some(key) = self.cached_key(kid) {
+        if let Some(key) = self.cached_key(kid, true) {
             return Ok(key);
         }
         if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
-            return Err(TokenError::UnknownKey);
+            return self.cached_key(kid, false).ok_or(TokenError::UnknownKey);
         }
         *last = Some(Instant::now());
-        let fetched = self
-            .source
-            .fetch_keys()
-            .await
-            .map_err(TokenError::KeysUnavailable)?;
+        let fetched = match self.source.fetch_keys().await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                return match self.cached_key(kid, false) {
+                    Some(key) => {
+                        tracing::warn!(error = ?e, "key set refresh failed; using the cached set");
+                        Ok(key)
+                    }
+                    None => Err(TokenError::KeysUnavailable(e)),
+                };
+            }
+        };
         let mut keys = HashMap::with_capacity(fetched.len());
         for jwk in fetched {
             if jwk.kty != "RSA" || jwk.alg != "RS256" {
@@ -141,7 +165,10 @@ impl TokenVerifier {
         *self
             .keys
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = KeySet {
+            keys,
+            fetched: Some(Instant::now()),
+        };
         found.ok_or(TokenError::UnknownKey)
     }
 }

@@ -170,7 +170,8 @@ impl Sample {
     }
 }
 
-/// Runs `call` from `clients` connections for `seconds` after a warm-up.
+/// Runs `call` (given the client's index) from `clients` connections for
+/// `seconds` after a warm-up.
 async fn measure<F, Fut>(
     addr: SocketAddr,
     clients: usize,
@@ -178,13 +179,13 @@ async fn measure<F, Fut>(
     call: F,
 ) -> anyhow::Result<Sample>
 where
-    F: Fn(AuthServiceClient<Channel>) -> Fut + Clone + Send + 'static,
+    F: Fn(usize, AuthServiceClient<Channel>) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), Status>> + Send,
 {
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs(seconds);
     let mut tasks = Vec::with_capacity(clients);
-    for _ in 0..clients {
+    for index in 0..clients {
         let channel = Channel::from_shared(format!("http://{addr}"))?
             .connect()
             .await?;
@@ -197,7 +198,7 @@ where
                 if started >= end {
                     break;
                 }
-                let ok = call(client.clone()).await.is_ok();
+                let ok = call(index, client.clone()).await.is_ok();
                 if started >= warmup {
                     latencies.push(started.elapsed());
                     errors += usize::from(!ok);
@@ -243,26 +244,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (_bare, bare_addr) = Server::spawn(bare).context("starting the bare server")?;
 
     let mut setup = AuthServiceClient::connect(format!("http://{freedumb_addr}")).await?;
-    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-    let registered = setup
-        .register(RegisterRequest {
-            email: email.clone(),
-            password: PASSWORD.into(),
-        })
-        .await?
-        .into_inner();
-    let token = registered.tokens.context("tokens")?.access_token;
+    // One account per client, as real sign-ins are: concurrent attempts on
+    // one account from one address are throttled as guessing.
+    let mut emails = Vec::new();
+    let mut token = String::new();
+    for _ in 0..args.clients.iter().copied().max().unwrap_or(1) {
+        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+        let registered = setup
+            .register(RegisterRequest {
+                email: email.clone(),
+                password: PASSWORD.into(),
+            })
+            .await?
+            .into_inner();
+        token = registered.tokens.context("tokens")?.access_token;
+        emails.push(email);
+    }
+    let emails = std::sync::Arc::new(emails);
 
     println!("| scenario | clients | calls/s | p50 ms | p95 ms | p99 ms | errors | vs bare |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for &clients in &args.clients {
-        let bare = measure(bare_addr, clients, args.seconds, |mut c| async move {
+        let bare = measure(bare_addr, clients, args.seconds, |_, mut c| async move {
             c.get_me(GetMeRequest {}).await.map(|_| ())
         })
         .await?;
         let get_me = {
             let token = token.clone();
-            measure(freedumb_addr, clients, args.seconds, move |mut c| {
+            measure(freedumb_addr, clients, args.seconds, move |_, mut c| {
                 let token = token.clone();
                 async move {
                     let mut request = Request::new(GetMeRequest {});
@@ -278,9 +287,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await?
         };
         let login = {
-            let email = email.clone();
-            measure(freedumb_addr, clients, args.seconds, move |mut c| {
-                let email = email.clone();
+            let emails = emails.clone();
+            measure(freedumb_addr, clients, args.seconds, move |index, mut c| {
+                // One account per client, as real sign-ins are: concurrent
+                // attempts on one account are throttled as guessing.
+                let email = emails[index].clone();
                 async move {
                     c.login(LoginRequest {
                         email,

@@ -108,7 +108,12 @@ async fn sigterm_drains_in_flight_calls_reports_not_serving_and_exits_zero() {
         &[("FREEDUMB_SHUTDOWN_GRACE_SECS", "20")],
     )
     .await;
-    let email = app.register().await.user.expect("user").email;
+    // Distinct users: concurrent sign-ins to one account from one address
+    // are throttled (they look like parallel guessing).
+    let mut emails = Vec::new();
+    for _ in 0..32 {
+        emails.push(app.register().await.user.expect("user").email);
+    }
     let channel = tonic::transport::Channel::from_shared(app.url())
         .expect("url")
         .connect()
@@ -128,11 +133,12 @@ async fn sigterm_drains_in_flight_calls_reports_not_serving_and_exits_zero() {
     // Password checks are slow by design: 32 of them keep the server busy
     // while the signal arrives.
     let client = freedumb_proto::auth::auth_service_client::AuthServiceClient::new(channel);
-    let logins: Vec<_> = (0..32)
-        .map(|_| {
+    let logins: Vec<_> = emails
+        .into_iter()
+        .map(|email| {
             let mut client = client.clone();
             let request = LoginRequest {
-                email: email.clone(),
+                email,
                 password: PASSWORD.into(),
             };
             tokio::spawn(async move { client.login(request).await })
