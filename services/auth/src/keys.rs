@@ -41,7 +41,7 @@ pub struct SigningKeys {
 impl SigningKeys {
     /// Keys kept in `store`, rotated per `config`.
     pub fn new(store: Arc<dyn AuthStore>, config: &AuthConfig) -> Self {
-        let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+        let secs = crate::store::seconds;
         Self {
             store,
             rotation: secs(config.key_rotation_secs),

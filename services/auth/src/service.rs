@@ -57,7 +57,7 @@ pub struct AuthDeps {
 impl AuthApi {
     /// The service over `deps`, configured by `config`.
     pub fn new(deps: AuthDeps, config: &AuthConfig) -> anyhow::Result<Self> {
-        let secs = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2));
+        let secs = crate::store::seconds;
         Ok(Self {
             store: deps.store,
             hasher: PasswordHasher::new(config)?,

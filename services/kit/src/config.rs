@@ -265,6 +265,11 @@ impl Config {
         Duration::from_secs(self.request_timeout_secs)
     }
 
+    /// The shutdown delay as a [`Duration`].
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
+    }
+
     /// The shutdown grace period as a [`Duration`].
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)

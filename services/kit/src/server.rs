@@ -113,7 +113,7 @@ impl GrpcServer {
             .layer(AuthLayer::new(verifier, self.public));
 
         let names = self.names;
-        let delay = Duration::from_secs(config.shutdown_delay_secs);
+        let delay = config.shutdown_delay();
         let grace = config.shutdown_grace();
         let signal = {
             let shutdown = shutdown.clone();

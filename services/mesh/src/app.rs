@@ -26,7 +26,7 @@ pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
 
 /// Applies the migrations of `targets` and returns.
 pub async fn migrate(config: Config, targets: Targets) -> anyhow::Result<()> {
-    for target in Target::ordered(&targets) {
+    for target in targets.iter() {
         let (name, db, _) = target.open_database(&config).await?;
         db.close().await;
         println!("{name}: migrations applied");
@@ -35,17 +35,6 @@ pub async fn migrate(config: Config, targets: Targets) -> anyhow::Result<()> {
 }
 
 impl Target {
-    /// Every target in start-up order (dependencies first).
-    pub const ALL_ORDERED: &[Target] = &[Target::Auth];
-
-    /// The targets of `targets` in start-up order.
-    fn ordered(targets: &Targets) -> impl Iterator<Item = Target> + '_ {
-        Self::ALL_ORDERED
-            .iter()
-            .copied()
-            .filter(|t| targets.contains(*t))
-    }
-
     /// Connects the target's database and applies its migrations.
     async fn open_database(
         self,
@@ -90,7 +79,7 @@ impl App {
         let mut pools = Vec::new();
         let mut key_source: Option<Arc<dyn KeySource>> = None;
 
-        for target in Target::ordered(&targets) {
+        for target in targets.iter() {
             let (name, db, migrations) = target.open_database(&config).await?;
             checks.push(Arc::new(DatabaseReady::new(name, db.clone(), migrations)));
             match target {

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-/// A runnable module.
+/// A runnable module. Declaration order is start-up order (dependencies
+/// first): a [`Targets`] set iterates in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
     /// `freedumb.auth.v1.AuthService`.
@@ -35,6 +36,11 @@ impl Targets {
     /// Whether `target` runs.
     pub fn contains(&self, target: Target) -> bool {
         self.0.contains(&target)
+    }
+
+    /// The targets in start-up order.
+    pub fn iter(&self) -> impl Iterator<Item = Target> + '_ {
+        self.0.iter().copied()
     }
 
     /// The names, for logs.
