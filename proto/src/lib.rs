@@ -26,6 +26,13 @@ pub mod freedumb {
             tonic::include_proto!("freedumb.auth.v1");
         }
     }
+    /// Accounts, categories, transactions, transfers and recurring rules.
+    pub mod ledger {
+        /// `freedumb.ledger.v1`
+        pub mod v1 {
+            tonic::include_proto!("freedumb.ledger.v1");
+        }
+    }
 }
 
 /// Vendored Google API packages the contracts use.
@@ -44,7 +51,7 @@ pub mod google {
     }
 }
 
-pub use freedumb::{auth::v1 as auth, common::v1 as common};
+pub use freedumb::{auth::v1 as auth, common::v1 as common, ledger::v1 as ledger};
 
 impl common::ErrorReason {
     /// The `ErrorInfo.reason` string: the value name without its prefix.

@@ -55,6 +55,28 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Token settings shared by the issuer and every verifier.
     pub auth: AuthConfig,
+    /// Ledger background work.
+    pub ledger: LedgerConfig,
+}
+
+/// Ledger background work: the outbox relay and the recurring worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// How often the relay looks for events other processes committed
+    /// (it wakes at once for this process's own).
+    pub relay_poll_ms: u64,
+    /// How often the recurring worker looks for due occurrences.
+    pub recurring_poll_secs: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            relay_poll_ms: 1000,
+            recurring_poll_secs: 60,
+        }
+    }
 }
 
 /// Token and password settings.
@@ -110,6 +132,7 @@ impl Default for Config {
             shutdown_delay_secs: 0,
             shutdown_grace_secs: 25,
             auth: AuthConfig::default(),
+            ledger: LedgerConfig::default(),
         }
     }
 }
@@ -176,6 +199,14 @@ impl Config {
                 problems.push(msg.to_owned());
             }
         };
+        check(
+            (10..=60_000).contains(&self.ledger.relay_poll_ms),
+            "ledger.relay_poll_ms (FREEDUMB_LEDGER__RELAY_POLL_MS): must be between 10 and 60000",
+        );
+        check(
+            (1..=86_400).contains(&self.ledger.recurring_poll_secs),
+            "ledger.recurring_poll_secs (FREEDUMB_LEDGER__RECURRING_POLL_SECS): must be between 1 and 86400",
+        );
         let a = &self.auth;
         check(
             a.leeway_secs <= MAX_LEEWAY_SECS,

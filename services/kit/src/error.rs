@@ -62,6 +62,12 @@ impl FieldViolations {
 
 /// INVALID_ARGUMENT with a `BadRequest` listing every violation.
 pub fn invalid_argument(violations: FieldViolations) -> Status {
+    invalid_argument_because(ErrorReason::InvalidArgument, violations)
+}
+
+/// INVALID_ARGUMENT with a `BadRequest` and a more specific reason than
+/// `INVALID_ARGUMENT` (e.g. `REQUEST_ID_REUSED`).
+pub fn invalid_argument_because(reason: ErrorReason, violations: FieldViolations) -> Status {
     let message = match violations.0.as_slice() {
         [(field, why)] => format!("invalid {field}: {why}"),
         many => format!("{} invalid fields", many.len()),
@@ -70,12 +76,7 @@ pub fn invalid_argument(violations: FieldViolations) -> Status {
     for (field, why) in violations.0 {
         details.add_bad_request_violation(field, why);
     }
-    with_reason(
-        Code::InvalidArgument,
-        ErrorReason::InvalidArgument,
-        message,
-        details,
-    )
+    with_reason(Code::InvalidArgument, reason, message, details)
 }
 
 /// A status with an `ErrorInfo` carrying `reason`.

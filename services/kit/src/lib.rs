@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod server;
 pub mod shutdown;

@@ -26,31 +26,45 @@ pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
 
 /// Applies the migrations of `targets` and returns.
 pub async fn migrate(config: Config, targets: Targets) -> anyhow::Result<()> {
+    let mut done = Vec::new();
     for target in targets.iter() {
-        let (name, db, _) = target.open_database(&config).await?;
+        let (name, migrations) = target.database();
+        if done.contains(&name) {
+            continue;
+        }
+        let db = open_database(&config, name, migrations).await?;
         db.close().await;
         println!("{name}: migrations applied");
+        done.push(name);
     }
     Ok(())
 }
 
 impl Target {
-    /// Connects the target's database and applies its migrations.
-    async fn open_database(
-        self,
-        config: &Config,
-    ) -> anyhow::Result<(&'static str, Database, freedumb_kit::Migrations)> {
-        let (name, migrations) = match self {
+    /// The database the target works on: its service's name and migrations.
+    fn database(self) -> (&'static str, freedumb_kit::Migrations) {
+        match self {
             Target::Auth => (freedumb_auth::NAME, freedumb_auth::MIGRATIONS),
-        };
-        let db = Database::connect(config, name)
-            .await
-            .with_context(|| format!("{name}: database"))?;
-        db.migrate(&migrations)
-            .await
-            .with_context(|| format!("{name}: migrations"))?;
-        Ok((name, db, migrations))
+            Target::Ledger | Target::WorkerRecurring => {
+                (freedumb_ledger::NAME, freedumb_ledger::MIGRATIONS)
+            }
+        }
     }
+}
+
+/// Connects a service's database and applies its migrations.
+async fn open_database(
+    config: &Config,
+    name: &'static str,
+    migrations: freedumb_kit::Migrations,
+) -> anyhow::Result<Database> {
+    let db = Database::connect(config, name)
+        .await
+        .with_context(|| format!("{name}: database"))?;
+    db.migrate(&migrations)
+        .await
+        .with_context(|| format!("{name}: migrations"))?;
+    Ok(db)
 }
 
 /// A built process, listeners bound, ready to [`App::run`].
@@ -61,6 +75,10 @@ pub struct App {
     verifier: Arc<TokenVerifier>,
     admin: AdminState,
     databases: Vec<Database>,
+    /// Background work (outbox relay, workers), stopped after the gRPC
+    /// server has drained so that everything it committed is published.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks_stop: Shutdown,
     grpc_listener: TcpListener,
     admin_listener: TcpListener,
 }
@@ -78,10 +96,27 @@ impl App {
         let mut checks: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
         let mut pools = Vec::new();
         let mut key_source: Option<Arc<dyn KeySource>> = None;
+        let mut ledger: Option<freedumb_ledger::Ledger> = None;
+        let mut tasks = Vec::new();
+        let tasks_stop = Shutdown::new();
 
         for target in targets.iter() {
-            let (name, db, migrations) = target.open_database(&config).await?;
-            checks.push(Arc::new(DatabaseReady::new(name, db.clone(), migrations)));
+            let (name, migrations) = target.database();
+            let db = match pools.iter().find(|(n, _): &&(String, Database)| n == name) {
+                Some((_, db)) => db.clone(),
+                None => {
+                    let db = open_database(&config, name, migrations).await?;
+                    checks.push(Arc::new(DatabaseReady::new(name, db.clone(), migrations)));
+                    pools.push((name.to_owned(), db.clone()));
+                    db
+                }
+            };
+            if matches!(target, Target::Ledger | Target::WorkerRecurring) && ledger.is_none() {
+                let bus = freedumb_kit::events::connect(&config).await?;
+                let built = freedumb_ledger::Ledger::new(&config, &db, bus);
+                tasks.push(tokio::spawn(built.relay().run(tasks_stop.clone())));
+                ledger = Some(built);
+            }
             match target {
                 Target::Auth => {
                     let auth =
@@ -92,8 +127,19 @@ impl App {
                     server.add_service(auth.server);
                     key_source = Some(Arc::new(freedumb_auth::LocalKeySource(auth.keys)));
                 }
+                Target::Ledger => {
+                    if let Some(ledger) = &ledger {
+                        server.add_service(ledger.service(shutdown.clone()));
+                    }
+                }
+                Target::WorkerRecurring => {
+                    if let Some(ledger) = &ledger {
+                        tasks.push(tokio::spawn(
+                            ledger.recurring_worker().run(tasks_stop.clone()),
+                        ));
+                    }
+                }
             }
-            pools.push((name.to_owned(), db));
         }
 
         let key_source = match key_source {
@@ -129,6 +175,8 @@ impl App {
             verifier,
             admin,
             databases,
+            tasks,
+            tasks_stop,
             grpc_listener,
             admin_listener,
         })
@@ -186,6 +234,12 @@ impl App {
         admin_stop.trigger();
         if !admin.is_finished() {
             let _ = admin.await;
+        }
+        self.tasks_stop.trigger();
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = ?e, "background task failed");
+            }
         }
         for db in &self.databases {
             // Calls abandoned after the grace period may still hold

@@ -11,17 +11,33 @@ use std::fmt::Write as _;
 pub enum Target {
     /// `freedumb.auth.v1.AuthService`.
     Auth,
+    /// `freedumb.ledger.v1.LedgerService` and its outbox relay.
+    Ledger,
+    /// Records due occurrences of recurring rules.
+    WorkerRecurring,
 }
 
 /// Every target: (name, what it runs).
-pub const REGISTRY: &[(&str, Target, &str)] = &[(
-    "auth",
-    Target::Auth,
-    "accounts, sessions and token signing (freedumb.auth.v1)",
-)];
+pub const REGISTRY: &[(&str, Target, &str)] = &[
+    (
+        "auth",
+        Target::Auth,
+        "accounts, sessions and token signing (freedumb.auth.v1)",
+    ),
+    (
+        "ledger",
+        Target::Ledger,
+        "accounts, categories, transactions, transfers, recurring rules, import, events (freedumb.ledger.v1)",
+    ),
+    (
+        "worker-recurring",
+        Target::WorkerRecurring,
+        "records due occurrences of recurring rules (needs the ledger database)",
+    ),
+];
 
 /// The targets `all` stands for.
-pub const ALL: &[Target] = &[Target::Auth];
+pub const ALL: &[Target] = &[Target::Auth, Target::Ledger, Target::WorkerRecurring];
 
 /// A validated, de-duplicated set of targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +113,11 @@ mod tests {
     fn all_and_lists_parse() {
         assert_eq!(parse("all"), Ok(Targets::all()));
         assert!(parse("auth, auth").expect("valid").contains(Target::Auth));
+        let both = parse("worker-recurring,ledger").expect("valid");
+        assert_eq!(
+            both.iter().collect::<Vec<_>>(),
+            [Target::Ledger, Target::WorkerRecurring]
+        );
     }
 
     #[test]

@@ -1,0 +1,10 @@
+DROP TABLE outbox;
+DROP TABLE idempotency_keys;
+DROP TABLE recurring_rules;
+DROP TABLE transfers;
+DROP TABLE transaction_tags;
+DROP TABLE transaction_splits;
+DROP TABLE transactions;
+DROP TABLE categories;
+DROP TABLE accounts;
+DROP TABLE profiles;

@@ -1,0 +1,156 @@
+//! Records to their API form.
+
+use chrono::{DateTime, Utc};
+use freedumb_proto::ledger as pb;
+
+use crate::domain::{money, to_date};
+use crate::recurrence::Frequency;
+use crate::store::{AccountRecord, CategoryRecord, RuleRecord, TransactionRecord, TransferRecord};
+
+/// A protobuf timestamp.
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
+    }
+}
+
+/// The stored name of an account kind.
+pub fn account_kind_name(kind: pb::AccountKind) -> Option<&'static str> {
+    Some(match kind {
+        pb::AccountKind::Unspecified => return None,
+        pb::AccountKind::Checking => "checking",
+        pb::AccountKind::Savings => "savings",
+        pb::AccountKind::CreditCard => "credit_card",
+        pb::AccountKind::Cash => "cash",
+        pb::AccountKind::Loan => "loan",
+        pb::AccountKind::Investment => "investment",
+    })
+}
+
+fn account_kind(name: &str) -> pb::AccountKind {
+    match name {
+        "checking" => pb::AccountKind::Checking,
+        "savings" => pb::AccountKind::Savings,
+        "credit_card" => pb::AccountKind::CreditCard,
+        "cash" => pb::AccountKind::Cash,
+        "loan" => pb::AccountKind::Loan,
+        "investment" => pb::AccountKind::Investment,
+        _ => pb::AccountKind::Unspecified,
+    }
+}
+
+/// The stored name of a category kind.
+pub fn category_kind_name(kind: pb::CategoryKind) -> Option<&'static str> {
+    Some(match kind {
+        pb::CategoryKind::Unspecified => return None,
+        pb::CategoryKind::Income => "income",
+        pb::CategoryKind::Expense => "expense",
+    })
+}
+
+/// The API frequency of a stored one.
+pub fn frequency(f: Frequency) -> pb::Frequency {
+    match f {
+        Frequency::Daily => pb::Frequency::Daily,
+        Frequency::Weekly => pb::Frequency::Weekly,
+        Frequency::Monthly => pb::Frequency::Monthly,
+        Frequency::Yearly => pb::Frequency::Yearly,
+    }
+}
+
+/// An account as the API shows it.
+pub fn account(a: &AccountRecord) -> pb::Account {
+    pb::Account {
+        id: a.id.to_string(),
+        name: a.name.clone(),
+        kind: account_kind(&a.kind).into(),
+        opening_balance: Some(money(&a.currency, a.opening_balance_minor)),
+        balance: Some(money(&a.currency, a.balance_minor)),
+        archived: a.archived,
+        create_time: Some(timestamp(a.create_time)),
+        update_time: Some(timestamp(a.update_time)),
+    }
+}
+
+/// A category as the API shows it.
+pub fn category(c: &CategoryRecord) -> pb::Category {
+    pb::Category {
+        id: c.id.to_string(),
+        name: c.name.clone(),
+        kind: match c.kind.as_str() {
+            "income" => pb::CategoryKind::Income,
+            "expense" => pb::CategoryKind::Expense,
+            _ => pb::CategoryKind::Unspecified,
+        }
+        .into(),
+        parent_id: c.parent_id.map(|p| p.to_string()).unwrap_or_default(),
+        create_time: Some(timestamp(c.create_time)),
+    }
+}
+
+/// A transaction as the API shows it.
+pub fn transaction(t: &TransactionRecord) -> pb::Transaction {
+    pb::Transaction {
+        id: t.id.to_string(),
+        account_id: t.account_id.to_string(),
+        amount: Some(money(&t.currency, t.amount_minor)),
+        date: Some(to_date(t.date)),
+        description: t.description.clone(),
+        merchant: t.merchant.clone(),
+        category_id: t.category_id.map(|c| c.to_string()).unwrap_or_default(),
+        splits: t
+            .splits
+            .iter()
+            .map(|s| pb::Split {
+                category_id: s.category_id.to_string(),
+                amount_minor: s.amount_minor,
+            })
+            .collect(),
+        tags: t.tags.clone(),
+        notes: t.notes.clone(),
+        transfer_id: t.transfer_id.map(|id| id.to_string()).unwrap_or_default(),
+        recurring_rule_id: t
+            .recurring
+            .map(|(rule, _)| rule.to_string())
+            .unwrap_or_default(),
+        create_time: Some(timestamp(t.create_time)),
+        update_time: Some(timestamp(t.update_time)),
+    }
+}
+
+/// A transfer as the API shows it.
+pub fn transfer(t: &TransferRecord) -> pb::Transfer {
+    pb::Transfer {
+        id: t.id.to_string(),
+        from_account_id: t.from.account_id.to_string(),
+        to_account_id: t.to.account_id.to_string(),
+        amount: Some(money(&t.from.currency, -t.from.amount_minor)),
+        received_amount: Some(money(&t.to.currency, t.to.amount_minor)),
+        exchange_rate: t.exchange_rate.clone(),
+        date: Some(to_date(t.from.date)),
+        description: t.description.clone(),
+        from_transaction_id: t.from.id.to_string(),
+        to_transaction_id: t.to.id.to_string(),
+        create_time: Some(timestamp(t.create_time)),
+    }
+}
+
+/// A recurring rule as the API shows it.
+pub fn rule(r: &RuleRecord) -> pb::RecurringRule {
+    pb::RecurringRule {
+        id: r.id.to_string(),
+        account_id: r.account_id.to_string(),
+        amount: Some(money(&r.currency, r.amount_minor)),
+        description: r.description.clone(),
+        merchant: r.merchant.clone(),
+        category_id: r.category_id.map(|c| c.to_string()).unwrap_or_default(),
+        tags: r.tags.clone(),
+        frequency: frequency(r.schedule.frequency).into(),
+        interval: i32::try_from(r.schedule.interval).unwrap_or(i32::MAX),
+        start_date: Some(to_date(r.schedule.start)),
+        end_date: r.schedule.end.map(to_date),
+        next_date: r.next_date.map(to_date),
+        create_time: Some(timestamp(r.create_time)),
+    }
+}

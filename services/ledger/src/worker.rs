@@ -1,0 +1,71 @@
+//! The `worker-recurring` target: records due occurrences of recurring
+//! rules. Each occurrence is claimed by moving its rule on in the same
+//! database transaction that records it, so several workers (or a worker
+//! restarted mid-run) record every occurrence exactly once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use freedumb_kit::Shutdown;
+use tokio::sync::Notify;
+
+use crate::outbox;
+use crate::store::LedgerStore;
+
+/// Rules looked at per pass.
+const RULES_PER_PASS: u32 = 500;
+
+/// Occurrences one rule may catch up on per pass (a daily rule after a
+/// long outage finishes on later passes).
+const OCCURRENCES_PER_RULE: usize = 1000;
+
+/// The recurring worker.
+pub struct RecurringWorker {
+    store: Arc<dyn LedgerStore>,
+    wake: Arc<Notify>,
+    poll: Duration,
+}
+
+impl RecurringWorker {
+    /// A worker that looks for due occurrences every `poll` and wakes the
+    /// relay after recording.
+    pub fn new(store: Arc<dyn LedgerStore>, wake: Arc<Notify>, poll: Duration) -> Self {
+        Self { store, wake, poll }
+    }
+
+    /// Runs passes until `shutdown`.
+    pub async fn run(self, shutdown: Shutdown) {
+        loop {
+            match self.pass(chrono::Utc::now().date_naive()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(recorded = n, "recurring occurrences recorded"),
+                Err(e) => tracing::warn!(error = ?e, "recurring pass failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.poll) => {}
+                () = shutdown.wait() => return,
+            }
+        }
+    }
+
+    /// Records every occurrence due on or before `today`; returns how many.
+    pub async fn pass(&self, today: chrono::NaiveDate) -> anyhow::Result<usize> {
+        let mut recorded = 0;
+        for rule_id in self.store.due_rules(today, RULES_PER_PASS).await? {
+            for _ in 0..OCCURRENCES_PER_RULE {
+                let now = crate::store::now();
+                match self
+                    .store
+                    .record_next_occurrence(rule_id, today, now, &outbox::build)
+                    .await?
+                {
+                    Some(_) => recorded += 1,
+                    None => break,
+                }
+            }
+            self.wake.notify_one();
+        }
+        metrics::counter!("ledger_recurring_recorded_total").increment(recorded as u64);
+        Ok(recorded)
+    }
+}
