@@ -147,7 +147,18 @@ impl RedisBus {
     /// Reads back entries of `stream` from the start (for tests and tools),
     /// skipping entries that are not events.
     pub async fn read_all(&self, stream: &str) -> anyhow::Result<Vec<Event>> {
-        let (mut start, mut events) = ("-".to_owned(), Vec::new());
+        self.read_since(stream, None).await
+    }
+
+    /// Reads back entries of `stream` added at or after `since_ms` (Unix
+    /// milliseconds, Redis clock), or all of them.
+    pub async fn read_since(
+        &self,
+        stream: &str,
+        since_ms: Option<i64>,
+    ) -> anyhow::Result<Vec<Event>> {
+        let first = since_ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms}-0"));
+        let (mut start, mut events) = (first, Vec::new());
         loop {
             let reply: Value = redis::cmd("XRANGE")
                 .arg(&[stream, start.as_str(), "+", "COUNT"])

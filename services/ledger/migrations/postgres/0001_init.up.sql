@@ -100,6 +100,7 @@ CREATE TABLE recurring_rules (
     id             UUID PRIMARY KEY,
     user_id        UUID NOT NULL,
     account_id     UUID NOT NULL REFERENCES accounts (id),
+    currency_code  TEXT NOT NULL,
     amount_minor   BIGINT NOT NULL,
     description    TEXT NOT NULL,
     merchant       TEXT NOT NULL,

@@ -100,6 +100,7 @@ CREATE TABLE recurring_rules (
     id             BLOB PRIMARY KEY,
     user_id        BLOB NOT NULL,
     account_id     BLOB NOT NULL REFERENCES accounts (id),
+    currency_code  TEXT NOT NULL,
     amount_minor   BIGINT NOT NULL,
     description    TEXT NOT NULL,
     merchant       TEXT NOT NULL,

@@ -12,6 +12,7 @@ use freedumb_proto::auth::auth_service_client::AuthServiceClient;
 use freedumb_proto::auth::{
     LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, TokenPair,
 };
+use freedumb_proto::ledger::ledger_service_client::LedgerServiceClient;
 use tonic::transport::Channel;
 
 /// A password that passes the policy.
@@ -140,6 +141,24 @@ impl TestApp {
             .into_inner()
             .tokens
             .expect("tokens")
+    }
+
+    /// A ledger client.
+    pub async fn ledger(&self) -> LedgerServiceClient<Channel> {
+        LedgerServiceClient::connect(self.url())
+            .await
+            .expect("connect")
+    }
+
+    /// A fresh user's access token.
+    pub async fn token(&self) -> String {
+        self.register().await.tokens.expect("tokens").access_token
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM.
