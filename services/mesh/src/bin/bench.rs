@@ -4,8 +4,13 @@
 //!
 //! ```text
 //! cargo run --release -p freedumb-mesh --bin freedumb-bench -- --seconds 5
+//! cargo run --release -p freedumb-mesh --bin freedumb-bench -- \\
+//!     --ledger-database-url postgres://postgres@127.0.0.1:5432/bench
 //! ```
 #![forbid(unsafe_code)]
+
+#[path = "bench/ledger.rs"]
+mod ledger;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -32,6 +37,13 @@ struct Args {
     /// Internal: run the bare tonic server and print its address.
     #[arg(long, hide = true)]
     bare_server: bool,
+    /// Benchmark the ledger instead, on this Postgres database (emptied
+    /// first: use a scratch database).
+    #[arg(long)]
+    ledger_database_url: Option<String>,
+    /// Transactions stored for the measuring user before the ledger runs.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
 }
 
 const PASSWORD: &str = "benchmark passphrase 42";
@@ -41,6 +53,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     if args.bare_server {
         return runtime.block_on(bare_server());
+    }
+    if let Some(url) = args.ledger_database_url.clone() {
+        return runtime.block_on(ledger::run(args, url));
     }
     runtime.block_on(run(args))
 }
@@ -179,7 +194,7 @@ async fn measure<F, Fut>(
     call: F,
 ) -> anyhow::Result<Sample>
 where
-    F: Fn(usize, AuthServiceClient<Channel>) -> Fut + Clone + Send + 'static,
+    F: Fn(usize, Channel) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), Status>> + Send,
 {
     let warmup = Instant::now() + Duration::from_secs(1);
@@ -189,7 +204,7 @@ where
         let channel = Channel::from_shared(format!("http://{addr}"))?
             .connect()
             .await?;
-        let client = AuthServiceClient::new(channel);
+        let client = channel;
         let call = call.clone();
         tasks.push(tokio::spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
@@ -265,14 +280,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("| scenario | clients | calls/s | p50 ms | p95 ms | p99 ms | errors | vs bare |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for &clients in &args.clients {
-        let bare = measure(bare_addr, clients, args.seconds, |_, mut c| async move {
+        let bare = measure(bare_addr, clients, args.seconds, |_, ch| async move {
+            let mut c = AuthServiceClient::new(ch);
             c.get_me(GetMeRequest {}).await.map(|_| ())
         })
         .await?;
         let get_me = {
             let token = token.clone();
-            measure(freedumb_addr, clients, args.seconds, move |_, mut c| {
+            measure(freedumb_addr, clients, args.seconds, move |_, ch| {
                 let token = token.clone();
+                let mut c = AuthServiceClient::new(ch);
                 async move {
                     let mut request = Request::new(GetMeRequest {});
                     request.metadata_mut().insert(
@@ -288,7 +305,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         };
         let login = {
             let emails = emails.clone();
-            measure(freedumb_addr, clients, args.seconds, move |index, mut c| {
+            measure(freedumb_addr, clients, args.seconds, move |index, ch| {
+                let mut c = AuthServiceClient::new(ch);
                 // One account per client, as real sign-ins are: concurrent
                 // attempts on one account are throttled as guessing.
                 let email = emails[index].clone();

@@ -325,14 +325,14 @@ async fn transfers_between_currencies_use_the_given_rate() {
     let app = spawn_app().await;
     let token = app.token().await;
     let mut ledger = app.ledger().await;
-    let usd = open_account(&mut ledger, &token, "USD", 100_00).await;
+    let usd = open_account(&mut ledger, &token, "USD", 10_000).await;
     let jpy = open_account(&mut ledger, &token, "JPY", 0).await;
     let transfer = ledger
         .create_transfer(authed(
             pb::CreateTransferRequest {
                 from_account_id: usd.id.clone(),
                 to_account_id: jpy.id.clone(),
-                amount: money("USD", 10_00),
+                amount: money("USD", 1_000),
                 exchange_rate: "150.55".into(),
                 date: date(2026, 4, 1),
                 ..Default::default()
@@ -345,7 +345,7 @@ async fn transfers_between_currencies_use_the_given_rate() {
         .transfer
         .expect("transfer");
     assert_eq!(transfer.received_amount, money("JPY", 1506));
-    assert_eq!(balance(&account(&mut ledger, &token, &usd.id).await), 90_00);
+    assert_eq!(balance(&account(&mut ledger, &token, &usd.id).await), 9_000);
     assert_eq!(balance(&account(&mut ledger, &token, &jpy.id).await), 1506);
 
     // A leg cannot be deleted alone; the transfer goes with both legs.
@@ -370,7 +370,7 @@ async fn transfers_between_currencies_use_the_given_rate() {
         .expect("delete transfer");
     assert_eq!(
         balance(&account(&mut ledger, &token, &usd.id).await),
-        100_00
+        10_000
     );
     assert_eq!(balance(&account(&mut ledger, &token, &jpy.id).await), 0);
     assert!(
@@ -717,10 +717,8 @@ async fn another_users_ids_are_not_found_and_nothing_changes() {
         .expect("list")
         .into_inner()
         .accounts;
-    assert_eq!(
-        b_accounts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
-        [mine.id.clone()]
-    );
+    let b_ids: Vec<&str> = b_accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(b_ids, [mine.id.as_str()]);
     let b_rules = ledger
         .list_recurring_rules(authed(pb::ListRecurringRulesRequest::default(), &b))
         .await
