@@ -102,7 +102,7 @@ impl From<LedgerError> for Status {
             ),
             LedgerError::AlreadyExists(what) => error::status(
                 Code::AlreadyExists,
-                ErrorReason::InvalidArgument,
+                ErrorReason::AlreadyExists,
                 format!("a {what} with this name already exists"),
             ),
             LedgerError::RequestIdReused => {

@@ -39,6 +39,9 @@ pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 /// Transactions written per database transaction during an import.
 const IMPORT_BATCH: usize = 1000;
 
+/// Imports of at least this many rows refresh the planner's statistics.
+const ANALYZE_AFTER_IMPORTED: i64 = 10_000;
+
 /// The longest balance history, in days.
 const MAX_HISTORY_DAYS: i64 = 3660;
 
@@ -1510,6 +1513,14 @@ impl LedgerApi {
             self.committed();
             response.imported += i64::try_from(counts.imported).unwrap_or(i64::MAX);
             response.skipped_duplicates += i64::try_from(counts.skipped).unwrap_or(i64::MAX);
+        }
+        if response.imported >= ANALYZE_AFTER_IMPORTED {
+            // A large import can outgrow the planner's row estimates until
+            // autovacuum catches up; stale ones make listings scan instead
+            // of walking the date index.
+            if let Err(e) = self.deps.store.refresh_statistics().await {
+                tracing::warn!(error = ?e, "refreshing statistics after an import failed");
+            }
         }
         Ok(response)
     }

@@ -504,6 +504,10 @@ pub trait LedgerStore: Send + Sync + 'static {
         events: EventBuilder<'_>,
     ) -> Result<ImportCounts, StoreError>;
 
+    /// Refreshes the query planner's statistics of the transactions table
+    /// (after a bulk import, so listings keep using the right index).
+    async fn refresh_statistics(&self) -> Result<(), StoreError>;
+
     /// Claims up to `limit` unpublished events, oldest first, until
     /// `claim_until_ms` (another relay takes them over after that).
     async fn claim_outbox(

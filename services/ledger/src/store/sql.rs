@@ -763,18 +763,19 @@ where
             return Ok(replay);
         }
         Self::check_categories(&mut tx, t.user_id, &t.category_ids()).await?;
+        Self::insert_transaction(&mut tx, t).await?;
+        Self::insert_event(
+            &mut tx,
+            &events(&Change::TransactionCreated(t)),
+            t.create_time,
+        )
+        .await?;
+        // The account row stays locked from here to the commit: keep it short.
         Self::apply_balance(
             &mut tx,
             t.user_id,
             t.account_id,
             t.amount_minor,
-            t.create_time,
-        )
-        .await?;
-        Self::insert_transaction(&mut tx, t).await?;
-        Self::insert_event(
-            &mut tx,
-            &events(&Change::TransactionCreated(t)),
             t.create_time,
         )
         .await?;
@@ -957,20 +958,6 @@ where
         {
             return Ok(replay);
         }
-        // Lock the two accounts in id order, so opposite transfers never
-        // wait on each other in a cycle.
-        let mut legs = [from, to];
-        legs.sort_by_key(|leg| leg.account_id);
-        for leg in legs {
-            Self::apply_balance(
-                &mut tx,
-                leg.user_id,
-                leg.account_id,
-                leg.amount_minor,
-                transfer.create_time,
-            )
-            .await?;
-        }
         Self::insert_transaction(&mut tx, from).await?;
         Self::insert_transaction(&mut tx, to).await?;
         sqlx::query(
@@ -999,6 +986,20 @@ where
             transfer.create_time,
         )
         .await?;
+        // Lock the two accounts in id order, so opposite transfers never
+        // wait on each other in a cycle.
+        let mut legs = [from, to];
+        legs.sort_by_key(|leg| leg.account_id);
+        for leg in legs {
+            Self::apply_balance(
+                &mut tx,
+                leg.user_id,
+                leg.account_id,
+                leg.amount_minor,
+                transfer.create_time,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Created::New)
     }
@@ -1296,6 +1297,14 @@ where
         .await?;
         tx.commit().await?;
         Ok(counts)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE transactions")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all)]

@@ -1,0 +1,277 @@
+//! The ledger store contract on SQLite always and Postgres when
+//! `TEST_DATABASE_URL` is set (required in CI): the parts the end-to-end
+//! tests cannot reach from the API (balance bounds, outbox claims, the
+//! recurring claim).
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use freedumb_kit::{Config, Database};
+use freedumb_ledger::domain::{MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR};
+use freedumb_ledger::outbox;
+use freedumb_ledger::recurrence::{Frequency, Schedule};
+use freedumb_ledger::store::{
+    self, AccountRecord, Created, LedgerStore, RuleRecord, StoreError, TransactionRecord,
+};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+async fn sqlite() -> (Arc<dyn LedgerStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
+    (open(&config).await, dir)
+}
+
+async fn postgres() -> Option<Arc<dyn LedgerStore>> {
+    let url = freedumb_kit::testing::fresh_postgres_database().await?;
+    let config = Config {
+        database_url: Some(SecretString::from(url)),
+        ..Config::default()
+    };
+    Some(open(&config).await)
+}
+
+async fn open(config: &Config) -> Arc<dyn LedgerStore> {
+    let db = Database::connect(config, freedumb_ledger::NAME)
+        .await
+        .expect("connect");
+    db.migrate(&freedumb_ledger::MIGRATIONS)
+        .await
+        .expect("migrate");
+    db.migrate(&freedumb_ledger::MIGRATIONS)
+        .await
+        .expect("migrate again");
+    store::for_database(&db)
+}
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(#[tokio::test] async fn $name() {
+                let (store, _dir) = super::sqlite().await;
+                super::$name(store).await;
+            })*
+        }
+        mod postgres_backend {
+            $(#[tokio::test] async fn $name() {
+                if let Some(store) = super::postgres().await { super::$name(store).await; }
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    balances_never_leave_their_bounds,
+    outbox_claims_are_exclusive_and_expire,
+    archived_accounts_take_no_transactions,
+    a_due_occurrence_is_recorded_once,
+);
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("date")
+}
+
+async fn account(store: &Arc<dyn LedgerStore>, user_id: Uuid) -> AccountRecord {
+    let now = store::now();
+    let account = AccountRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        name: "Test".into(),
+        kind: "checking".into(),
+        currency: "USD".into(),
+        opening_balance_minor: 0,
+        balance_minor: 0,
+        archived: false,
+        create_time: now,
+        update_time: now,
+    };
+    assert_eq!(
+        store.create_account(&account, None).await.expect("account"),
+        Created::New
+    );
+    account
+}
+
+fn transaction(account: &AccountRecord, amount_minor: i64) -> TransactionRecord {
+    let now = store::now();
+    TransactionRecord {
+        id: Uuid::now_v7(),
+        user_id: account.user_id,
+        account_id: account.id,
+        currency: account.currency.clone(),
+        amount_minor,
+        date: day(2026, 1, 1),
+        description: String::new(),
+        merchant: String::new(),
+        category_id: None,
+        splits: Vec::new(),
+        tags: Vec::new(),
+        notes: String::new(),
+        transfer_id: None,
+        recurring: None,
+        import_key: None,
+        revision: 0,
+        create_time: now,
+        update_time: now,
+    }
+}
+
+async fn balances_never_leave_their_bounds(store: Arc<dyn LedgerStore>) {
+    let acc = account(&store, Uuid::now_v7()).await;
+    let steps = MAX_BALANCE_MINOR / MAX_AMOUNT_MINOR;
+    for _ in 0..steps {
+        store
+            .create_transaction(&transaction(&acc, MAX_AMOUNT_MINOR), None, &outbox::build)
+            .await
+            .expect("within bounds");
+    }
+    let err = store
+        .create_transaction(&transaction(&acc, 1), None, &outbox::build)
+        .await
+        .expect_err("past the bound");
+    assert!(matches!(err, StoreError::BalanceOutOfRange), "{err:?}");
+    let now = store
+        .get_account(acc.user_id, acc.id)
+        .await
+        .expect("get")
+        .expect("account");
+    assert_eq!(
+        now.balance_minor, MAX_BALANCE_MINOR,
+        "the refused write changed nothing"
+    );
+    assert_eq!(store.outbox_len().await.expect("len"), steps);
+}
+
+async fn outbox_claims_are_exclusive_and_expire(store: Arc<dyn LedgerStore>) {
+    let acc = account(&store, Uuid::now_v7()).await;
+    for amount in [1, 2, 3] {
+        store
+            .create_transaction(&transaction(&acc, amount), None, &outbox::build)
+            .await
+            .expect("create");
+    }
+    let (one, two, three) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let first = store
+        .claim_outbox(one, 1_000, 31_000, 2)
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 2);
+    assert!(first[0].seq < first[1].seq, "oldest first");
+    let second = store
+        .claim_outbox(two, 1_000, 31_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(second.len(), 1, "claimed rows are not handed out twice");
+    store
+        .delete_outbox(one, &first.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .await
+        .expect("delete");
+    assert_eq!(store.outbox_len().await.expect("len"), 1);
+    // Relay two died: after its claim expires another relay takes over.
+    let retaken = store
+        .claim_outbox(three, 40_000, 70_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(retaken, second);
+    store
+        .delete_outbox(two, &[second[0].seq])
+        .await
+        .expect("stale delete");
+    assert_eq!(
+        store.outbox_len().await.expect("len"),
+        1,
+        "a stale token deletes nothing"
+    );
+    store
+        .delete_outbox(three, &[second[0].seq])
+        .await
+        .expect("delete");
+    assert_eq!(store.outbox_len().await.expect("len"), 0);
+}
+
+async fn archived_accounts_take_no_transactions(store: Arc<dyn LedgerStore>) {
+    let acc = account(&store, Uuid::now_v7()).await;
+    store
+        .archive_account(acc.user_id, acc.id, store::now())
+        .await
+        .expect("archive");
+    let err = store
+        .create_transaction(&transaction(&acc, 5), None, &outbox::build)
+        .await
+        .expect_err("archived");
+    assert!(matches!(err, StoreError::AccountArchived), "{err:?}");
+    let other_user = AccountRecord {
+        user_id: Uuid::now_v7(),
+        ..acc.clone()
+    };
+    let err = store
+        .create_transaction(&transaction(&other_user, 5), None, &outbox::build)
+        .await
+        .expect_err("not theirs");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+}
+
+async fn a_due_occurrence_is_recorded_once(store: Arc<dyn LedgerStore>) {
+    let acc = account(&store, Uuid::now_v7()).await;
+    let schedule = Schedule {
+        frequency: Frequency::Monthly,
+        interval: 1,
+        start: day(2026, 1, 31),
+        end: Some(day(2026, 3, 31)),
+    };
+    let rule = RuleRecord {
+        id: Uuid::now_v7(),
+        user_id: acc.user_id,
+        account_id: acc.id,
+        currency: "USD".into(),
+        amount_minor: -100,
+        description: "Rent".into(),
+        merchant: String::new(),
+        category_id: None,
+        tags: vec!["home".into()],
+        schedule,
+        next_index: 0,
+        next_date: schedule.occurrence(0),
+        create_time: store::now(),
+    };
+    store.create_rule(&rule, None).await.expect("rule");
+    let today = day(2026, 6, 1);
+    assert_eq!(store.due_rules(today, 10).await.expect("due"), [rule.id]);
+    // Two workers race for each occurrence: exactly one records it.
+    let mut dates = Vec::new();
+    loop {
+        let (a, b) = tokio::join!(
+            store.record_next_occurrence(rule.id, today, store::now(), &outbox::build),
+            store.record_next_occurrence(rule.id, today, store::now(), &outbox::build),
+        );
+        let recorded: Vec<TransactionRecord> = [a.expect("worker a"), b.expect("worker b")]
+            .into_iter()
+            .flatten()
+            .collect();
+        if recorded.is_empty() {
+            break;
+        }
+        dates.extend(recorded.iter().map(|t| t.date));
+    }
+    dates.sort();
+    assert_eq!(
+        dates,
+        [day(2026, 1, 31), day(2026, 2, 28), day(2026, 3, 31)]
+    );
+    let after = store
+        .get_rule(acc.user_id, rule.id)
+        .await
+        .expect("get")
+        .expect("rule");
+    assert_eq!(after.next_date, None, "the rule has ended");
+    assert!(store.due_rules(today, 10).await.expect("due").is_empty());
+    let now = store
+        .get_account(acc.user_id, acc.id)
+        .await
+        .expect("get")
+        .expect("account");
+    assert_eq!(now.balance_minor, -300);
+}
