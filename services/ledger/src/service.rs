@@ -109,6 +109,18 @@ impl LedgerApi {
     }
 }
 
+/// The currency of a stored account (valid when written; a failure here
+/// is a corrupt row, not bad input).
+fn stored_currency(code: &str) -> Result<Currency> {
+    Currency::parse(code)
+        .map_err(|e| LedgerError::Unexpected(anyhow::anyhow!("stored currency {code}: {e}")))
+}
+
+/// A required id field of the request.
+fn parse_id(field: &str, raw: &str) -> Result<Uuid> {
+    domain::id(raw).map_err(|e| LedgerError::field(field, e))
+}
+
 /// The idempotency record of a create, if the client sent a request id.
 fn idempotency<Req: Message, Resp: Message>(
     method: &'static str,
@@ -414,8 +426,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
         let user_id = self.user(&request).await?;
-        let id = domain::id(&request.get_ref().account_id)
-            .map_err(|e| LedgerError::field("account_id", e))?;
+        let id = parse_id("account_id", &request.get_ref().account_id)?;
         let account = self.account(user_id, id).await?;
         Ok(Response::new(pb::GetAccountResponse {
             account: Some(convert::account(&account)),
@@ -460,10 +471,9 @@ impl LedgerService for LedgerApi {
             &["name", "kind", "opening_balance"],
         )?;
         let input = req.account.unwrap_or_default();
-        let id = domain::id(&input.id).map_err(|e| LedgerError::field("account.id", e))?;
+        let id = parse_id("account.id", &input.id)?;
         let account = self.account(user_id, id).await?;
-        let currency = Currency::parse(&account.currency)
-            .map_err(|e| LedgerError::Unexpected(anyhow::anyhow!("stored currency: {e}")))?;
+        let currency = stored_currency(&account.currency)?;
         let mut v = FieldViolations::new();
         let mut patch = AccountPatch {
             name: None,
@@ -507,8 +517,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::ArchiveAccountRequest>,
     ) -> Result<Response<pb::ArchiveAccountResponse>, Status> {
         let user_id = self.user(&request).await?;
-        let id = domain::id(&request.get_ref().account_id)
-            .map_err(|e| LedgerError::field("account_id", e))?;
+        let id = parse_id("account_id", &request.get_ref().account_id)?;
         let account = self
             .deps
             .store
@@ -634,7 +643,7 @@ impl LedgerService for LedgerApi {
         let req = request.into_inner();
         let paths = parse_mask(req.update_mask.as_ref(), &["name", "parent_id"])?;
         let input = req.category.unwrap_or_default();
-        let id = domain::id(&input.id).map_err(|e| LedgerError::field("category.id", e))?;
+        let id = parse_id("category.id", &input.id)?;
         let rows = self
             .deps
             .store
@@ -723,9 +732,7 @@ impl LedgerService for LedgerApi {
         };
         let amount = match &account {
             Some(a) => {
-                let currency = Currency::parse(&a.currency).map_err(|e| {
-                    LedgerError::Unexpected(anyhow::anyhow!("stored currency: {e}"))
-                })?;
+                let currency = stored_currency(&a.currency)?;
                 let amount = v.check("amount", domain::money_in(req.amount.as_ref(), currency));
                 amount.and_then(|a| v.check("amount.amount_minor", domain::nonzero_amount(a)))
             }
@@ -804,8 +811,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::GetTransactionRequest>,
     ) -> Result<Response<pb::GetTransactionResponse>, Status> {
         let user_id = self.user(&request).await?;
-        let id = domain::id(&request.get_ref().transaction_id)
-            .map_err(|e| LedgerError::field("transaction_id", e))?;
+        let id = parse_id("transaction_id", &request.get_ref().transaction_id)?;
         let t = self.transaction(user_id, id).await?;
         Ok(Response::new(pb::GetTransactionResponse {
             transaction: Some(convert::transaction(&t)),
@@ -920,7 +926,7 @@ impl LedgerService for LedgerApi {
         let req = request.into_inner();
         let paths = parse_mask(req.update_mask.as_ref(), &PATHS)?;
         let input = req.transaction.unwrap_or_default();
-        let id = domain::id(&input.id).map_err(|e| LedgerError::field("transaction.id", e))?;
+        let id = parse_id("transaction.id", &input.id)?;
         // A concurrent update makes the store refuse ours; apply it again
         // on the fresh row.
         for _attempt in 0..3 {
@@ -950,8 +956,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::DeleteTransactionRequest>,
     ) -> Result<Response<pb::DeleteTransactionResponse>, Status> {
         let user_id = self.user(&request).await?;
-        let id = domain::id(&request.get_ref().transaction_id)
-            .map_err(|e| LedgerError::field("transaction_id", e))?;
+        let id = parse_id("transaction_id", &request.get_ref().transaction_id)?;
         self.deps
             .store
             .delete_transaction(user_id, id, &outbox::build)
@@ -987,11 +992,8 @@ impl LedgerService for LedgerApi {
         };
         let from = self.account(user_id, from_id).await?;
         let to = self.account(user_id, to_id).await?;
-        let stored = |c: &str| {
-            Currency::parse(c)
-                .map_err(|e| LedgerError::Unexpected(anyhow::anyhow!("stored currency: {e}")))
-        };
-        let (from_currency, to_currency) = (stored(&from.currency)?, stored(&to.currency)?);
+        let from_currency = stored_currency(&from.currency)?;
+        let to_currency = stored_currency(&to.currency)?;
         let mut v = FieldViolations::new();
         let amount = v
             .check(
@@ -1087,8 +1089,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::GetTransferRequest>,
     ) -> Result<Response<pb::GetTransferResponse>, Status> {
         let user_id = self.user(&request).await?;
-        let id = domain::id(&request.get_ref().transfer_id)
-            .map_err(|e| LedgerError::field("transfer_id", e))?;
+        let id = parse_id("transfer_id", &request.get_ref().transfer_id)?;
         let transfer = self
             .deps
             .store
@@ -1106,8 +1107,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::DeleteTransferRequest>,
     ) -> Result<Response<pb::DeleteTransferResponse>, Status> {
         let user_id = self.user(&request).await?;
-        let id = domain::id(&request.get_ref().transfer_id)
-            .map_err(|e| LedgerError::field("transfer_id", e))?;
+        let id = parse_id("transfer_id", &request.get_ref().transfer_id)?;
         self.deps
             .store
             .delete_transfer(user_id, id, &outbox::build)
@@ -1193,8 +1193,7 @@ impl LedgerService for LedgerApi {
             return Err(Status::internal("validated fields missing"));
         };
         let account = self.account(user_id, account_id).await?;
-        let currency = Currency::parse(&account.currency)
-            .map_err(|e| LedgerError::Unexpected(anyhow::anyhow!("stored currency: {e}")))?;
+        let currency = stored_currency(&account.currency)?;
         let amount = domain::money_in(input.amount.as_ref(), currency)
             .and_then(domain::nonzero_amount)
             .map_err(|e| LedgerError::field("rule.amount", e))?;
@@ -1242,8 +1241,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::GetRecurringRuleRequest>,
     ) -> Result<Response<pb::GetRecurringRuleResponse>, Status> {
         let user_id = self.user(&request).await?;
-        let id =
-            domain::id(&request.get_ref().rule_id).map_err(|e| LedgerError::field("rule_id", e))?;
+        let id = parse_id("rule_id", &request.get_ref().rule_id)?;
         let rule = self
             .deps
             .store
@@ -1287,8 +1285,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::DeleteRecurringRuleRequest>,
     ) -> Result<Response<pb::DeleteRecurringRuleResponse>, Status> {
         let user_id = self.user(&request).await?;
-        let id =
-            domain::id(&request.get_ref().rule_id).map_err(|e| LedgerError::field("rule_id", e))?;
+        let id = parse_id("rule_id", &request.get_ref().rule_id)?;
         self.deps
             .store
             .delete_rule(user_id, id)
@@ -1451,8 +1448,7 @@ impl LedgerApi {
         if account.archived {
             return Err(StoreError::AccountArchived.into());
         }
-        let currency = Currency::parse(&account.currency)
-            .map_err(|e| LedgerError::Unexpected(anyhow::anyhow!("stored currency: {e}")))?;
+        let currency = stored_currency(&account.currency)?;
         let parsed = import::parse(&format, currency.exponent(), data).map_err(|e| {
             let field = match &e {
                 import::FileError::MissingColumn { option, .. } => *option,
@@ -1542,8 +1538,7 @@ fn apply_patch(
         ));
     }
     if has("amount") {
-        let currency = Currency::parse(&before.currency)
-            .map_err(|e| LedgerError::Unexpected(anyhow::anyhow!("stored currency: {e}")))?;
+        let currency = stored_currency(&before.currency)?;
         if let Some(a) = v.check(
             "transaction.amount",
             domain::money_in(input.amount.as_ref(), currency).and_then(domain::nonzero_amount),
