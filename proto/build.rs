@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use prost::Message;
 
 fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
@@ -25,8 +24,13 @@ fn main() -> anyhow::Result<()> {
         .context("compiling protos")?;
     let fds = compiler.file_descriptor_set();
 
+    // Encoded by protox itself: unlike `prost_types`, it keeps custom
+    // options (`google.api.http`, field behaviour) that the gateway reads.
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out.join("freedumb_descriptor.bin"), fds.encode_to_vec())?;
+    std::fs::write(
+        out.join("freedumb_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
 
     tonic_prost_build::configure()
         .build_server(true)

@@ -36,6 +36,9 @@ pub struct Config {
     /// Base URL of the auth service, for services that verify tokens but do
     /// not host auth in the same process (e.g. `http://auth:50051`).
     pub auth_url: Option<String>,
+    /// Where the gateway sends calls when no gRPC service runs in its
+    /// process (an Envoy or service address).
+    pub gateway_upstream_url: Option<String>,
     /// OTLP/gRPC collector endpoint; traces are exported only when set.
     pub otel_exporter_otlp_endpoint: Option<String>,
     /// `tracing` filter directives, e.g. `info,sqlx=warn`.
@@ -123,6 +126,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             auth_url: None,
+            gateway_upstream_url: None,
             otel_exporter_otlp_endpoint: None,
             log_filter: "info".into(),
             log_format: LogFormat::Json,
@@ -268,6 +272,12 @@ impl Config {
             check(
                 url.starts_with("redis://") || url.starts_with("rediss://"),
                 "redis_url (REDIS_URL): must start with redis:// or rediss://",
+            );
+        }
+        if let Some(url) = &self.gateway_upstream_url {
+            check(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "gateway_upstream_url (FREEDUMB_GATEWAY_UPSTREAM_URL): must start with http:// or https://",
             );
         }
         if let Some(url) = &self.auth_url {

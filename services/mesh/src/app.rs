@@ -28,7 +28,9 @@ pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
 pub async fn migrate(config: Config, targets: Targets) -> anyhow::Result<()> {
     let mut done = Vec::new();
     for target in targets.iter() {
-        let (name, migrations) = target.database();
+        let Some((name, migrations)) = target.database() else {
+            continue;
+        };
         if done.contains(&name) {
             continue;
         }
@@ -42,12 +44,13 @@ pub async fn migrate(config: Config, targets: Targets) -> anyhow::Result<()> {
 
 impl Target {
     /// The database the target works on: its service's name and migrations.
-    fn database(self) -> (&'static str, freedumb_kit::Migrations) {
+    fn database(self) -> Option<(&'static str, freedumb_kit::Migrations)> {
         match self {
-            Target::Auth => (freedumb_auth::NAME, freedumb_auth::MIGRATIONS),
+            Target::Auth => Some((freedumb_auth::NAME, freedumb_auth::MIGRATIONS)),
             Target::Ledger | Target::WorkerRecurring => {
-                (freedumb_ledger::NAME, freedumb_ledger::MIGRATIONS)
+                Some((freedumb_ledger::NAME, freedumb_ledger::MIGRATIONS))
             }
+            Target::Gateway => None,
         }
     }
 }
@@ -81,6 +84,7 @@ pub struct App {
     tasks_stop: Shutdown,
     grpc_listener: TcpListener,
     admin_listener: TcpListener,
+    gateway: Option<(TcpListener, Arc<freedumb_gateway::Gateway>)>,
 }
 
 impl App {
@@ -101,7 +105,9 @@ impl App {
         let tasks_stop = Shutdown::new();
 
         for target in targets.iter() {
-            let (name, migrations) = target.database();
+            let Some((name, migrations)) = target.database() else {
+                continue;
+            };
             let db = match pools.iter().find(|(n, _): &&(String, Database)| n == name) {
                 Some((_, db)) => db.clone(),
                 None => {
@@ -139,6 +145,7 @@ impl App {
                         ));
                     }
                 }
+                Target::Gateway => {}
             }
         }
 
@@ -165,6 +172,26 @@ impl App {
 
         let grpc_listener = bind(config.grpc_addr, "gRPC (FREEDUMB_GRPC_ADDR)").await?;
         let admin_listener = bind(config.admin_addr, "admin (FREEDUMB_ADMIN_ADDR)").await?;
+        let gateway = if targets.contains(Target::Gateway) {
+            let listener = bind(config.gateway_addr, "gateway (FREEDUMB_GATEWAY_ADDR)").await?;
+            let hosts_services = targets.contains(Target::Auth) || targets.contains(Target::Ledger);
+            let upstream = match (&config.gateway_upstream_url, hosts_services) {
+                (Some(url), _) => url.clone(),
+                (None, true) => format!("http://{}", grpc_listener.local_addr()?),
+                (None, false) => anyhow::bail!(
+                    "FREEDUMB_GATEWAY_UPSTREAM_URL is required when the gateway runs without the services"
+                ),
+            };
+            let channel = tonic::transport::Endpoint::from_shared(upstream.clone())
+                .with_context(|| format!("gateway upstream {upstream}"))?
+                .connect_lazy();
+            let gateway = freedumb_gateway::Gateway::new(channel, config.request_timeout())
+                .context("building the gateway's routes")?;
+            tracing::info!(routes = gateway.routes().len(), %upstream, "gateway routes built");
+            Some((listener, Arc::new(gateway)))
+        } else {
+            None
+        };
         let databases = pools.iter().map(|(_, db)| db.clone()).collect();
         let admin = AdminState::new(prometheus, shutdown.clone(), checks, pools);
         tracing::info!(targets = ?targets.names(), services = ?server.service_names(), "built");
@@ -179,6 +206,7 @@ impl App {
             tasks_stop,
             grpc_listener,
             admin_listener,
+            gateway,
         })
     }
 
@@ -195,11 +223,27 @@ impl App {
     /// Serves until shutdown. If the admin server fails, everything stops
     /// and the error names it.
     pub async fn run(self) -> anyhow::Result<()> {
+        let gateway_addr = match &self.gateway {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
         tracing::info!(
             grpc_addr = %self.grpc_addr()?,
             admin_addr = %self.admin_addr()?,
+            gateway_addr = gateway_addr.map(|a| a.to_string()),
             "serving"
         );
+        let gateway_task = self.gateway.map(|(listener, gateway)| {
+            let stop = self.shutdown.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, gateway.router())
+                    .with_graceful_shutdown(async move { stop.wait().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = ?e, "gateway server failed");
+                }
+            })
+        });
         let admin_stop = Shutdown::new();
         let admin = axum::serve(self.admin_listener, freedumb_kit::admin::router(self.admin))
             .with_graceful_shutdown({
@@ -234,6 +278,9 @@ impl App {
         admin_stop.trigger();
         if !admin.is_finished() {
             let _ = admin.await;
+        }
+        if let Some(task) = gateway_task {
+            let _ = task.await;
         }
         self.tasks_stop.trigger();
         for task in self.tasks {

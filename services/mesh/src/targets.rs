@@ -15,6 +15,8 @@ pub enum Target {
     Ledger,
     /// Records due occurrences of recurring rules.
     WorkerRecurring,
+    /// The REST+JSON edge (transcoding to the gRPC services).
+    Gateway,
 }
 
 /// Every target: (name, what it runs).
@@ -34,10 +36,20 @@ pub const REGISTRY: &[(&str, Target, &str)] = &[
         Target::WorkerRecurring,
         "records due occurrences of recurring rules (needs the ledger database)",
     ),
+    (
+        "gateway",
+        Target::Gateway,
+        "REST+JSON transcoding of every annotated RPC, on FREEDUMB_GATEWAY_ADDR",
+    ),
 ];
 
 /// The targets `all` stands for.
-pub const ALL: &[Target] = &[Target::Auth, Target::Ledger, Target::WorkerRecurring];
+pub const ALL: &[Target] = &[
+    Target::Auth,
+    Target::Ledger,
+    Target::WorkerRecurring,
+    Target::Gateway,
+];
 
 /// A validated, de-duplicated set of targets.
 #[derive(Debug, Clone, PartialEq, Eq)]

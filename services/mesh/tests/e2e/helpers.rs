@@ -23,6 +23,8 @@ pub struct TestApp {
     child: Child,
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// The REST gateway, when the gateway target runs.
+    pub gateway_addr: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
 }
 
@@ -48,6 +50,7 @@ pub async fn spawn_app_with(backends: Backends, env: &[(&str, &str)]) -> TestApp
         .env("FREEDUMB_DATA_DIR", data_dir.path())
         .env("FREEDUMB_GRPC_ADDR", "127.0.0.1:0")
         .env("FREEDUMB_ADMIN_ADDR", "127.0.0.1:0")
+        .env("FREEDUMB_GATEWAY_ADDR", "127.0.0.1:0")
         .env("FREEDUMB_LOG_FORMAT", "json")
         .env("FREEDUMB_LOG_FILTER", "info")
         .stdout(Stdio::piped())
@@ -74,7 +77,7 @@ pub async fn spawn_app_with(backends: Backends, env: &[(&str, &str)]) -> TestApp
                 && v["message"] == "serving"
             {
                 let addr = |k: &str| v[k].as_str().and_then(|s| s.parse().ok());
-                let _ = tx.send((addr("grpc_addr"), addr("admin_addr")));
+                let _ = tx.send((addr("grpc_addr"), addr("admin_addr"), addr("gateway_addr")));
             }
         }
     });
@@ -87,7 +90,7 @@ pub async fn spawn_app_with(backends: Backends, env: &[(&str, &str)]) -> TestApp
     let started = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
         .await
         .expect("join");
-    let (Some(grpc_addr), Some(admin_addr)) =
+    let (Some(grpc_addr), Some(admin_addr), gateway_addr) =
         started.expect("freedumb did not report serving within 60 s")
     else {
         panic!("freedumb reported unparsable addresses");
@@ -96,6 +99,7 @@ pub async fn spawn_app_with(backends: Backends, env: &[(&str, &str)]) -> TestApp
         child,
         grpc_addr,
         admin_addr,
+        gateway_addr,
         data_dir,
     }
 }

@@ -3,6 +3,7 @@
 
 mod auth_flow;
 mod bad_input;
+mod gateway;
 mod grpcurl;
 mod helpers;
 mod ledger;

@@ -1,0 +1,294 @@
+//! The FREEDUMB edge for browsers and mobile apps: REST+JSON transcoding
+//! derived at run time from the `google.api.http` annotations of the
+//! contracts (no per-RPC code: a new annotated RPC is served as soon as it
+//! is in the descriptor set), forwarded to the services over gRPC.
+//!
+//! Requests and responses use the canonical proto3 JSON mapping; errors are
+//! the `google.rpc.Status` as JSON (`{code, message, details}`) with the
+//! HTTP status its gRPC code maps to. Server-streaming RPCs answer with
+//! newline-delimited JSON, one message per line.
+#![forbid(unsafe_code)]
+
+mod codec;
+pub mod routes;
+pub mod transcode;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use prost::Message as _;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
+use serde_json::json;
+use tonic::transport::Channel;
+
+use self::codec::RawCodec;
+use self::routes::Route;
+
+/// Request headers passed on to the services as gRPC metadata.
+const FORWARDED: [&str; 5] = [
+    "authorization",
+    "traceparent",
+    "tracestate",
+    "x-request-id",
+    "x-forwarded-for",
+];
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// The transcoding gateway.
+pub struct Gateway {
+    routes: Vec<Route>,
+    pool: DescriptorPool,
+    channel: Channel,
+    timeout: Duration,
+}
+
+impl Gateway {
+    /// Routes from the embedded descriptor set, calling the services on
+    /// `channel` with `timeout` per call.
+    pub fn new(channel: Channel, timeout: Duration) -> anyhow::Result<Self> {
+        let pool = DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET)?;
+        let routes = routes::from_descriptors(&pool).map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            routes,
+            pool,
+            channel,
+            timeout,
+        })
+    }
+
+    /// The routes served.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The axum router: every path goes through transcoding, behind the
+    /// edge's layers (request ids, security headers, a 10 MB body limit,
+    /// gzip).
+    pub fn router(self: Arc<Self>) -> axum::Router {
+        use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+        use tower_http::set_header::SetResponseHeaderLayer;
+        let request_id = http::HeaderName::from_static("x-request-id");
+        let header = |name: &'static str, value: &'static str| {
+            SetResponseHeaderLayer::if_not_present(
+                http::HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            )
+        };
+        axum::Router::new()
+            .fallback(handle)
+            .with_state(self)
+            .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+            .layer(tower_http::limit::RequestBodyLimitLayer::new(
+                MAX_BODY_BYTES,
+            ))
+            .layer(header("x-content-type-options", "nosniff"))
+            .layer(header("referrer-policy", "no-referrer"))
+            .layer(header("x-frame-options", "DENY"))
+            .layer(PropagateRequestIdLayer::new(request_id.clone()))
+            .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    }
+
+    fn status_message(&self) -> Option<MessageDescriptor> {
+        self.pool.get_message_by_name("google.rpc.Status")
+    }
+
+    /// The JSON error response for a gRPC status.
+    fn error(&self, status: &tonic::Status) -> Response {
+        let http = http_status(status.code());
+        let mut body = json!({
+            "code": status.code() as i32,
+            "message": status.message(),
+            "details": [],
+        });
+        if !status.details().is_empty()
+            && let Some(desc) = self.status_message()
+            && let Ok(decoded) = DynamicMessage::decode(desc, status.details())
+            && let Ok(value) = serde_json::to_value(&decoded)
+        {
+            body = value;
+            if body.get("details").is_none() {
+                body["details"] = json!([]);
+            }
+        }
+        let mut response = (http, axum::Json(body)).into_response();
+        if status.code() == tonic::Code::ResourceExhausted
+            && let Some(wait) = retry_after(status)
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, wait);
+        }
+        response
+    }
+}
+
+/// `Retry-After` seconds from a status's `RetryInfo`.
+fn retry_after(status: &tonic::Status) -> Option<HeaderValue> {
+    use tonic_types::StatusExt as _;
+    let delay = status.get_details_retry_info()?.retry_delay?;
+    HeaderValue::from_str(&delay.as_secs().max(1).to_string()).ok()
+}
+
+/// The HTTP status a gRPC code maps to (google.rpc.Code's documented mapping).
+pub fn http_status(code: tonic::Code) -> StatusCode {
+    use tonic::Code as C;
+    match code {
+        C::Ok => StatusCode::OK,
+        C::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        C::InvalidArgument | C::FailedPrecondition | C::OutOfRange => StatusCode::BAD_REQUEST,
+        C::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        C::NotFound => StatusCode::NOT_FOUND,
+        C::AlreadyExists | C::Aborted => StatusCode::CONFLICT,
+        C::PermissionDenied => StatusCode::FORBIDDEN,
+        C::Unauthenticated => StatusCode::UNAUTHORIZED,
+        C::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        C::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::Unknown | C::Internal | C::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A JSON error the gateway itself answers with (no service involved).
+fn local_error(
+    http: StatusCode,
+    code: tonic::Code,
+    message: String,
+    field: Option<(&str, &str)>,
+) -> Response {
+    let details = match field {
+        Some((field, description)) => json!([{
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "fieldViolations": [{ "field": field, "description": description }],
+        }]),
+        None => json!([]),
+    };
+    let body = json!({ "code": code as i32, "message": message, "details": details });
+    (http, axum::Json(body)).into_response()
+}
+
+async fn handle(
+    State(gateway): State<Arc<Gateway>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    let mut allowed = Vec::new();
+    let mut found = None;
+    for route in &gateway.routes {
+        if let Some(variables) = route.template.matches(path) {
+            if route.method == method {
+                found = Some((route, variables));
+                break;
+            }
+            allowed.push(route.method.as_str());
+        }
+    }
+    let Some((route, variables)) = found else {
+        if allowed.is_empty() {
+            return local_error(
+                StatusCode::NOT_FOUND,
+                tonic::Code::NotFound,
+                format!("no route for {method} {path}"),
+                None,
+            );
+        }
+        let mut response = local_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            tonic::Code::Unimplemented,
+            format!(
+                "{method} is not allowed on {path}; use {}",
+                allowed.join(", ")
+            ),
+            None,
+        );
+        if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        return response;
+    };
+    let message = match transcode::request(route, &variables, uri.query(), &body) {
+        Ok(message) => message,
+        Err(bad) => {
+            return local_error(
+                StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                format!("invalid {}: {}", bad.field, bad.description),
+                Some((&bad.field, &bad.description)),
+            );
+        }
+    };
+    let mut request = tonic::Request::new(Bytes::from(message.encode_to_vec()));
+    for name in FORWARDED {
+        if let Some(value) = headers.get(name)
+            && let Ok(value) = tonic::metadata::MetadataValue::try_from(value.as_bytes())
+        {
+            request.metadata_mut().insert(name, value);
+        }
+    }
+    request.set_timeout(gateway.timeout);
+    let grpc_path = match http::uri::PathAndQuery::try_from(route.grpc_path()) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "bad gRPC path");
+            return gateway.error(&tonic::Status::internal("bad route"));
+        }
+    };
+    let mut client = tonic::client::Grpc::new(gateway.channel.clone());
+    if let Err(e) = client.ready().await {
+        tracing::warn!(error = %e, "upstream not ready");
+        return gateway.error(&tonic::Status::unavailable("the service is unavailable"));
+    }
+    let output = route.rpc.output();
+    if route.rpc.is_server_streaming() {
+        return match client.server_streaming(request, grpc_path, RawCodec).await {
+            Ok(response) => {
+                let gw = gateway.clone();
+                let lines = response.into_inner().map(move |item| {
+                    let line = match item {
+                        Ok(bytes) => to_json(&output, &bytes),
+                        Err(status) => json!({ "error": {
+                            "code": status.code() as i32, "message": status.message(),
+                        }}),
+                    };
+                    let _ = &gw;
+                    let mut text = line.to_string();
+                    text.push('\n');
+                    Ok::<_, std::convert::Infallible>(Bytes::from(text))
+                });
+                let mut response = Response::new(Body::from_stream(lines));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-ndjson"),
+                );
+                response
+            }
+            Err(status) => gateway.error(&status),
+        };
+    }
+    match client.unary(request, grpc_path, RawCodec).await {
+        Ok(response) => axum::Json(to_json(&output, response.get_ref())).into_response(),
+        Err(status) => gateway.error(&status),
+    }
+}
+
+/// A response message as canonical JSON.
+fn to_json(desc: &MessageDescriptor, bytes: &[u8]) -> serde_json::Value {
+    match DynamicMessage::decode(desc.clone(), bytes) {
+        Ok(message) => serde_json::to_value(&message).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "response does not serialize");
+            json!({})
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, message = desc.full_name(), "response does not decode");
+            json!({})
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! REST request to protobuf message: the JSON body (all of it, or one
+//! field), then path variables, then query parameters, merged into one JSON
+//! object and read with the canonical proto3 JSON mapping. Errors name the
+//! field at fault.
+
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value};
+
+use crate::routes::{Route, percent_decode};
+
+/// A request that cannot become the RPC's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest {
+    /// Field path (proto or JSON names, dotted), or `body`.
+    pub field: String,
+    /// What is wrong.
+    pub description: String,
+}
+
+impl BadRequest {
+    fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Builds the request message of `route`.
+pub fn request(
+    route: &Route,
+    variables: &[(String, String)],
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<DynamicMessage, BadRequest> {
+    let input = route.rpc.input();
+    let mut root = match route.body.as_str() {
+        "" => {
+            if !body.is_empty() {
+                return Err(BadRequest::new("body", "this route takes no request body"));
+            }
+            Map::new()
+        }
+        "*" => match parse_body(body)? {
+            Value::Object(map) => map,
+            _ => return Err(BadRequest::new("body", "must be a JSON object")),
+        },
+        field => {
+            let mut map = Map::new();
+            map.insert(field.to_owned(), parse_body(body)?);
+            map
+        }
+    };
+    for (path, value) in variables {
+        set(&mut root, &input, path, value, false)?;
+    }
+    if route.body != "*" {
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key =
+                decode_query(key).ok_or_else(|| BadRequest::new(key, "bad percent-encoding"))?;
+            let value =
+                decode_query(value).ok_or_else(|| BadRequest::new(&key, "bad percent-encoding"))?;
+            set(&mut root, &input, &key, &value, true)?;
+        }
+    }
+    let value = Value::Object(root);
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(value, &mut track);
+    DynamicMessage::deserialize(input, de).map_err(|e| {
+        let path = track.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        };
+        BadRequest::new(field, e.to_string())
+    })
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, BadRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| BadRequest::new("body", format!("malformed JSON: {e}")))
+}
+
+fn decode_query(raw: &str) -> Option<String> {
+    percent_decode(&raw.replace('+', " "))
+}
+
+/// Sets the field at dotted `path` (proto or JSON names) to `raw`, typed by
+/// the descriptor; `append` adds to repeated fields.
+fn set(
+    root: &mut Map<String, Value>,
+    message: &MessageDescriptor,
+    path: &str,
+    raw: &str,
+    append: bool,
+) -> Result<(), BadRequest> {
+    let names: Vec<&str> = path.split('.').collect();
+    let mut desc = message.clone();
+    let mut map = root;
+    for (i, name) in names.iter().enumerate() {
+        let field = find_field(&desc, name).ok_or_else(|| {
+            BadRequest::new(path, format!("{} has no field `{name}`", desc.name()))
+        })?;
+        let last = i + 1 == names.len();
+        if last {
+            let value = scalar(&field, raw).map_err(|e| BadRequest::new(path, e))?;
+            let key = field.name().to_owned();
+            if field.is_list() {
+                let entry = map.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+                match entry {
+                    Value::Array(items) if append || items.is_empty() => items.push(value),
+                    _ => return Err(BadRequest::new(path, "is given twice")),
+                }
+            } else {
+                map.insert(key, value);
+            }
+            return Ok(());
+        }
+        let Kind::Message(child) = field.kind() else {
+            return Err(BadRequest::new(path, format!("`{name}` is not a message")));
+        };
+        if field.is_list() || field.is_map() {
+            return Err(BadRequest::new(
+                path,
+                format!("`{name}` cannot be set by path"),
+            ));
+        }
+        let entry = map
+            .entry(field.name().to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(next) = entry else {
+            return Err(BadRequest::new(path, format!("`{name}` is not an object")));
+        };
+        map = next;
+        desc = child;
+    }
+    Ok(())
+}
+
+fn find_field(desc: &MessageDescriptor, name: &str) -> Option<FieldDescriptor> {
+    desc.get_field_by_name(name)
+        .or_else(|| desc.get_field_by_json_name(name))
+}
+
+/// A path or query value as the JSON the field's kind expects.
+fn scalar(field: &FieldDescriptor, raw: &str) -> Result<Value, String> {
+    Ok(match field.kind() {
+        Kind::Bool => match raw {
+            "true" | "1" => Value::Bool(true),
+            "false" | "0" => Value::Bool(false),
+            _ => return Err(format!("`{raw}` is not true or false")),
+        },
+        Kind::Message(m) if !is_string_wkt(m.full_name()) => {
+            return Err(format!(
+                "is a {} message; set its fields (`{}.<field>`) instead",
+                m.name(),
+                field.name()
+            ));
+        }
+        // Numbers, enums (by name), strings, bytes (base64) and
+        // string-mapped well-known types all read from a JSON string.
+        _ => Value::String(raw.to_owned()),
+    })
+}
+
+fn is_string_wkt(name: &str) -> bool {
+    matches!(
+        name,
+        "google.protobuf.Timestamp"
+            | "google.protobuf.Duration"
+            | "google.protobuf.FieldMask"
+            | "google.protobuf.StringValue"
+            | "google.protobuf.Int64Value"
+            | "google.protobuf.UInt64Value"
+            | "google.protobuf.Int32Value"
+            | "google.protobuf.UInt32Value"
+            | "google.protobuf.BytesValue"
+            | "google.protobuf.FloatValue"
+            | "google.protobuf.DoubleValue"
+    )
+}

@@ -1,0 +1,221 @@
+//! The REST gateway of `--target all`, driven like curl: every annotated
+//! auth RPC over REST+JSON (path variables, query parameters, bodies), a
+//! ledger round trip, and the JSON errors (404, 405, 400 with the field,
+//! 401).
+
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, spawn_app};
+
+/// A REST call: (status, headers, JSON body or `null`).
+async fn rest(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, http::HeaderMap, Value) {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, addr.to_string());
+    if let Some(token) = token {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if body.is_some() {
+        request = request.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.unwrap_or_default().to_owned())))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("send");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, value)
+}
+
+#[tokio::test]
+async fn every_auth_rpc_works_over_rest() {
+    let app = spawn_app().await;
+    let gw = app.gateway_addr.expect("the gateway runs in --target all");
+    let email = format!("rest-{}@example.com", uuid::Uuid::new_v4().simple());
+    let credentials = json!({ "email": email, "password": PASSWORD }).to_string();
+
+    let (status, headers, registered) =
+        rest(gw, "POST", "/v1/auth:register", None, Some(&credentials)).await;
+    assert_eq!(status, 200, "{registered}");
+    assert_eq!(registered["user"]["email"], email);
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.contains_key("x-request-id"));
+
+    let (status, _, login) = rest(gw, "POST", "/v1/auth:login", None, Some(&credentials)).await;
+    assert_eq!(status, 200, "{login}");
+    let access = login["tokens"]["accessToken"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+    let refresh = login["tokens"]["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+
+    let (status, _, me) = rest(gw, "GET", "/v1/me", Some(&access), None).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["user"]["email"], email);
+
+    let (status, _, jwks) = rest(gw, "GET", "/v1/auth/jwks", None, None).await;
+    assert_eq!(status, 200);
+    assert!(!jwks["keys"].as_array().expect("keys").is_empty());
+
+    let body = json!({ "refreshToken": refresh }).to_string();
+    let (status, _, refreshed) = rest(gw, "POST", "/v1/auth:refresh", None, Some(&body)).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let access = refreshed["tokens"]["accessToken"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+
+    let body = json!({ "currentPassword": PASSWORD, "newPassword": "a much better passphrase 7" })
+        .to_string();
+    let (status, _, changed) = rest(
+        gw,
+        "POST",
+        "/v1/auth:changePassword",
+        Some(&access),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    let (status, _, _) = rest(gw, "POST", "/v1/auth:logoutAll", Some(&access), Some("{}")).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = rest(gw, "POST", "/v1/auth:logout", Some(&access), Some("{}")).await;
+    assert_eq!(status, 200);
+    let (status, _, after) = rest(gw, "GET", "/v1/me", Some(&access), None).await;
+    assert_eq!(status, 401, "{after}");
+    assert_eq!(after["code"], 16);
+}
+
+#[tokio::test]
+async fn ledger_resources_over_rest_use_path_variables_query_and_body() {
+    let app = spawn_app().await;
+    let gw = app.gateway_addr.expect("gateway");
+    let token = app.token().await;
+    let account = json!({
+        "name": "Checking",
+        "kind": "ACCOUNT_KIND_CHECKING",
+        "openingBalance": { "currencyCode": "USD", "amountMinor": "5000" },
+    })
+    .to_string();
+    let (status, _, created) = rest(gw, "POST", "/v1/accounts", Some(&token), Some(&account)).await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["account"]["id"].as_str().expect("id").to_owned();
+
+    // body "account" + path variable {account.id} + query update_mask.
+    let (status, _, renamed) = rest(
+        gw,
+        "PATCH",
+        &format!("/v1/accounts/{id}?updateMask=name"),
+        Some(&token),
+        Some(r#"{"name":"Everyday"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["account"]["name"], "Everyday");
+
+    let tx = json!({
+        "accountId": id,
+        "amount": { "currencyCode": "USD", "amountMinor": "-1250" },
+        "date": { "year": 2026, "month": 11, "day": 23 },
+        "description": "Lunch",
+        "tags": ["food"],
+    })
+    .to_string();
+    let (status, _, created) = rest(gw, "POST", "/v1/transactions", Some(&token), Some(&tx)).await;
+    assert_eq!(status, 200, "{created}");
+
+    // Query parameters: a nested message field, a repeated field, an int64.
+    let (status, _, listed) = rest(
+        gw,
+        "GET",
+        &format!(
+            "/v1/transactions?accountId={id}&startDate.year=2026&startDate.month=11&startDate.day=1\
+             &tags=food&maxAmountMinor=-1000&pageSize=10"
+        ),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["transactions"].as_array().expect("list").len(), 1);
+
+    let (status, _, got) = rest(gw, "GET", &format!("/v1/accounts/{id}"), Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["account"]["balance"]["amountMinor"], "3750");
+}
+
+#[tokio::test]
+async fn errors_are_json_with_the_mapped_http_status() {
+    let app = spawn_app().await;
+    let gw = app.gateway_addr.expect("gateway");
+
+    let (status, _, body) = rest(gw, "GET", "/v1/nowhere", None, None).await;
+    assert_eq!((status, body["code"].as_i64()), (404, Some(5)));
+
+    let (status, headers, body) = rest(gw, "DELETE", "/v1/auth:login", None, None).await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(headers["allow"], "POST");
+
+    let (status, _, body) = rest(gw, "POST", "/v1/auth:login", None, Some("{not json")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["details"][0]["fieldViolations"][0]["field"], "body");
+
+    let (status, _, body) = rest(
+        gw,
+        "POST",
+        "/v1/auth:login",
+        None,
+        Some(r#"{"email": 5, "password": "x"}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"][0]["fieldViolations"][0]["field"], "email");
+
+    let (status, _, body) = rest(
+        gw,
+        "POST",
+        "/v1/auth:register",
+        None,
+        Some(r#"{"email":"bad","password":"x"}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let details = body["details"].as_array().expect("details");
+    assert!(
+        details
+            .iter()
+            .any(|d| d["@type"] == "type.googleapis.com/google.rpc.BadRequest"),
+        "the service's BadRequest reaches the client: {body}"
+    );
+
+    let (status, _, body) = rest(gw, "GET", "/v1/me", None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], 16);
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
