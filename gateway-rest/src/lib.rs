@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+pub mod openapi;
 pub mod routes;
 pub mod transcode;
 
@@ -45,6 +46,7 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// The transcoding gateway.
 pub struct Gateway {
     routes: Vec<Route>,
+    openapi: Bytes,
     pool: DescriptorPool,
     channel: Channel,
     timeout: Duration,
@@ -56,8 +58,10 @@ impl Gateway {
     pub fn new(channel: Channel, timeout: Duration) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET)?;
         let routes = routes::from_descriptors(&pool).map_err(anyhow::Error::msg)?;
+        let openapi = serde_json::to_vec_pretty(&openapi::document(&pool, &routes))?.into();
         Ok(Self {
             routes,
+            openapi,
             pool,
             channel,
             timeout,
@@ -83,6 +87,7 @@ impl Gateway {
             )
         };
         axum::Router::new()
+            .route("/openapi.json", axum::routing::get(openapi_json))
             .fallback(handle)
             .with_state(self)
             .layer(tower_http::compression::CompressionLayer::new().gzip(true))
@@ -133,6 +138,26 @@ fn retry_after(status: &tonic::Status) -> Option<HeaderValue> {
     use tonic_types::StatusExt as _;
     let delay = status.get_details_retry_info()?.retry_delay?;
     HeaderValue::from_str(&delay.as_secs().max(1).to_string()).ok()
+}
+
+async fn openapi_json(State(gateway): State<Arc<Gateway>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        gateway.openapi.clone(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI document of the contracts, as served at `/openapi.json`.
+pub fn openapi_document() -> anyhow::Result<String> {
+    let pool = DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET)?;
+    let routes = routes::from_descriptors(&pool).map_err(anyhow::Error::msg)?;
+    let mut text = serde_json::to_string_pretty(&openapi::document(&pool, &routes))?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// The HTTP status a gRPC code maps to (google.rpc.Code's documented mapping).
@@ -290,5 +315,24 @@ fn to_json(desc: &MessageDescriptor, bytes: &[u8]) -> serde_json::Value {
             tracing::error!(error = %e, message = desc.full_name(), "response does not decode");
             json!({})
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The checked-in `openapi.json` is what the contracts generate. Run
+    /// with `UPDATE_OPENAPI=1` to rewrite it after changing a contract.
+    #[test]
+    fn the_checked_in_openapi_document_is_current() {
+        let generated = super::openapi_document().expect("document");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).expect("write openapi.json");
+        }
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "gateway-rest/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p freedumb-gateway` and commit it"
+        );
     }
 }

@@ -1,0 +1,333 @@
+//! The OpenAPI 3 document of the REST routes, generated from the same
+//! descriptors the gateway routes by (documentation comments included), so
+//! the document and the routes cannot disagree.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value, json};
+
+use crate::routes::Route;
+
+/// The document for `routes`.
+pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
+    wanted.insert("google.rpc.Status".into());
+    for route in routes {
+        let input = route.rpc.input();
+        let output = route.rpc.output();
+        let path_fields: Vec<String> = route
+            .template
+            .variables
+            .iter()
+            .map(|v| v.field.clone())
+            .collect();
+        let mut parameters: Vec<Value> = path_fields
+            .iter()
+            .map(|field| {
+                let schema = field_at(&input, field)
+                    .map_or_else(|| json!({"type": "string"}), |f| scalar_schema(&f));
+                json!({ "name": field, "in": "path", "required": true, "schema": schema })
+            })
+            .collect();
+        if route.body != "*" {
+            for field in input.fields() {
+                if path_fields.iter().any(|p| p == field.name()) || field.name() == route.body {
+                    continue;
+                }
+                parameters.extend(query_parameters(&field, ""));
+            }
+        }
+        let comment = comments(
+            route.rpc.parent_file().file_descriptor_proto(),
+            route.rpc.path(),
+        );
+        let base = format!("{}_{}", route.rpc.parent_service().name(), route.rpc.name());
+        let n = operation_ids.entry(base.clone()).or_default();
+        *n += 1;
+        let operation_id = if *n == 1 { base } else { format!("{base}{n}") };
+        let mut operation = json!({
+            "operationId": operation_id,
+            "tags": [route.rpc.parent_service().name()],
+            "summary": comment.lines().next().unwrap_or(route.rpc.name()),
+            "description": comment,
+            "parameters": parameters,
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        (if route.rpc.is_server_streaming() { "application/x-ndjson" } else { "application/json" }):
+                            { "schema": reference(output.full_name()) }
+                    }
+                },
+                "default": {
+                    "description": "An error: the google.rpc.Status as JSON",
+                    "content": { "application/json": { "schema": reference("google.rpc.Status") } }
+                }
+            }
+        });
+        wanted.insert(output.full_name().to_owned());
+        match route.body.as_str() {
+            "" => {}
+            "*" => {
+                operation["requestBody"] = json!({
+                    "required": true,
+                    "content": { "application/json": { "schema": reference(input.full_name()) } }
+                });
+                wanted.insert(input.full_name().to_owned());
+            }
+            field => {
+                if let Some(f) = input.get_field_by_name(field) {
+                    let schema = field_schema(&f, &mut wanted);
+                    operation["requestBody"] = json!({
+                        "required": true,
+                        "content": { "application/json": { "schema": schema } }
+                    });
+                }
+            }
+        }
+        if route.rpc.input().fields().len() > 0 {
+            wanted.insert(input.full_name().to_owned());
+        }
+        let path = openapi_path(route);
+        paths
+            .entry(path)
+            .or_default()
+            .insert(route.method.as_str().to_lowercase(), operation);
+    }
+    let mut schemas = Map::new();
+    let mut done = BTreeSet::new();
+    while let Some(name) = wanted.iter().find(|n| !done.contains(*n)).cloned() {
+        done.insert(name.clone());
+        if let Some(message) = pool.get_message_by_name(&name) {
+            let mut more = BTreeSet::new();
+            schemas.insert(name.clone(), message_schema(&message, &mut more));
+            wanted.extend(more);
+        }
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "FREEDUMB API",
+            "version": "v1",
+            "description": "REST+JSON transcoding of the FREEDUMB gRPC contracts (canonical proto3 JSON mapping). Authenticated routes take `Authorization: Bearer <access token>`."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } }
+        },
+        "security": [{ "bearer": [] }]
+    })
+}
+
+/// The template with `{field=pattern}` reduced to `{field}`.
+fn openapi_path(route: &Route) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in route.template.text.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                out.push(c);
+            }
+            '}' => {
+                depth -= 1;
+                out.push(c);
+            }
+            '=' if depth > 0 => depth = 2,
+            _ if depth == 2 => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn field_at(message: &MessageDescriptor, path: &str) -> Option<FieldDescriptor> {
+    let mut desc = message.clone();
+    let mut names = path.split('.').peekable();
+    while let Some(name) = names.next() {
+        let field = desc.get_field_by_name(name)?;
+        if names.peek().is_none() {
+            return Some(field);
+        }
+        let Kind::Message(child) = field.kind() else {
+            return None;
+        };
+        desc = child;
+    }
+    None
+}
+
+/// Query parameters for a field: scalars directly, messages one level deep.
+fn query_parameters(field: &FieldDescriptor, prefix: &str) -> Vec<Value> {
+    let name = format!("{prefix}{}", field.json_name());
+    match field.kind() {
+        Kind::Message(m) if !is_string_wkt(m.full_name()) => {
+            if !prefix.is_empty() || field.is_list() || field.is_map() {
+                return Vec::new();
+            }
+            m.fields()
+                .flat_map(|f| query_parameters(&f, &format!("{name}.")))
+                .collect()
+        }
+        _ => {
+            let schema = if field.is_list() {
+                json!({ "type": "array", "items": scalar_schema(field) })
+            } else {
+                scalar_schema(field)
+            };
+            vec![json!({ "name": name, "in": "query", "required": false, "schema": schema })]
+        }
+    }
+}
+
+fn is_string_wkt(name: &str) -> bool {
+    matches!(
+        name,
+        "google.protobuf.Timestamp" | "google.protobuf.Duration" | "google.protobuf.FieldMask"
+    )
+}
+
+fn scalar_schema(field: &FieldDescriptor) -> Value {
+    match field.kind() {
+        Kind::String => json!({ "type": "string" }),
+        Kind::Bytes => json!({ "type": "string", "format": "byte" }),
+        Kind::Bool => json!({ "type": "boolean" }),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            json!({ "type": "integer", "format": "int32" })
+        }
+        Kind::Uint32 | Kind::Fixed32 => {
+            json!({ "type": "integer", "format": "int64", "minimum": 0 })
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
+            json!({ "type": "string", "format": "int64" })
+        }
+        Kind::Float => json!({ "type": "number", "format": "float" }),
+        Kind::Double => json!({ "type": "number", "format": "double" }),
+        Kind::Enum(e) => json!({
+            "type": "string",
+            "enum": e.values().map(|v| v.name().to_owned()).collect::<Vec<_>>(),
+        }),
+        Kind::Message(m) => match m.full_name() {
+            "google.protobuf.Timestamp" => json!({ "type": "string", "format": "date-time" }),
+            "google.protobuf.Duration" => json!({ "type": "string", "example": "1.5s" }),
+            "google.protobuf.FieldMask" => json!({ "type": "string", "example": "name,kind" }),
+            _ => json!({ "type": "object" }),
+        },
+    }
+}
+
+fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>) -> Value {
+    let one = match field.kind() {
+        Kind::Message(m) if field.is_map() => {
+            let value = m
+                .get_field_by_name("value")
+                .map_or_else(|| json!({}), |v| field_schema(&v, wanted));
+            return json!({ "type": "object", "additionalProperties": value });
+        }
+        Kind::Message(m) if m.full_name() == "google.protobuf.Any" => json!({
+            "type": "object",
+            "properties": { "@type": { "type": "string" } },
+            "additionalProperties": true,
+        }),
+        Kind::Message(m) if !m.full_name().starts_with("google.protobuf.") => {
+            wanted.insert(m.full_name().to_owned());
+            reference(m.full_name())
+        }
+        _ => scalar_schema(field),
+    };
+    if field.is_list() {
+        json!({ "type": "array", "items": one })
+    } else {
+        one
+    }
+}
+
+fn message_schema(message: &MessageDescriptor, wanted: &mut BTreeSet<String>) -> Value {
+    let file = message.parent_file_descriptor_proto();
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for field in message.fields() {
+        let mut schema = field_schema(&field, wanted);
+        let comment = comments(file, field.path());
+        if !comment.is_empty() {
+            // A $ref cannot carry siblings in OpenAPI 3.0.
+            schema = if schema.get("$ref").is_some() {
+                json!({ "allOf": [schema], "description": comment })
+            } else {
+                let mut s = schema;
+                s["description"] = Value::String(comment);
+                s
+            };
+        }
+        match field_behavior(&field) {
+            Behavior::OutputOnly => schema["readOnly"] = Value::Bool(true),
+            Behavior::Required => required.push(Value::String(field.json_name().to_owned())),
+            Behavior::Other => {}
+        }
+        properties.insert(field.json_name().to_owned(), schema);
+    }
+    let mut schema = json!({ "type": "object", "properties": properties });
+    let comment = comments(file, message.path());
+    if !comment.is_empty() {
+        schema["description"] = Value::String(comment);
+    }
+    if !required.is_empty() {
+        schema["required"] = Value::Array(required);
+    }
+    schema
+}
+
+enum Behavior {
+    OutputOnly,
+    Required,
+    Other,
+}
+
+/// `google.api.field_behavior` of a field (REQUIRED = 2, OUTPUT_ONLY = 3).
+fn field_behavior(field: &FieldDescriptor) -> Behavior {
+    let options = field.options();
+    let pool = field.parent_pool();
+    let Some(ext) = pool.get_extension_by_name("google.api.field_behavior") else {
+        return Behavior::Other;
+    };
+    if !options.has_extension(&ext) {
+        return Behavior::Other;
+    }
+    let value = options.get_extension(&ext);
+    let numbers: Vec<i32> = value
+        .as_list()
+        .map(|l| l.iter().filter_map(|v| v.as_enum_number()).collect())
+        .unwrap_or_default();
+    if numbers.contains(&3) {
+        Behavior::OutputOnly
+    } else if numbers.contains(&2) {
+        Behavior::Required
+    } else {
+        Behavior::Other
+    }
+}
+
+/// The leading comment of the element at `path` in `file`.
+fn comments(file: &prost_types::FileDescriptorProto, path: &[i32]) -> String {
+    file.source_code_info
+        .as_ref()
+        .and_then(|info| info.location.iter().find(|l| l.path == path))
+        .and_then(|l| l.leading_comments.as_deref())
+        .map(|c| {
+            c.lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
