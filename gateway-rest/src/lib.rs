@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+pub mod limits;
 pub mod openapi;
 pub mod routes;
 pub mod transcode;
@@ -50,21 +51,54 @@ pub struct Gateway {
     pool: DescriptorPool,
     channel: Channel,
     timeout: Duration,
+    /// gRPC-web passes through to here (the services speak it natively).
+    upstream: http::uri::Authority,
+    http: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Body,
+    >,
+    limits: Arc<limits::Limits>,
+    cors_allowed_origins: Vec<HeaderValue>,
+    hsts: bool,
 }
 
 impl Gateway {
-    /// Routes from the embedded descriptor set, calling the services on
-    /// `channel` with `timeout` per call.
-    pub fn new(channel: Channel, timeout: Duration) -> anyhow::Result<Self> {
+    /// Routes from the embedded descriptor set, calling the services at
+    /// `upstream` (`http://host:port`), counting limits on `counters`.
+    pub fn new(
+        upstream: &str,
+        config: &freedumb_kit::Config,
+        counters: Arc<dyn freedumb_kit::state::Counters>,
+    ) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET)?;
         let routes = routes::from_descriptors(&pool).map_err(anyhow::Error::msg)?;
         let openapi = serde_json::to_vec_pretty(&openapi::document(&pool, &routes))?.into();
+        let uri: Uri = upstream.parse()?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("upstream {upstream} has no host"))?;
+        let channel = tonic::transport::Endpoint::from_shared(upstream.to_owned())?.connect_lazy();
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let cors_allowed_origins = config
+            .gateway
+            .cors_allowed_origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             routes,
             openapi,
             pool,
             channel,
-            timeout,
+            timeout: config.request_timeout(),
+            upstream: authority,
+            http,
+            limits: Arc::new(limits::Limits::new(counters, &config.gateway)),
+            cors_allowed_origins,
+            hsts: config.gateway.hsts,
         })
     }
 
@@ -86,10 +120,51 @@ impl Gateway {
                 HeaderValue::from_static(value),
             )
         };
+        let cors = tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(
+                self.cors_allowed_origins.clone(),
+            ))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                http::HeaderName::from_static("x-grpc-web"),
+                http::HeaderName::from_static("x-user-agent"),
+                http::HeaderName::from_static("grpc-timeout"),
+                http::HeaderName::from_static("x-request-id"),
+                http::HeaderName::from_static("connect-protocol-version"),
+                http::HeaderName::from_static("connect-timeout-ms"),
+            ])
+            .expose_headers([
+                http::HeaderName::from_static("grpc-status"),
+                http::HeaderName::from_static("grpc-message"),
+                http::HeaderName::from_static("grpc-status-details-bin"),
+                http::HeaderName::from_static("x-request-id"),
+                http::HeaderName::from_static("ratelimit-limit"),
+                http::HeaderName::from_static("ratelimit-remaining"),
+                http::HeaderName::from_static("ratelimit-reset"),
+                header::RETRY_AFTER,
+            ])
+            .max_age(Duration::from_secs(3600));
+        let hsts = self.hsts.then(|| {
+            header(
+                "strict-transport-security",
+                "max-age=31536000; includeSubDomains",
+            )
+        });
+        let limits = self.limits.clone();
         axum::Router::new()
             .route("/openapi.json", axum::routing::get(openapi_json))
-            .fallback(handle)
+            .fallback(dispatch)
             .with_state(self)
+            .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
+            .layer(tower::util::option_layer(hsts))
             .layer(tower_http::compression::CompressionLayer::new().gzip(true))
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 MAX_BODY_BYTES,
@@ -99,6 +174,7 @@ impl Gateway {
             .layer(header("x-frame-options", "DENY"))
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+            .layer(cors)
     }
 
     fn status_message(&self) -> Option<MessageDescriptor> {
@@ -197,8 +273,70 @@ fn local_error(
     (http, axum::Json(body)).into_response()
 }
 
-async fn handle(
+/// gRPC-web goes through as it is; everything else is transcoded.
+async fn dispatch(
     State(gateway): State<Arc<Gateway>>,
+    request: axum::extract::Request,
+) -> Response {
+    let grpc_web = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc-web"));
+    if grpc_web {
+        return proxy_grpc_web(&gateway, request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            return local_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                tonic::Code::InvalidArgument,
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                None,
+            );
+        }
+    };
+    handle(&gateway, parts.method, parts.uri, parts.headers, body).await
+}
+
+/// Forwards a gRPC-web call to the services (which speak gRPC-web over
+/// HTTP/1.1 natively) and streams the answer back.
+async fn proxy_grpc_web(gateway: &Gateway, request: axum::extract::Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(gateway.upstream.clone())
+        .path_and_query(path)
+        .build();
+    let Ok(uri) = uri else {
+        return gateway.error(&tonic::Status::internal("bad upstream"));
+    };
+    parts.uri = uri;
+    parts.version = http::Version::HTTP_11;
+    parts.headers.remove(header::HOST);
+    parts.headers.remove(header::CONNECTION);
+    match gateway
+        .http
+        .request(http::Request::from_parts(parts, body))
+        .await
+    {
+        Ok(response) => response.map(Body::new),
+        Err(e) => {
+            tracing::warn!(error = %e, "gRPC-web upstream failed");
+            gateway.error(&tonic::Status::unavailable("the service is unavailable"))
+        }
+    }
+}
+
+async fn handle(
+    gateway: &Arc<Gateway>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -275,7 +413,6 @@ async fn handle(
     if route.rpc.is_server_streaming() {
         return match client.server_streaming(request, grpc_path, RawCodec).await {
             Ok(response) => {
-                let gw = gateway.clone();
                 let lines = response.into_inner().map(move |item| {
                     let line = match item {
                         Ok(bytes) => to_json(&output, &bytes),
@@ -283,7 +420,6 @@ async fn handle(
                             "code": status.code() as i32, "message": status.message(),
                         }}),
                     };
-                    let _ = &gw;
                     let mut text = line.to_string();
                     text.push('\n');
                     Ok::<_, std::convert::Infallible>(Bytes::from(text))

@@ -3,7 +3,7 @@
 //! `REDIS_URL` and `OTEL_EXPORTER_OTLP_ENDPOINT`). [`Config::load`] validates
 //! everything once and reports every wrong value, not just the first.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,6 +60,40 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Ledger background work.
     pub ledger: LedgerConfig,
+    /// The REST/gRPC-web edge.
+    pub gateway: GatewayConfig,
+}
+
+/// The edge's limits and browser rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Calls per minute to auth routes per client address.
+    pub auth_per_minute: u64,
+    /// Calls per minute to other routes per user (per client address
+    /// without a token).
+    pub user_per_minute: u64,
+    /// Proxies (Envoy, a load balancer) whose `X-Forwarded-For` names the
+    /// client; from anyone else the peer address is the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Browser origins allowed by CORS (`https://app.example.com`); empty
+    /// allows none.
+    pub cors_allowed_origins: Vec<String>,
+    /// Send `Strict-Transport-Security` (set when clients reach the
+    /// gateway over TLS, e.g. behind Envoy).
+    pub hsts: bool,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            auth_per_minute: 10,
+            user_per_minute: 100,
+            trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
+            hsts: false,
+        }
+    }
 }
 
 /// Ledger background work: the outbox relay and the recurring worker.
@@ -137,6 +171,7 @@ impl Default for Config {
             shutdown_grace_secs: 25,
             auth: AuthConfig::default(),
             ledger: LedgerConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -211,6 +246,16 @@ impl Config {
             (1..=86_400).contains(&self.ledger.recurring_poll_secs),
             "ledger.recurring_poll_secs (FREEDUMB_LEDGER__RECURRING_POLL_SECS): must be between 1 and 86400",
         );
+        check(
+            self.gateway.auth_per_minute >= 1 && self.gateway.user_per_minute >= 1,
+            "gateway.auth_per_minute / gateway.user_per_minute (FREEDUMB_GATEWAY__*): must be at least 1",
+        );
+        for origin in &self.gateway.cors_allowed_origins {
+            check(
+                origin.starts_with("http://") || origin.starts_with("https://"),
+                "gateway.cors_allowed_origins (FREEDUMB_GATEWAY__CORS_ALLOWED_ORIGINS): origins start with http:// or https://",
+            );
+        }
         let a = &self.auth;
         check(
             a.leeway_secs <= MAX_LEEWAY_SECS,

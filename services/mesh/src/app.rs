@@ -182,11 +182,9 @@ impl App {
                     "FREEDUMB_GATEWAY_UPSTREAM_URL is required when the gateway runs without the services"
                 ),
             };
-            let channel = tonic::transport::Endpoint::from_shared(upstream.clone())
-                .with_context(|| format!("gateway upstream {upstream}"))?
-                .connect_lazy();
-            let gateway = freedumb_gateway::Gateway::new(channel, config.request_timeout())
-                .context("building the gateway's routes")?;
+            let gateway =
+                freedumb_gateway::Gateway::new(&upstream, &config, state.counters.clone())
+                    .with_context(|| format!("building the gateway (upstream {upstream})"))?;
             tracing::info!(routes = gateway.routes().len(), %upstream, "gateway routes built");
             Some((listener, Arc::new(gateway)))
         } else {
@@ -236,7 +234,10 @@ impl App {
         let gateway_task = self.gateway.map(|(listener, gateway)| {
             let stop = self.shutdown.clone();
             tokio::spawn(async move {
-                let served = axum::serve(listener, gateway.router())
+                let app = gateway
+                    .router()
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                let served = axum::serve(listener, app)
                     .with_graceful_shutdown(async move { stop.wait().await })
                     .await;
                 if let Err(e) = served {

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::helpers::{Backends, PASSWORD, spawn_app, spawn_app_with};
 
 /// A REST call: (status, headers, JSON body or `null`).
 async fn rest(
@@ -295,4 +295,161 @@ async fn the_openapi_document_is_valid_and_every_route_in_it_answers() {
             assert!(routed, "{method} {path} is not routed: {status} {answer}");
         }
     }
+}
+
+/// A login attempt through the gateway as client `address` (behind a
+/// trusted proxy): (status, headers).
+async fn login_as(gw: SocketAddr, address: &str) -> (u16, http::HeaderMap) {
+    let stream = tokio::net::TcpStream::connect(gw).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    // A fresh email each time: auth's own per-account throttle stays out
+    // of the way of the gateway's limit under test.
+    let email = format!("nobody-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body = json!({ "email": email, "password": "wrong password 1" }).to_string();
+    let request = http::Request::post("/v1/auth:login")
+        .header(http::header::HOST, gw.to_string())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("x-forwarded-for", address)
+        .body(Full::new(Bytes::from(body)))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("send");
+    (response.status().as_u16(), response.headers().clone())
+}
+
+fn random_client() -> String {
+    let n = uuid::Uuid::new_v4().as_u128();
+    format!("2001:db8::{:x}:{:x}", (n >> 16) as u16, n as u16)
+}
+
+const TRUST_LOCALHOST: (&str, &str) = ("FREEDUMB_GATEWAY__TRUSTED_PROXIES", "[127.0.0.1]");
+
+#[tokio::test]
+async fn the_eleventh_auth_call_in_a_minute_from_one_address_is_refused() {
+    let app = spawn_app_with(Backends::default(), &[TRUST_LOCALHOST]).await;
+    let gw = app.gateway_addr.expect("gateway");
+    let client = random_client();
+    for n in 1..=10 {
+        let (status, headers) = login_as(gw, &client).await;
+        assert_eq!(status, 401, "attempt {n} reaches auth");
+        assert_eq!(headers["ratelimit-limit"], "10");
+        assert_eq!(
+            headers["ratelimit-remaining"],
+            (10 - n).to_string().as_str()
+        );
+    }
+    let (status, headers) = login_as(gw, &client).await;
+    assert_eq!(status, 429);
+    let retry: u64 = headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry));
+    assert_eq!(headers["ratelimit-remaining"], "0");
+
+    // Another address, and a user's own calls, are not affected.
+    assert_eq!(login_as(gw, &random_client()).await.0, 401);
+    let token = app.token().await;
+    let (status, _, _) = rest(gw, "GET", "/v1/me", Some(&token), None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn two_gateways_sharing_redis_enforce_one_limit() {
+    let Some(redis_url) = freedumb_kit::testing::backend_url("TEST_REDIS_URL") else {
+        return;
+    };
+    let backends = Backends {
+        database_url: None,
+        redis_url: Some(redis_url),
+    };
+    let a = spawn_app_with(backends.clone(), &[TRUST_LOCALHOST]).await;
+    let b = spawn_app_with(backends, &[TRUST_LOCALHOST]).await;
+    let client = random_client();
+    for n in 0..10 {
+        let gw = if n % 2 == 0 {
+            a.gateway_addr
+        } else {
+            b.gateway_addr
+        };
+        assert_eq!(login_as(gw.expect("gateway"), &client).await.0, 401);
+    }
+    assert_eq!(
+        login_as(a.gateway_addr.expect("gateway"), &client).await.0,
+        429
+    );
+    assert_eq!(
+        login_as(b.gateway_addr.expect("gateway"), &client).await.0,
+        429
+    );
+}
+
+#[tokio::test]
+async fn grpc_web_passes_through_the_gateway_with_cors() {
+    let app = spawn_app_with(
+        Backends::default(),
+        &[(
+            "FREEDUMB_GATEWAY__CORS_ALLOWED_ORIGINS",
+            "[http://app.example]",
+        )],
+    )
+    .await;
+    let gw = app.gateway_addr.expect("gateway");
+    // GetJwks over gRPC-web: an empty request frame.
+    let frame = hyper::body::Bytes::from_static(&[0, 0, 0, 0, 0]);
+    let request = http::Request::post("/freedumb.auth.v1.AuthService/GetJwks")
+        .header(http::header::HOST, gw.to_string())
+        .header(http::header::CONTENT_TYPE, "application/grpc-web+proto")
+        .header(http::header::ORIGIN, "http://app.example")
+        .header("x-grpc-web", "1")
+        .body(Full::new(frame))
+        .expect("request");
+    let stream = tokio::net::TcpStream::connect(gw).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    let response = sender.send_request(request).await.expect("send");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(body[0], 0, "a data frame first");
+    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+    let jwks = <freedumb_proto::auth::GetJwksResponse as prost::Message>::decode(&body[5..5 + len])
+        .expect("GetJwksResponse");
+    assert!(!jwks.keys.is_empty());
+    assert!(String::from_utf8_lossy(&body[5 + len..]).contains("grpc-status:0"));
+
+    // A preflight from another origin is not allowed.
+    let (status, headers, _) = {
+        let stream = tokio::net::TcpStream::connect(gw).await.expect("connect");
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("handshake");
+        tokio::spawn(conn);
+        let preflight = http::Request::options("/v1/me")
+            .header(http::header::HOST, gw.to_string())
+            .header(http::header::ORIGIN, "http://evil.example")
+            .header("access-control-request-method", "GET")
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let response = sender.send_request(preflight).await.expect("send");
+        (response.status().as_u16(), response.headers().clone(), ())
+    };
+    assert!(status < 500);
+    assert!(!headers.contains_key("access-control-allow-origin"));
 }
