@@ -111,6 +111,8 @@ impl Gateway {
     /// edge's layers (request ids, security headers, a 10 MB body limit,
     /// gzip).
     pub fn router(self: Arc<Self>) -> axum::Router {
+        use tower_http::compression::Predicate as _;
+        use tower_http::compression::predicate::{DefaultPredicate, NotForContentType};
         use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
         use tower_http::set_header::SetResponseHeaderLayer;
         let request_id = http::HeaderName::from_static("x-request-id");
@@ -165,7 +167,17 @@ impl Gateway {
             .with_state(self)
             .layer(axum::middleware::from_fn_with_state(limits, limits::limit))
             .layer(tower::util::option_layer(hsts))
-            .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+            .layer(
+                // Streams (NDJSON, gRPC-web) go out uncompressed, so each
+                // message reaches the client as soon as it is written.
+                tower_http::compression::CompressionLayer::new()
+                    .gzip(true)
+                    .compress_when(
+                        DefaultPredicate::new()
+                            .and(NotForContentType::const_new("application/x-ndjson"))
+                            .and(NotForContentType::const_new("application/grpc-web")),
+                    ),
+            )
             .layer(tower_http::limit::RequestBodyLimitLayer::new(
                 MAX_BODY_BYTES,
             ))
