@@ -62,6 +62,22 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// The REST/gRPC-web edge.
     pub gateway: GatewayConfig,
+    /// TLS of the gRPC listener.
+    pub tls: TlsConfig,
+}
+
+/// TLS of the gRPC listener: off unless a certificate is configured; with
+/// a client CA, callers must present a certificate it signed (mTLS), so
+/// nothing but the mesh's proxy (Envoy) can call the services.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of this server.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA whose client certificates are required.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// The edge's limits and browser rules.
@@ -172,6 +188,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             ledger: LedgerConfig::default(),
             gateway: GatewayConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -203,7 +220,12 @@ const UNPREFIXED: [&str; 3] = ["DATABASE_URL", "REDIS_URL", "OTEL_EXPORTER_OTLP_
 impl Config {
     /// Loads defaults, then `file` (when given), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::from_figment(Self::figment(file, Env::prefixed("FREEDUMB_").split("__")))
+        // FREEDUMB_CONFIG_FILE and FREEDUMB_TARGET are read by the command
+        // line, not the configuration.
+        let env = Env::prefixed("FREEDUMB_")
+            .ignore(&["config_file", "target"])
+            .split("__");
+        Self::from_figment(Self::figment(file, env))
     }
 
     /// The layered sources; `env` is injectable so tests need not touch the
@@ -256,6 +278,14 @@ impl Config {
                 "gateway.cors_allowed_origins (FREEDUMB_GATEWAY__CORS_ALLOWED_ORIGINS): origins start with http:// or https://",
             );
         }
+        check(
+            self.tls.cert_file.is_some() == self.tls.key_file.is_some(),
+            "tls.cert_file / tls.key_file (FREEDUMB_TLS__CERT_FILE, FREEDUMB_TLS__KEY_FILE): give both or neither",
+        );
+        check(
+            self.tls.client_ca_file.is_none() || self.tls.cert_file.is_some(),
+            "tls.client_ca_file (FREEDUMB_TLS__CLIENT_CA_FILE): requires tls.cert_file and tls.key_file",
+        );
         let a = &self.auth;
         check(
             a.leeway_secs <= MAX_LEEWAY_SECS,

@@ -16,6 +16,7 @@ pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 pub mod trace;
 
 pub use self::config::Config;

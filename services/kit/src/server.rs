@@ -132,7 +132,11 @@ impl GrpcServer {
                 tracing::info!("no longer accepting connections; draining in-flight calls");
             }
         };
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = crate::tls::server_config(&config.tls)? {
+            builder = builder.tls_config(tls)?;
+        }
+        let server = builder
             .accept_http1(true)
             .timeout(config.request_timeout())
             .http2_keepalive_interval(Some(Duration::from_secs(30)))

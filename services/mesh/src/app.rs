@@ -177,6 +177,10 @@ impl App {
             let hosts_services = targets.contains(Target::Auth) || targets.contains(Target::Ledger);
             let upstream = match (&config.gateway_upstream_url, hosts_services) {
                 (Some(url), _) => url.clone(),
+                (None, true) if config.tls.cert_file.is_some() => anyhow::bail!(
+                    "with TLS on the gRPC listener (FREEDUMB_TLS__*), the gateway needs \
+                     FREEDUMB_GATEWAY_UPSTREAM_URL (e.g. Envoy) or its own process"
+                ),
                 (None, true) => format!("http://{}", grpc_listener.local_addr()?),
                 (None, false) => anyhow::bail!(
                     "FREEDUMB_GATEWAY_UPSTREAM_URL is required when the gateway runs without the services"

@@ -24,7 +24,7 @@ enum Command {
     /// Run services and workers (the default command).
     Serve {
         /// Comma-separated targets to run.
-        #[arg(long, default_value = "all", value_parser = targets::parse)]
+        #[arg(long, default_value = "all", env = "FREEDUMB_TARGET", value_parser = targets::parse)]
         target: Targets,
         /// Print the available targets and exit.
         #[arg(long)]

@@ -9,6 +9,7 @@ mod helpers;
 mod ledger;
 mod ledger_backends;
 mod ledger_support;
+mod mtls;
 mod ops;
 mod shared_backends;
 mod token_attacks;
