@@ -221,7 +221,7 @@ async fn errors_are_json_with_the_mapped_http_status() {
 }
 
 /// A command-line tool on PATH, required in CI.
-fn tool(name: &str) -> Option<std::path::PathBuf> {
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(name))
