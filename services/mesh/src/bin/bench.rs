@@ -9,6 +9,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[path = "bench/edge.rs"]
+mod edge;
 #[path = "bench/ledger.rs"]
 mod ledger;
 
@@ -41,6 +43,10 @@ struct Args {
     /// first: use a scratch database).
     #[arg(long)]
     ledger_database_url: Option<String>,
+    /// Benchmark the edge instead: GetMe over REST and gRPC-web via the
+    /// gateway, over gRPC via Envoy (mTLS to the service), and direct.
+    #[arg(long)]
+    edge: bool,
     /// Transactions stored for the measuring user before the ledger runs.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
@@ -53,6 +59,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     if args.bare_server {
         return runtime.block_on(bare_server());
+    }
+    if args.edge {
+        return runtime.block_on(edge::run(args));
     }
     if let Some(url) = args.ledger_database_url.clone() {
         return runtime.block_on(ledger::run(args, url));
@@ -132,7 +141,17 @@ async fn bare_server() -> anyhow::Result<()> {
 struct Server(Child);
 
 impl Server {
-    fn spawn(mut cmd: Command) -> anyhow::Result<(Self, SocketAddr)> {
+    fn spawn(cmd: Command) -> anyhow::Result<(Self, SocketAddr)> {
+        let (server, serving) = Self::spawn_serving(cmd)?;
+        let addr = serving["grpc_addr"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .context("no gRPC address reported")?;
+        Ok((server, addr))
+    }
+
+    /// Starts `cmd` and returns its `serving` log line.
+    fn spawn_serving(mut cmd: Command) -> anyhow::Result<(Self, serde_json::Value)> {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -145,14 +164,12 @@ impl Server {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                     && v["message"] == "serving"
                 {
-                    let _ = tx.send(v["grpc_addr"].as_str().and_then(|a| a.parse().ok()));
+                    let _ = tx.send(v);
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))?
-            .context("no address reported")?;
-        Ok((Self(child), addr))
+        let serving = rx.recv_timeout(Duration::from_secs(60))?;
+        Ok((Self(child), serving))
     }
 }
 
@@ -197,14 +214,33 @@ where
     F: Fn(usize, Channel) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), Status>> + Send,
 {
+    let mut channels = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        channels.push(
+            Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        );
+    }
+    measure_clients(channels, seconds, call).await
+}
+
+/// Runs `call` from each of `clients` (one connection each) for `seconds`
+/// after a 1 s warm-up.
+async fn measure_clients<C, F, Fut, E>(
+    clients: Vec<C>,
+    seconds: u64,
+    call: F,
+) -> anyhow::Result<Sample>
+where
+    C: Clone + Send + 'static,
+    F: Fn(usize, C) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+{
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs(seconds);
-    let mut tasks = Vec::with_capacity(clients);
-    for index in 0..clients {
-        let channel = Channel::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await?;
-        let client = channel;
+    let mut tasks = Vec::with_capacity(clients.len());
+    for (index, client) in clients.into_iter().enumerate() {
         let call = call.clone();
         tasks.push(tokio::spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
