@@ -60,6 +60,7 @@ pub struct Gateway {
     limits: Arc<limits::Limits>,
     cors_allowed_origins: Vec<HeaderValue>,
     hsts: bool,
+    static_dir: Option<std::path::PathBuf>,
 }
 
 impl Gateway {
@@ -99,6 +100,7 @@ impl Gateway {
             limits: Arc::new(limits::Limits::new(counters, &config.gateway)),
             cors_allowed_origins,
             hsts: config.gateway.hsts,
+            static_dir: config.gateway.static_dir.clone(),
         })
     }
 
@@ -161,7 +163,11 @@ impl Gateway {
             )
         });
         let limits = self.limits.clone();
-        axum::Router::new()
+        let mut router = axum::Router::new();
+        if let Some(dir) = &self.static_dir {
+            router = router.nest_service("/app", tower_http::services::ServeDir::new(dir));
+        }
+        router
             .route("/openapi.json", axum::routing::get(openapi_json))
             .fallback(dispatch)
             .with_state(self)

@@ -1,6 +1,6 @@
 //! Rate limits at the edge, in fixed one-minute windows on the shared
 //! counters (Redis when configured, so every gateway replica enforces one
-//! limit; in-process otherwise): auth routes per client address, the rest
+//! limit; in-process otherwise): sign-in routes per client address, the rest
 //! per user (per address without a token). Answers carry `RateLimit-*`
 //! headers; refusals are 429 with `Retry-After`.
 
@@ -62,9 +62,19 @@ impl Limits {
     }
 }
 
-/// Whether `path` is an auth route (REST or gRPC-web).
+/// Whether `path` signs in or creates an account (REST or gRPC-web): the
+/// calls a password guesser or sign-up spammer makes, limited per address.
+/// The rest of auth (GetMe, Logout, ...) counts per user like any call.
 fn is_auth(path: &str) -> bool {
-    path.starts_with("/v1/auth") || path.starts_with("/freedumb.auth.v1.AuthService/")
+    matches!(
+        path,
+        "/v1/auth:register"
+            | "/v1/auth:login"
+            | "/v1/auth:refresh"
+            | "/freedumb.auth.v1.AuthService/Register"
+            | "/freedumb.auth.v1.AuthService/Login"
+            | "/freedumb.auth.v1.AuthService/Refresh"
+    )
 }
 
 /// The unverified `sub` of a bearer token: only a key for counting (the
@@ -173,6 +183,8 @@ mod tests {
         assert!(is_auth("/v1/auth:login"));
         assert!(is_auth("/freedumb.auth.v1.AuthService/Login"));
         assert!(!is_auth("/v1/me"));
+        assert!(!is_auth("/freedumb.auth.v1.AuthService/GetMe"));
+        assert!(!is_auth("/v1/auth/jwks"));
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"sub":"u1"}"#);
         let mut headers = HeaderMap::new();
         let value = format!("Bearer x.{payload}.y");

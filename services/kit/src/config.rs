@@ -98,6 +98,8 @@ pub struct GatewayConfig {
     /// Send `Strict-Transport-Security` (set when clients reach the
     /// gateway over TLS, e.g. behind Envoy).
     pub hsts: bool,
+    /// A directory of static files (a web app) served under `/app/`.
+    pub static_dir: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -108,6 +110,7 @@ impl Default for GatewayConfig {
             trusted_proxies: Vec::new(),
             cors_allowed_origins: Vec::new(),
             hsts: false,
+            static_dir: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod auth_flow;
 mod bad_input;
+mod browser;
 mod envoy;
 mod gateway;
 mod grpcurl;
