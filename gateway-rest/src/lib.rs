@@ -80,9 +80,13 @@ impl Gateway {
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("upstream {upstream} has no host"))?;
         let channel = tonic::transport::Endpoint::from_shared(upstream.to_owned())?.connect_lazy();
+        // gRPC-web answers are written in small pieces (a message, then the
+        // trailers): without TCP_NODELAY each call waits out a delayed ACK.
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
         let http =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http();
+                .build(connector);
         let cors_allowed_origins = config
             .gateway
             .cors_allowed_origins
@@ -414,7 +418,10 @@ async fn handle(
             request.metadata_mut().insert(name, value);
         }
     }
-    request.set_timeout(gateway.timeout);
+    // Streams (watches) live as long as the client keeps them open.
+    if !route.rpc.is_server_streaming() {
+        request.set_timeout(gateway.timeout);
+    }
     let grpc_path = match http::uri::PathAndQuery::try_from(route.grpc_path()) {
         Ok(p) => p,
         Err(e) => {

@@ -238,9 +238,16 @@ impl App {
         let gateway_task = self.gateway.map(|(listener, gateway)| {
             let stop = self.shutdown.clone();
             tokio::spawn(async move {
+                use axum::serve::ListenerExt as _;
                 let app = gateway
                     .router()
                     .into_make_service_with_connect_info::<SocketAddr>();
+                // Small answers must not wait for Nagle's algorithm.
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::warn!(error = %e, "TCP_NODELAY");
+                    }
+                });
                 let served = axum::serve(listener, app)
                     .with_graceful_shutdown(async move { stop.wait().await })
                     .await;

@@ -15,7 +15,7 @@ use freedumb_proto::auth::GetMeRequest;
 use freedumb_proto::auth::auth_service_client::AuthServiceClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
-use crate::helpers::{Backends, authed, http_get};
+use crate::helpers::{Backends, authed, http_get, spawn_app_with};
 use crate::mtls::{dev_certs, spawn_tls};
 
 struct Envoy(Child);
@@ -96,9 +96,22 @@ async fn envoy_spreads_calls_and_rides_out_a_killed_replica() {
         redis_url: Some(redis_url),
     };
     let mut a = spawn_tls(backends.clone(), &certs).await;
-    let b = spawn_tls(backends, &certs).await;
+    let b = spawn_tls(backends.clone(), &certs).await;
 
-    let (listen, admin) = (free_port(), free_port());
+    let (listen, admin, internal) = (free_port(), free_port(), free_port());
+    // The gateway reaches the services (and auth's keys) through Envoy's
+    // internal listener, which adds the mTLS.
+    let internal_url = format!("http://127.0.0.1:{internal}");
+    let gateway = spawn_app_with(
+        backends,
+        &[
+            ("FREEDUMB_TARGET", "gateway"),
+            ("FREEDUMB_GATEWAY_UPSTREAM_URL", internal_url.as_str()),
+            ("FREEDUMB_AUTH_URL", internal_url.as_str()),
+        ],
+    )
+    .await;
+    let gateway_port = gateway.gateway_addr.expect("gateway").port();
     let config = render(
         &certs,
         &[
@@ -109,7 +122,8 @@ async fn envoy_spreads_calls_and_rides_out_a_killed_replica() {
             ("SERVICES_B_HOST", "127.0.0.1".into()),
             ("SERVICES_B_PORT", b.grpc_addr.port().to_string()),
             ("GATEWAY_HOST", "127.0.0.1".into()),
-            ("GATEWAY_PORT", free_port().to_string()),
+            ("GATEWAY_PORT", gateway_port.to_string()),
+            ("INTERNAL_PORT", internal.to_string()),
         ],
     );
     let file = dir.path().join("envoy.yaml");
@@ -171,9 +185,33 @@ async fn envoy_spreads_calls_and_rides_out_a_killed_replica() {
             .await
             .expect("GetMe through envoy");
     }
+    // REST through Envoy's TLS edge to the gateway, and on through Envoy's
+    // internal listener to the services (the real curl as the client).
+    let curl = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--fail-with-body"])
+        .arg("--cacert")
+        .arg(certs.join("ca.pem"))
+        .args(["-H", &format!("authorization: Bearer {token}")])
+        .arg(format!("https://localhost:{listen}/v1/me"))
+        .output()
+        .expect("run curl");
+    let body = String::from_utf8_lossy(&curl.stdout);
+    assert!(
+        curl.status.success(),
+        "REST via envoy: {body}{}",
+        String::from_utf8_lossy(&curl.stderr)
+    );
+    let me: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert!(
+        me["user"]["email"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("envoy-")),
+        "{me}"
+    );
+
     let served_a = get_me_calls(a.admin_addr).await - before_a;
     let served_b = get_me_calls(b.admin_addr).await - before_b;
-    assert_eq!(served_a + served_b, 40.0);
+    assert_eq!(served_a + served_b, 41.0, "40 gRPC calls and one REST call");
     assert!(
         served_a >= 10.0 && served_b >= 10.0,
         "spread: {served_a} / {served_b}"

@@ -115,6 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ("SERVICES_B_PORT", tls_addr.port().to_string()),
         ("GATEWAY_HOST", "127.0.0.1".into()),
         ("GATEWAY_PORT", gateway.port().to_string()),
+        ("INTERNAL_PORT", free_port()?.to_string()),
     ] {
         config = config.replace(&format!("${{{name}}}"), &value);
     }
