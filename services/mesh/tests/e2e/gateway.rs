@@ -9,7 +9,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backends, PASSWORD, spawn_app, spawn_app_with};
+use crate::helpers::{Backends, PASSWORD, http1_sender, spawn_app, spawn_app_with};
 
 /// A REST call: (status, headers, JSON body or `null`).
 async fn rest(
@@ -19,12 +19,7 @@ async fn rest(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, http::HeaderMap, Value) {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = http1_sender(addr).await;
     let mut request = http::Request::builder()
         .method(method)
         .uri(path)
@@ -300,12 +295,7 @@ async fn the_openapi_document_is_valid_and_every_route_in_it_answers() {
 /// A login attempt through the gateway as client `address` (behind a
 /// trusted proxy): (status, headers).
 async fn login_as(gw: SocketAddr, address: &str) -> (u16, http::HeaderMap) {
-    let stream = tokio::net::TcpStream::connect(gw).await.expect("connect");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = http1_sender(gw).await;
     // A fresh email each time: auth's own per-account throttle stays out
     // of the way of the gateway's limit under test.
     let email = format!("nobody-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -408,12 +398,7 @@ async fn grpc_web_passes_through_the_gateway_with_cors() {
         .header("x-grpc-web", "1")
         .body(Full::new(frame))
         .expect("request");
-    let stream = tokio::net::TcpStream::connect(gw).await.expect("connect");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = http1_sender(gw).await;
     let response = sender.send_request(request).await.expect("send");
     assert_eq!(response.status(), 200);
     assert_eq!(
@@ -435,12 +420,7 @@ async fn grpc_web_passes_through_the_gateway_with_cors() {
 
     // A preflight from another origin is not allowed.
     let (status, headers, _) = {
-        let stream = tokio::net::TcpStream::connect(gw).await.expect("connect");
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .expect("handshake");
-        tokio::spawn(conn);
+        let mut sender = http1_sender(gw).await;
         let preflight = http::Request::options("/v1/me")
             .header(http::header::HOST, gw.to_string())
             .header(http::header::ORIGIN, "http://evil.example")
@@ -468,12 +448,7 @@ async fn server_streaming_rpcs_answer_with_newline_delimited_json() {
     let (_, _, created) = rest(gw, "POST", "/v1/accounts", Some(&token), Some(&account)).await;
     let account_id = created["account"]["id"].as_str().expect("id").to_owned();
 
-    let stream = tokio::net::TcpStream::connect(gw).await.expect("connect");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = http1_sender(gw).await;
     let watch = http::Request::get(format!("/v1/transactions:watch?accountId={account_id}"))
         .header(http::header::HOST, gw.to_string())
         .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
