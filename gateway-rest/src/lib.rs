@@ -33,13 +33,7 @@ use self::codec::RawCodec;
 use self::routes::Route;
 
 /// Request headers passed on to the services as gRPC metadata.
-const FORWARDED: [&str; 5] = [
-    "authorization",
-    "traceparent",
-    "tracestate",
-    "x-request-id",
-    "x-forwarded-for",
-];
+const FORWARDED: [&str; 4] = ["authorization", "traceparent", "tracestate", "x-request-id"];
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -101,7 +95,7 @@ impl Gateway {
             timeout: config.request_timeout(),
             upstream: authority,
             http,
-            limits: Arc::new(limits::Limits::new(counters, &config.gateway)),
+            limits: Arc::new(limits::Limits::new(counters, config)),
             cors_allowed_origins,
             hsts: config.gateway.hsts,
             static_dir: config.gateway.static_dir.clone(),
@@ -305,7 +299,17 @@ async fn dispatch(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc-web"));
+    let client = request
+        .extensions()
+        .get::<limits::ClientAddr>()
+        .map(|c| c.0);
     if grpc_web {
+        let mut request = request;
+        if let Some(client) = client
+            && let Ok(value) = HeaderValue::from_str(&client.to_string())
+        {
+            request.headers_mut().insert("x-forwarded-for", value);
+        }
         return proxy_grpc_web(&gateway, request).await;
     }
     let (parts, body) = request.into_parts();
@@ -320,7 +324,15 @@ async fn dispatch(
             );
         }
     };
-    handle(&gateway, parts.method, parts.uri, parts.headers, body).await
+    handle(
+        &gateway,
+        parts.method,
+        parts.uri,
+        parts.headers,
+        client,
+        body,
+    )
+    .await
 }
 
 /// Forwards a gRPC-web call to the services (which speak gRPC-web over
@@ -362,6 +374,7 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    client: Option<std::net::IpAddr>,
     body: Bytes,
 ) -> Response {
     let path = uri.path();
@@ -417,6 +430,13 @@ async fn handle(
         {
             request.metadata_mut().insert(name, value);
         }
+    }
+    // The services trust this from the gateway (FREEDUMB_TRUSTED_PROXIES):
+    // it is the client the gateway determined, not what the client claimed.
+    if let Some(client) = client
+        && let Ok(value) = tonic::metadata::MetadataValue::try_from(client.to_string())
+    {
+        request.metadata_mut().insert("x-forwarded-for", value);
     }
     // Streams (watches) live as long as the client keeps them open.
     if !route.rpc.is_server_streaming() {

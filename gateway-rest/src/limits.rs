@@ -12,6 +12,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use freedumb_kit::client::TrustedProxies;
 use freedumb_kit::state::Counters;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
@@ -24,43 +25,33 @@ pub struct Limits {
     counters: Arc<dyn Counters>,
     auth_per_minute: u64,
     user_per_minute: u64,
-    trusted_proxies: Vec<IpAddr>,
+    proxies: TrustedProxies,
 }
 
 impl Limits {
-    /// Limits from the gateway's config on `counters`.
-    pub fn new(counters: Arc<dyn Counters>, config: &freedumb_kit::config::GatewayConfig) -> Self {
+    /// Limits from the config on `counters`.
+    pub fn new(counters: Arc<dyn Counters>, config: &freedumb_kit::Config) -> Self {
         Self {
             counters,
-            auth_per_minute: config.auth_per_minute,
-            user_per_minute: config.user_per_minute,
-            trusted_proxies: config.trusted_proxies.clone(),
+            auth_per_minute: config.gateway.auth_per_minute,
+            user_per_minute: config.gateway.user_per_minute,
+            proxies: TrustedProxies::new(config.trusted_proxies.iter().copied()),
         }
     }
 
-    /// The client's address: the peer, or the last address a trusted proxy
-    /// added to `X-Forwarded-For`.
+    /// The client's address: the peer, or what a trusted proxy said.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.trusted_proxies.contains(&peer) {
-            return peer;
-        }
         let forwarded = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter_map(|a| a.parse::<IpAddr>().ok())
-            .collect::<Vec<_>>();
-        // Walk back past our own proxies to the first untrusted hop.
-        forwarded
-            .iter()
-            .rev()
-            .find(|a| !self.trusted_proxies.contains(a))
-            .copied()
-            .unwrap_or(peer)
+            .filter_map(|v| v.to_str().ok());
+        self.proxies.client(peer, forwarded)
     }
 }
+
+/// The client address the gateway determined, for the services.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
 
 /// Whether `path` signs in or creates an account (REST or gRPC-web): the
 /// calls a password guesser or sign-up spammer makes, limited per address.
@@ -97,14 +88,15 @@ fn subject(headers: &HeaderMap) -> Option<String> {
 pub async fn limit(
     State(limits): State<Arc<Limits>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
+    let client = limits.client(peer.ip(), request.headers());
+    request.extensions_mut().insert(ClientAddr(client));
     let path = request.uri().path();
     if path == "/openapi.json" || request.method() == http::Method::OPTIONS {
         return next.run(request).await;
     }
-    let client = limits.client(peer.ip(), request.headers());
     let (key, limit) = if is_auth(path) {
         (format!("ratelimit:auth:{client}"), limits.auth_per_minute)
     } else if let Some(sub) = subject(request.headers()) {
@@ -155,27 +147,25 @@ mod tests {
     use super::*;
     use freedumb_kit::state::SharedState;
 
-    fn limits(trusted: Vec<IpAddr>) -> Limits {
-        let config = freedumb_kit::config::GatewayConfig {
-            trusted_proxies: trusted,
+    #[test]
+    fn the_client_comes_from_x_forwarded_for_of_trusted_proxies_only() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let config = freedumb_kit::Config {
+            trusted_proxies: vec![proxy],
             ..Default::default()
         };
-        Limits::new(SharedState::in_process().counters, &config)
-    }
-
-    #[test]
-    fn forwarded_for_counts_only_from_trusted_proxies() {
-        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let limits = Limits::new(SharedState::in_process().counters, &config);
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",
             HeaderValue::from_static("1.2.3.4, 10.0.0.1"),
         );
-        assert_eq!(limits(vec![]).client(proxy, &headers), proxy);
-        let expected: IpAddr = "1.2.3.4".parse().expect("ip");
-        assert_eq!(limits(vec![proxy]).client(proxy, &headers), expected);
-        headers.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
-        assert_eq!(limits(vec![proxy]).client(proxy, &headers), proxy);
+        assert_eq!(
+            limits.client(proxy, &headers),
+            "1.2.3.4".parse::<IpAddr>().expect("ip")
+        );
+        let other: IpAddr = "10.9.9.9".parse().expect("ip");
+        assert_eq!(limits.client(other, &headers), other);
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn build(config: &Config, db: &Database, state: &SharedState) -> anyhow::Res
         keys: keys.clone(),
         throttle: throttle::LoginThrottle::new(state.counters.clone()),
         revocations: state.revocations.clone(),
+        proxies: freedumb_kit::client::TrustedProxies::new(config.trusted_proxies.iter().copied()),
     };
     let api = AuthApi::new(deps, &config.auth)?;
     Ok(Auth {

@@ -33,6 +33,7 @@ pub struct AuthApi {
     keys: Arc<SigningKeys>,
     throttle: LoginThrottle,
     revocations: Arc<dyn Revocations>,
+    proxies: freedumb_kit::client::TrustedProxies,
     issuer: String,
     audience: String,
     access_ttl: chrono::Duration,
@@ -52,6 +53,8 @@ pub struct AuthDeps {
     pub throttle: LoginThrottle,
     /// Where ended sessions are announced to every verifier.
     pub revocations: Arc<dyn Revocations>,
+    /// Proxies whose `x-forwarded-for` names the client (the gateway).
+    pub proxies: freedumb_kit::client::TrustedProxies,
 }
 
 impl AuthApi {
@@ -64,6 +67,7 @@ impl AuthApi {
             keys: deps.keys,
             throttle: deps.throttle,
             revocations: deps.revocations,
+            proxies: deps.proxies,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             access_ttl: secs(config.access_ttl_secs),
@@ -350,10 +354,6 @@ fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-fn client_address<T>(req: &Request<T>) -> Option<IpAddr> {
-    req.remote_addr().map(|a| a.ip())
-}
-
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     #[tracing::instrument(skip_all)]
@@ -361,7 +361,7 @@ impl AuthService for AuthApi {
         &self,
         req: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        let address = client_address(&req);
+        let address = self.proxies.grpc_client(&req);
         Ok(Response::new(
             AuthApi::register(self, req.into_inner(), address).await?,
         ))
@@ -369,7 +369,7 @@ impl AuthService for AuthApi {
 
     #[tracing::instrument(skip_all)]
     async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
-        let address = client_address(&req);
+        let address = self.proxies.grpc_client(&req);
         Ok(Response::new(
             AuthApi::login(self, req.into_inner(), address).await?,
         ))
@@ -415,7 +415,7 @@ impl AuthService for AuthApi {
         req: Request<ChangePasswordRequest>,
     ) -> Result<Response<ChangePasswordResponse>, Status> {
         let caller = freedumb_kit::auth::caller(&req)?;
-        let address = client_address(&req);
+        let address = self.proxies.grpc_client(&req);
         Ok(Response::new(
             AuthApi::change_password(self, caller, req.into_inner(), address).await?,
         ))

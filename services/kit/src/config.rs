@@ -36,6 +36,10 @@ pub struct Config {
     /// Base URL of the auth service, for services that verify tokens but do
     /// not host auth in the same process (e.g. `http://auth:50051`).
     pub auth_url: Option<String>,
+    /// Proxies (the gateway, Envoy, a load balancer) whose
+    /// `X-Forwarded-For` names the client, for rate limits and login
+    /// throttling; from anyone else the peer address is the client.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Where the gateway sends calls when no gRPC service runs in its
     /// process (an Envoy or service address).
     pub gateway_upstream_url: Option<String>,
@@ -89,9 +93,6 @@ pub struct GatewayConfig {
     /// Calls per minute to other routes per user (per client address
     /// without a token).
     pub user_per_minute: u64,
-    /// Proxies (Envoy, a load balancer) whose `X-Forwarded-For` names the
-    /// client; from anyone else the peer address is the client.
-    pub trusted_proxies: Vec<IpAddr>,
     /// Browser origins allowed by CORS (`https://app.example.com`); empty
     /// allows none.
     pub cors_allowed_origins: Vec<String>,
@@ -107,7 +108,6 @@ impl Default for GatewayConfig {
         Self {
             auth_per_minute: 10,
             user_per_minute: 100,
-            trusted_proxies: Vec::new(),
             cors_allowed_origins: Vec::new(),
             hsts: false,
             static_dir: None,
@@ -179,6 +179,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             auth_url: None,
+            trusted_proxies: Vec::new(),
             gateway_upstream_url: None,
             otel_exporter_otlp_endpoint: None,
             log_filter: "info".into(),

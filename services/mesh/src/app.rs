@@ -95,6 +95,19 @@ impl App {
         prometheus: PrometheusHandle,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
+        let mut config = config;
+        let hosts_services = targets.contains(Target::Auth) || targets.contains(Target::Ledger);
+        if targets.contains(Target::Gateway)
+            && hosts_services
+            && config.gateway_upstream_url.is_none()
+        {
+            // The in-process gateway calls the services over loopback and
+            // names the client in x-forwarded-for: believe it.
+            config.trusted_proxies.extend([
+                std::net::IpAddr::from([127, 0, 0, 1]),
+                std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ]);
+        }
         let state = SharedState::connect(&config).await?;
         let mut server = GrpcServer::new();
         let mut checks: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
@@ -174,7 +187,6 @@ impl App {
         let admin_listener = bind(config.admin_addr, "admin (FREEDUMB_ADMIN_ADDR)").await?;
         let gateway = if targets.contains(Target::Gateway) {
             let listener = bind(config.gateway_addr, "gateway (FREEDUMB_GATEWAY_ADDR)").await?;
-            let hosts_services = targets.contains(Target::Auth) || targets.contains(Target::Ledger);
             let upstream = match (&config.gateway_upstream_url, hosts_services) {
                 (Some(url), _) => url.clone(),
                 (None, true) if config.tls.cert_file.is_some() => anyhow::bail!(

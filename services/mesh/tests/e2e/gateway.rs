@@ -292,13 +292,16 @@ async fn the_openapi_document_is_valid_and_every_route_in_it_answers() {
     }
 }
 
-/// A login attempt through the gateway as client `address` (behind a
-/// trusted proxy): (status, headers).
+/// A failed login attempt through the gateway as client `address` (behind
+/// a trusted proxy), for a fresh email: (status, headers).
 async fn login_as(gw: SocketAddr, address: &str) -> (u16, http::HeaderMap) {
-    let mut sender = http1_sender(gw).await;
-    // A fresh email each time: auth's own per-account throttle stays out
-    // of the way of the gateway's limit under test.
     let email = format!("nobody-{}@example.com", uuid::Uuid::new_v4().simple());
+    login_with_as(gw, address, &email).await
+}
+
+/// A failed login attempt for `email` as client `address`.
+async fn login_with_as(gw: SocketAddr, address: &str, email: &str) -> (u16, http::HeaderMap) {
+    let mut sender = http1_sender(gw).await;
     let body = json!({ "email": email, "password": "wrong password 1" }).to_string();
     let request = http::Request::post("/v1/auth:login")
         .header(http::header::HOST, gw.to_string())
@@ -310,12 +313,14 @@ async fn login_as(gw: SocketAddr, address: &str) -> (u16, http::HeaderMap) {
     (response.status().as_u16(), response.headers().clone())
 }
 
+/// A random client address in a /64 of its own (auth groups IPv6 clients
+/// by /64).
 fn random_client() -> String {
     let n = uuid::Uuid::new_v4().as_u128();
-    format!("2001:db8::{:x}:{:x}", (n >> 16) as u16, n as u16)
+    format!("2001:db8:{:x}:{:x}::1", (n >> 16) as u16, n as u16)
 }
 
-const TRUST_LOCALHOST: (&str, &str) = ("FREEDUMB_GATEWAY__TRUSTED_PROXIES", "[127.0.0.1]");
+const TRUST_LOCALHOST: (&str, &str) = ("FREEDUMB_TRUSTED_PROXIES", "[127.0.0.1]");
 
 #[tokio::test]
 async fn the_eleventh_auth_call_in_a_minute_from_one_address_is_refused() {
@@ -346,6 +351,25 @@ async fn the_eleventh_auth_call_in_a_minute_from_one_address_is_refused() {
     let token = app.token().await;
     let (status, _, _) = rest(gw, "GET", "/v1/me", Some(&token), None).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn auth_throttles_the_client_the_gateway_names_not_the_gateway() {
+    let app = spawn_app_with(Backends::default(), &[TRUST_LOCALHOST]).await;
+    let gw = app.gateway_addr.expect("gateway");
+    let email = format!("victim-{}@example.com", uuid::Uuid::new_v4().simple());
+    let guesser = random_client();
+    // Auth allows 5 failed attempts per account and client.
+    for _ in 0..5 {
+        assert_eq!(login_with_as(gw, &guesser, &email).await.0, 401);
+    }
+    assert_eq!(
+        login_with_as(gw, &guesser, &email).await.0,
+        429,
+        "the guesser is throttled"
+    );
+    // Everyone else behind the same gateway still gets to try.
+    assert_eq!(login_with_as(gw, &random_client(), &email).await.0, 401);
 }
 
 #[tokio::test]
