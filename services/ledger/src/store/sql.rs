@@ -1247,33 +1247,7 @@ where
         categories.dedup();
         Self::check_categories(&mut tx, first.user_id, &categories).await?;
         for t in transactions {
-            let inserted: Option<(Uuid,)> = sqlx::query_as(&format!(
-                "{INSERT_TRANSACTION} ON CONFLICT (account_id, import_key) \
-                 WHERE import_key IS NOT NULL DO NOTHING RETURNING id"
-            ))
-            .bind(t.id)
-            .bind(t.user_id)
-            .bind(t.account_id)
-            .bind(t.currency.clone())
-            .bind(t.amount_minor)
-            .bind(t.date)
-            .bind(t.description.clone())
-            .bind(t.merchant.clone())
-            .bind(search_text(t))
-            .bind(t.category_id)
-            .bind(false)
-            .bind(json(&t.tags)?)
-            .bind(t.notes.clone())
-            .bind(t.transfer_id)
-            .bind(None::<Uuid>)
-            .bind(None::<NaiveDate>)
-            .bind(t.import_key.clone())
-            .bind(t.revision)
-            .bind(t.create_time)
-            .bind(t.update_time)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if inserted.is_none() {
+            if !Self::insert_row(&mut tx, t, true).await? {
                 counts.skipped += 1;
                 continue;
             }
@@ -1589,32 +1563,50 @@ where
         conn: &mut DB::Connection,
         t: &TransactionRecord,
     ) -> Result<(), StoreError> {
-        sqlx::query(INSERT_TRANSACTION)
-            .bind(t.id)
-            .bind(t.user_id)
-            .bind(t.account_id)
-            .bind(t.currency.clone())
-            .bind(t.amount_minor)
-            .bind(t.date)
-            .bind(t.description.clone())
-            .bind(t.merchant.clone())
-            .bind(search_text(t))
-            .bind(t.category_id)
-            .bind(!t.splits.is_empty())
-            .bind(json(&t.tags)?)
-            .bind(t.notes.clone())
-            .bind(t.transfer_id)
-            .bind(t.recurring.map(|(rule, _)| rule))
-            .bind(t.recurring.map(|(_, date)| date))
-            .bind(t.import_key.clone())
-            .bind(t.revision)
-            .bind(t.create_time)
-            .bind(t.update_time)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_duplicate("transaction"))?;
+        Self::insert_row(conn, t, false).await?;
         Self::insert_splits(conn, t).await?;
         Self::insert_tags(conn, t).await
+    }
+
+    /// Inserts the transaction's row (not its splits or tags). With
+    /// `skip_imported`, a line the account imported before is skipped:
+    /// `Ok(false)`.
+    async fn insert_row(
+        conn: &mut DB::Connection,
+        t: &TransactionRecord,
+        skip_imported: bool,
+    ) -> Result<bool, StoreError> {
+        let on_conflict = if skip_imported {
+            " ON CONFLICT (account_id, import_key) WHERE import_key IS NOT NULL DO NOTHING"
+        } else {
+            ""
+        };
+        let inserted: Option<(Uuid,)> =
+            sqlx::query_as(&format!("{INSERT_TRANSACTION}{on_conflict} RETURNING id"))
+                .bind(t.id)
+                .bind(t.user_id)
+                .bind(t.account_id)
+                .bind(t.currency.clone())
+                .bind(t.amount_minor)
+                .bind(t.date)
+                .bind(t.description.clone())
+                .bind(t.merchant.clone())
+                .bind(search_text(t))
+                .bind(t.category_id)
+                .bind(!t.splits.is_empty())
+                .bind(json(&t.tags)?)
+                .bind(t.notes.clone())
+                .bind(t.transfer_id)
+                .bind(t.recurring.map(|(rule, _)| rule))
+                .bind(t.recurring.map(|(_, date)| date))
+                .bind(t.import_key.clone())
+                .bind(t.revision)
+                .bind(t.create_time)
+                .bind(t.update_time)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map_duplicate("transaction"))?;
+        Ok(inserted.is_some())
     }
 
     async fn insert_splits(
