@@ -67,7 +67,7 @@ impl Gateway {
     ) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET)?;
         let routes = routes::from_descriptors(&pool).map_err(anyhow::Error::msg)?;
-        let openapi = serde_json::to_vec_pretty(&openapi::document(&pool, &routes))?.into();
+        let openapi = openapi::render(&pool, &routes)?.into();
         let uri: Uri = upstream.parse()?;
         let authority = uri
             .authority()
@@ -247,9 +247,7 @@ async fn openapi_json(State(gateway): State<Arc<Gateway>>) -> Response {
 pub fn openapi_document() -> anyhow::Result<String> {
     let pool = DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET)?;
     let routes = routes::from_descriptors(&pool).map_err(anyhow::Error::msg)?;
-    let mut text = serde_json::to_string_pretty(&openapi::document(&pool, &routes))?;
-    text.push('\n');
-    Ok(text)
+    Ok(openapi::render(&pool, &routes)?)
 }
 
 /// The HTTP status a gRPC code maps to (google.rpc.Code's documented mapping).

@@ -9,6 +9,13 @@ use serde_json::{Map, Value, json};
 
 use crate::routes::Route;
 
+/// The document as served and checked in: pretty JSON, a final newline.
+pub fn render(pool: &DescriptorPool, routes: &[Route]) -> serde_json::Result<String> {
+    let mut text = serde_json::to_string_pretty(&document(pool, routes))?;
+    text.push('\n');
+    Ok(text)
+}
+
 /// The document for `routes`.
 pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
