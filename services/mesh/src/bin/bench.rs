@@ -278,18 +278,38 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+/// `freedumb serve` (the release build beside this binary) on `data`, every
+/// listener on a free port.
+fn freedumb_serve(data: &std::path::Path) -> anyhow::Result<Command> {
     let exe = std::env::current_exe()?;
     let dir = exe.parent().context("bench binary has no directory")?;
-    let data = tempfile::tempdir()?;
-    let mut freedumb = Command::new(dir.join("freedumb"));
-    freedumb
-        .arg("serve")
-        .env("FREEDUMB_DATA_DIR", data.path())
+    let mut cmd = Command::new(dir.join("freedumb"));
+    cmd.arg("serve")
+        .env("FREEDUMB_DATA_DIR", data)
         .env("FREEDUMB_GRPC_ADDR", "127.0.0.1:0")
         .env("FREEDUMB_ADMIN_ADDR", "127.0.0.1:0")
+        .env("FREEDUMB_GATEWAY_ADDR", "127.0.0.1:0")
         .env("FREEDUMB_LOG_FILTER", "warn,freedumb_mesh=info");
-    let (_freedumb, freedumb_addr) = Server::spawn(freedumb).context("starting freedumb serve")?;
+    Ok(cmd)
+}
+
+/// `message` with `authorization: Bearer token`.
+fn authed<T>(message: T, token: &str) -> Result<Request<T>, Status> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::internal("header"))?,
+    );
+    Ok(request)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let data = tempfile::tempdir()?;
+    let (_freedumb, freedumb_addr) =
+        Server::spawn(freedumb_serve(data.path())?).context("starting freedumb serve")?;
     let mut bare = Command::new(&exe);
     bare.arg("--bare-server");
     let (_bare, bare_addr) = Server::spawn(bare).context("starting the bare server")?;
@@ -324,18 +344,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let get_me = {
             let token = token.clone();
             measure(freedumb_addr, clients, args.seconds, move |_, ch| {
-                let token = token.clone();
+                let request = authed(GetMeRequest {}, &token);
                 let mut c = AuthServiceClient::new(ch);
-                async move {
-                    let mut request = Request::new(GetMeRequest {});
-                    request.metadata_mut().insert(
-                        "authorization",
-                        format!("Bearer {token}")
-                            .parse()
-                            .map_err(|_| Status::internal("header"))?,
-                    );
-                    c.get_me(request).await.map(|_| ())
-                }
+                async move { c.get_me(request?).await.map(|_| ()) }
             })
             .await?
         };

@@ -18,9 +18,8 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Request, Status};
 
-use super::{Args, PASSWORD, Sample, Server, measure, measure_clients, ms};
+use super::{Args, PASSWORD, Sample, Server, authed, freedumb_serve, measure, measure_clients, ms};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -40,17 +39,9 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn freedumb(data: &Path) -> anyhow::Result<Command> {
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent().context("bench binary has no directory")?;
-    let mut cmd = Command::new(dir.join("freedumb"));
-    cmd.arg("serve")
-        .env("FREEDUMB_DATA_DIR", data)
-        .env("FREEDUMB_GRPC_ADDR", "127.0.0.1:0")
-        .env("FREEDUMB_ADMIN_ADDR", "127.0.0.1:0")
-        .env("FREEDUMB_GATEWAY_ADDR", "127.0.0.1:0")
-        // The bench is one user: lift the per-user limit out of the way.
-        .env("FREEDUMB_GATEWAY__USER_PER_MINUTE", "1000000000")
-        .env("FREEDUMB_LOG_FILTER", "warn,freedumb_mesh=info");
+    let mut cmd = freedumb_serve(data)?;
+    // The bench is one user: lift the per-user limit out of the way.
+    cmd.env("FREEDUMB_GATEWAY__USER_PER_MINUTE", "1000000000");
     Ok(cmd)
 }
 
@@ -152,24 +143,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let ca = std::fs::read(certs.join("ca.pem"))?;
 
-    let authed = |token: &str| -> Result<Request<GetMeRequest>, Status> {
-        let mut request = Request::new(GetMeRequest {});
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {token}")
-                .parse()
-                .map_err(|_| Status::internal("header"))?,
-        );
-        Ok(request)
-    };
-
     println!("| path | clients | calls/s | p50 ms | p99 ms | errors | vs direct gRPC |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for &clients in &args.clients {
         let direct = {
             let token = token.clone();
             measure(grpc, clients, args.seconds, move |_, ch| {
-                let request = authed(&token);
+                let request = authed(GetMeRequest {}, &token);
                 async move { AuthServiceClient::new(ch).get_me(request?).await.map(drop) }
             })
             .await?
@@ -190,7 +170,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
             let token = token.clone();
             measure_clients(channels, args.seconds, move |_, ch| {
-                let request = authed(&token);
+                let request = authed(GetMeRequest {}, &token);
                 async move { AuthServiceClient::new(ch).get_me(request?).await.map(drop) }
             })
             .await?

@@ -3,7 +3,6 @@
 //! measuring user, and the time to import a 100,000-line CSV statement.
 
 use std::fmt::Write as _;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -16,23 +15,12 @@ use freedumb_proto::google::r#type::Date;
 use freedumb_proto::ledger as pb;
 use freedumb_proto::ledger::ledger_service_client::LedgerServiceClient;
 use sqlx::Connection as _;
-use tonic::{Request, Status};
+use tonic::Status;
 
-use super::{Args, PASSWORD, Server, measure, ms};
+use super::{Args, PASSWORD, Server, authed, freedumb_serve, measure, ms};
 
 /// Lines per imported statement.
 const STATEMENT_LINES: usize = 100_000;
-
-fn authed<T>(message: T, token: &str) -> Result<Request<T>, Status> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}")
-            .parse()
-            .map_err(|_| Status::internal("header"))?,
-    );
-    Ok(request)
-}
 
 /// A fresh database next to `url`'s (so runs start equal), and its URL.
 async fn scratch_database(url: &str) -> anyhow::Result<String> {
@@ -101,17 +89,9 @@ async fn import(
 
 pub async fn run(args: Args, url: String) -> anyhow::Result<()> {
     let database_url = scratch_database(&url).await?;
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent().context("bench binary has no directory")?;
     let data = tempfile::tempdir()?;
-    let mut freedumb = Command::new(dir.join("freedumb"));
-    freedumb
-        .arg("serve")
-        .env("DATABASE_URL", &database_url)
-        .env("FREEDUMB_DATA_DIR", data.path())
-        .env("FREEDUMB_GRPC_ADDR", "127.0.0.1:0")
-        .env("FREEDUMB_ADMIN_ADDR", "127.0.0.1:0")
-        .env("FREEDUMB_LOG_FILTER", "warn,freedumb_mesh=info");
+    let mut freedumb = freedumb_serve(data.path())?;
+    freedumb.env("DATABASE_URL", &database_url);
     let (_server, addr) = Server::spawn(freedumb).context("starting freedumb serve")?;
     let endpoint = format!("http://{addr}");
     let token = AuthServiceClient::connect(endpoint.clone())
