@@ -1,8 +1,10 @@
 //! Rate limits at the edge, in fixed one-minute windows on the shared
 //! counters (Redis when configured, so every gateway replica enforces one
 //! limit; in-process otherwise): sign-in routes per client address, the rest
-//! per user (per address without a token). Answers carry `RateLimit-*`
-//! headers; refusals are 429 with `Retry-After`.
+//! per user whose access token the gateway verified, per client address
+//! otherwise. Claims of a token that does not verify are never used: a
+//! forged `sub` would open a fresh bucket per forgery. Answers carry
+//! `RateLimit-*` headers; refusals are 429 with `Retry-After`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,31 +13,52 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
+use freedumb_kit::auth::{TokenError, TokenVerifier};
 use freedumb_kit::client::TrustedProxies;
 use freedumb_kit::state::Counters;
-use http::{HeaderMap, HeaderValue, StatusCode};
-use serde_json::json;
+use http::{HeaderMap, HeaderValue};
+use uuid::Uuid;
+
+use crate::config::GatewayConfig;
+use crate::errors::GatewayError;
 
 /// The window every limit counts in.
 const WINDOW: Duration = Duration::from_secs(60);
 
 /// The limiter's settings and counters.
+#[derive(Clone)]
 pub struct Limits {
     counters: Arc<dyn Counters>,
     auth_per_minute: u64,
     user_per_minute: u64,
     proxies: TrustedProxies,
+    /// Identifies callers by their access token; without one every call
+    /// counts per address.
+    verifier: Option<Arc<TokenVerifier>>,
 }
 
 impl Limits {
-    /// Limits from the config on `counters`.
-    pub fn new(counters: Arc<dyn Counters>, config: &freedumb_kit::Config) -> Self {
+    /// Limits from the config on `counters`, counting every call per
+    /// address until [`Limits::with_verifier`].
+    pub fn new(
+        counters: Arc<dyn Counters>,
+        config: &freedumb_kit::Config,
+        gateway: &GatewayConfig,
+    ) -> Self {
         Self {
             counters,
-            auth_per_minute: config.gateway.auth_per_minute,
-            user_per_minute: config.gateway.user_per_minute,
+            auth_per_minute: gateway.auth_per_minute,
+            user_per_minute: gateway.user_per_minute,
             proxies: TrustedProxies::new(config.trusted_proxies.iter().copied()),
+            verifier: None,
+        }
+    }
+
+    /// Counts the calls of callers with a valid access token per user.
+    pub fn with_verifier(self, verifier: Arc<TokenVerifier>) -> Self {
+        Self {
+            verifier: Some(verifier),
+            ..self
         }
     }
 
@@ -47,11 +70,64 @@ impl Limits {
             .filter_map(|v| v.to_str().ok());
         self.proxies.client(peer, forwarded)
     }
+
+    /// The bucket a call to `path` counts in, and its limit per window.
+    async fn bucket(&self, path: &str, headers: &HeaderMap, client: IpAddr) -> (Bucket, u64) {
+        if is_auth(path) {
+            return (Bucket::SignIn(client), self.auth_per_minute);
+        }
+        let bucket = match self.verified_user(headers).await {
+            Some(user) => Bucket::User(user),
+            None => Bucket::Address(client),
+        };
+        (bucket, self.user_per_minute)
+    }
+
+    /// The user of a bearer token that verifies. Any other token counts as
+    /// none: its claims are whatever the caller wrote.
+    async fn verified_user(&self, headers: &HeaderMap) -> Option<Uuid> {
+        let verifier = self.verifier.as_ref()?;
+        let token = bearer_token(headers)?;
+        match verifier.verify(token).await {
+            Ok(caller) => Some(caller.user_id),
+            Err(TokenError::KeysUnavailable(e)) => {
+                tracing::warn!(error = ?e, "token keys unavailable: counting per address");
+                None
+            }
+            // The service refuses the token itself, with the reason.
+            Err(e) => {
+                tracing::debug!(reason = %e, "unverified token: counting per address");
+                None
+            }
+        }
+    }
 }
 
 /// The client address the gateway determined, for the services.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
+
+/// What a call is counted against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bucket {
+    /// Sign-in and sign-up calls of one address.
+    SignIn(IpAddr),
+    /// Calls of one verified user, from anywhere.
+    User(Uuid),
+    /// Other calls of one address (no token, or one that did not verify).
+    Address(IpAddr),
+}
+
+impl Bucket {
+    /// The counter's key.
+    fn key(&self) -> String {
+        match self {
+            Self::SignIn(client) => format!("ratelimit:auth:{client}"),
+            Self::User(user) => format!("ratelimit:user:{user}"),
+            Self::Address(client) => format!("ratelimit:anon:{client}"),
+        }
+    }
+}
 
 /// Whether `path` signs in or creates an account (REST or gRPC-web): the
 /// calls a password guesser or sign-up spammer makes, limited per address.
@@ -68,20 +144,12 @@ fn is_auth(path: &str) -> bool {
     )
 }
 
-/// The unverified `sub` of a bearer token: only a key for counting (the
-/// services verify the token itself).
-fn subject(headers: &HeaderMap) -> Option<String> {
-    let token = headers
-        .get(http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims["sub"].as_str().map(str::to_owned)
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The middleware.
@@ -97,13 +165,8 @@ pub async fn limit(
     if path == "/openapi.json" || request.method() == http::Method::OPTIONS {
         return next.run(request).await;
     }
-    let (key, limit) = if is_auth(path) {
-        (format!("ratelimit:auth:{client}"), limits.auth_per_minute)
-    } else if let Some(sub) = subject(request.headers()) {
-        (format!("ratelimit:user:{sub}"), limits.user_per_minute)
-    } else {
-        (format!("ratelimit:anon:{client}"), limits.user_per_minute)
-    };
+    let (bucket, limit) = limits.bucket(path, request.headers(), client).await;
+    let key = bucket.key();
     let (count, reset) = match limits.counters.incr(&key, WINDOW).await {
         Ok(count) => (count, limits.counters.ttl(&key).await.unwrap_or(WINDOW)),
         Err(e) => {
@@ -114,18 +177,11 @@ pub async fn limit(
     };
     let reset_secs = reset.as_secs().max(1);
     let mut response = if count > limit {
-        let body = json!({
-            "code": tonic::Code::ResourceExhausted as i32,
-            "message": format!("rate limit of {limit} calls per minute exceeded; retry in {reset_secs} s"),
-            "details": [],
-        });
-        let mut refused = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-        insert(
-            refused.headers_mut(),
-            http::header::RETRY_AFTER.as_str(),
-            reset_secs,
-        );
-        refused
+        GatewayError::RateLimited {
+            limit,
+            retry_after: Duration::from_secs(reset_secs),
+        }
+        .into_response()
     } else {
         next.run(request).await
     };
@@ -154,7 +210,11 @@ mod tests {
             trusted_proxies: vec![proxy],
             ..Default::default()
         };
-        let limits = Limits::new(SharedState::in_process().counters, &config);
+        let limits = Limits::new(
+            SharedState::in_process().counters,
+            &config,
+            &GatewayConfig::default(),
+        );
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",
@@ -169,24 +229,22 @@ mod tests {
     }
 
     #[test]
-    fn routes_are_classified_and_subjects_read() {
+    fn routes_are_classified_and_bearer_tokens_read() {
         assert!(is_auth("/v1/auth:login"));
         assert!(is_auth("/freedumb.auth.v1.AuthService/Login"));
         assert!(!is_auth("/v1/me"));
         assert!(!is_auth("/freedumb.auth.v1.AuthService/GetMe"));
         assert!(!is_auth("/v1/auth/jwks"));
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"sub":"u1"}"#);
         let mut headers = HeaderMap::new();
-        let value = format!("Bearer x.{payload}.y");
         headers.insert(
             http::header::AUTHORIZATION,
-            HeaderValue::from_str(&value).expect("header"),
+            HeaderValue::from_static("bearer x.y.z"),
         );
-        assert_eq!(subject(&headers).as_deref(), Some("u1"));
+        assert_eq!(bearer_token(&headers), Some("x.y.z"));
         headers.insert(
             http::header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer nope"),
+            HeaderValue::from_static("Basic x.y.z"),
         );
-        assert_eq!(subject(&headers), None);
+        assert_eq!(bearer_token(&headers), None);
     }
 }

@@ -7,6 +7,8 @@ use prost_reflect::{DescriptorPool, MethodDescriptor};
 
 use freedumb_proto::google::api::{HttpRule, http_rule::Pattern};
 
+use crate::percent;
+
 /// One piece of a path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
@@ -113,20 +115,29 @@ impl Template {
         })
     }
 
-    /// The values of the variables when `path` matches.
+    /// The decoded values of the variables when `path` matches (`None` also
+    /// when a value's percent-encoding is malformed).
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        self.captures(path)?
+            .into_iter()
+            .map(|(field, raw)| Some((field, percent::decode_path(&raw).ok()?)))
+            .collect()
+    }
+
+    /// The values of the variables when `path` matches, still
+    /// percent-encoded (decoding them may fail: see [`percent::decode_path`]).
+    pub fn captures(&self, path: &str) -> Option<Vec<(String, String)>> {
         let rest = path.strip_prefix('/')?;
-        let (path, verb) = match (&self.verb, rest.rsplit_once(':')) {
+        let path = match (&self.verb, rest.rsplit_once(':')) {
             (Some(want), Some((p, v))) if !v.contains('/') => {
                 if v != want {
                     return None;
                 }
-                (p, Some(v))
+                p
             }
             (Some(_), _) => return None,
-            (None, _) => (rest, None),
+            (None, _) => rest,
         };
-        let _ = verb;
         let parts: Vec<&str> = path.split('/').collect();
         let mut i = 0;
         for segment in &self.segments {
@@ -151,32 +162,14 @@ impl Template {
         if i != parts.len() {
             return None;
         }
-        let mut values = Vec::new();
-        for v in &self.variables {
-            let end = v.len.map_or(parts.len(), |n| v.start + n);
-            let raw = parts.get(v.start..end)?.join("/");
-            values.push((v.field.clone(), percent_decode(&raw)?));
-        }
-        Some(values)
+        self.variables
+            .iter()
+            .map(|v| {
+                let end = v.len.map_or(parts.len(), |n| v.start + n);
+                Some((v.field.clone(), parts.get(v.start..end)?.join("/")))
+            })
+            .collect()
     }
-}
-
-/// Decodes `%XX` escapes (and rejects malformed ones).
-pub fn percent_decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// One REST binding of an RPC.
@@ -273,6 +266,11 @@ mod tests {
             Some(vec![("account.id".into(), "a b".into())])
         );
         assert_eq!(nested.matches("/v1/accounts"), None);
+        assert_eq!(nested.matches("/v1/accounts/%zz"), None);
+        assert_eq!(
+            nested.captures("/v1/accounts/%zz"),
+            Some(vec![("account.id".into(), "%zz".into())])
+        );
         assert_eq!(nested.matches("/v1/accounts/x/y"), None);
         let verb_only = Template::parse("/v1/auth:login").expect("parse");
         assert_eq!(verb_only.matches("/v1/auth:login"), Some(vec![]));

@@ -6,7 +6,8 @@
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
-use crate::routes::{Route, percent_decode};
+use crate::percent;
+use crate::routes::Route;
 
 /// A request that cannot become the RPC's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +19,8 @@ pub struct BadRequest {
 }
 
 impl BadRequest {
-    fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+    /// `field` is wrong: `description`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             description: description.into(),
@@ -26,7 +28,9 @@ impl BadRequest {
     }
 }
 
-/// Builds the request message of `route`.
+/// Builds the request message of `route` from the still percent-encoded
+/// path `variables` ([`crate::routes::Template::captures`]), the raw query
+/// and the body.
 pub fn request(
     route: &Route,
     variables: &[(String, String)],
@@ -51,20 +55,15 @@ pub fn request(
             map
         }
     };
-    for (path, value) in variables {
-        set(&mut root, &input, path, value, false)?;
+    for (path, raw) in variables {
+        let value = percent::decode_path(raw)
+            .map_err(|_| BadRequest::new(path, "malformed percent-encoding"))?;
+        set(&mut root, &input, path, &value, false)?;
     }
     if route.body != "*" {
-        for pair in query
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty())
-        {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key =
-                decode_query(key).ok_or_else(|| BadRequest::new(key, "bad percent-encoding"))?;
-            let value =
-                decode_query(value).ok_or_else(|| BadRequest::new(&key, "bad percent-encoding"))?;
+        let pairs = percent::decode_query(query.unwrap_or_default())
+            .map_err(|bad| BadRequest::new(bad.0, "malformed percent-encoding"))?;
+        for (key, value) in pairs {
             set(&mut root, &input, &key, &value, true)?;
         }
     }
@@ -88,10 +87,6 @@ fn parse_body(body: &[u8]) -> Result<Value, BadRequest> {
     }
     serde_json::from_slice(body)
         .map_err(|e| BadRequest::new("body", format!("malformed JSON: {e}")))
-}
-
-fn decode_query(raw: &str) -> Option<String> {
-    percent_decode(&raw.replace('+', " "))
 }
 
 /// Sets the field at dotted `path` (proto or JSON names) to `raw`, typed by

@@ -30,6 +30,10 @@ pub enum AuthError {
     /// Too many failed attempts; retry after the delay.
     #[error("too many attempts")]
     Throttled(Duration),
+    /// The database gave up for now (a lost race, or no connection in
+    /// time); retrying is safe.
+    #[error("transient database failure: {0:?}")]
+    Transient(freedumb_kit::storage::Transient),
     /// Anything unexpected: logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -46,7 +50,16 @@ impl AuthError {
 
 impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
-        Self::Unexpected(e.into())
+        match &e {
+            StoreError::Database(db) => match freedumb_kit::storage::transient(db) {
+                Some(kind) => {
+                    tracing::warn!(error = %db, "transient database failure");
+                    Self::Transient(kind)
+                }
+                None => Self::Unexpected(e.into()),
+            },
+            StoreError::Duplicate { .. } => Self::Unexpected(e.into()),
+        }
     }
 }
 
@@ -81,6 +94,7 @@ impl From<AuthError> for Status {
                 ),
                 wait,
             ),
+            AuthError::Transient(kind) => error::transient(kind),
             AuthError::Unexpected(cause) => error::internal(&cause),
         }
     }

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use crate::config::AuthConfig;
 use anyhow::Context as _;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use freedumb_kit::config::AuthConfig;
 use tokio::sync::Semaphore;
 
 use crate::domain::Password;

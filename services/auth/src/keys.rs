@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use crate::config::AuthConfig;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_lc_rs::encoding::AsDer as _;
@@ -13,7 +14,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use freedumb_kit::auth::{ACCESS_TOKEN_TYPE, AccessClaims, KeySource, SIGNING_ALGORITHM};
-use freedumb_kit::config::AuthConfig;
 use freedumb_proto::auth::JsonWebKey;
 use jsonwebtoken::{EncodingKey, Header};
 
@@ -41,11 +41,11 @@ pub struct SigningKeys {
 impl SigningKeys {
     /// Keys kept in `store`, rotated per `config`.
     pub fn new(store: Arc<dyn AuthStore>, config: &AuthConfig) -> Self {
-        let secs = crate::store::seconds;
+        let secs = freedumb_kit::time::seconds;
         Self {
             store,
             rotation: secs(config.key_rotation_secs),
-            overlap: secs(config.access_ttl_secs + config.leeway_secs),
+            overlap: secs(config.token.access_ttl_secs + config.token.leeway_secs),
             active: RwLock::new(None),
             loading: tokio::sync::Mutex::new(()),
         }
@@ -64,7 +64,10 @@ impl SigningKeys {
     pub async fn jwks(&self) -> anyhow::Result<Vec<JsonWebKey>> {
         // Make sure the key about to be used is already published.
         self.active_key().await?;
-        let keys = self.store.list_signing_keys(crate::store::now()).await?;
+        let keys = self
+            .store
+            .list_signing_keys(freedumb_kit::time::now())
+            .await?;
         Ok(keys
             .into_iter()
             .map(|k| JsonWebKey {
@@ -87,11 +90,11 @@ impl SigningKeys {
     }
 
     async fn active_key(&self) -> anyhow::Result<ActiveKey> {
-        if let Some(key) = self.cached(crate::store::now()) {
+        if let Some(key) = self.cached(freedumb_kit::time::now()) {
             return Ok(key);
         }
         let _guard = self.loading.lock().await;
-        let now = crate::store::now();
+        let now = freedumb_kit::time::now();
         if let Some(key) = self.cached(now) {
             return Ok(key);
         }
@@ -105,7 +108,7 @@ impl SigningKeys {
                     move || generate(now, rotation, overlap)
                 })
                 .await??;
-                self.store.insert_signing_key(&record).await?;
+                self.store.create_signing_key(&record).await?;
                 tracing::info!(kid = %record.kid, "new token signing key");
                 record
             }
@@ -171,9 +174,9 @@ mod tests {
 
     fn claims(now: DateTime<Utc>, config: &AuthConfig) -> AccessClaims {
         AccessClaims {
-            iss: config.issuer.clone(),
+            iss: config.token.issuer.clone(),
             sub: uuid::Uuid::now_v7(),
-            aud: config.audience.clone(),
+            aud: config.token.audience.clone(),
             exp: (now + Duration::seconds(60)).timestamp(),
             nbf: now.timestamp(),
             iat: now.timestamp(),
@@ -193,22 +196,22 @@ mod tests {
         db.migrate(&crate::MIGRATIONS).await.expect("migrate");
         let auth = AuthConfig {
             key_rotation_secs: 1,
-            ..config.auth.clone()
+            ..AuthConfig::default()
         };
         let keys = Arc::new(SigningKeys::new(crate::store::for_database(&db), &auth));
         let verifier = TokenVerifier::new(
-            &auth,
+            &auth.token,
             Arc::new(LocalKeySource(keys.clone())),
             Arc::new(MemoryState::default()),
         );
 
         let old = keys
-            .sign(&claims(crate::store::now(), &auth))
+            .sign(&claims(freedumb_kit::time::now(), &auth))
             .await
             .expect("sign");
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let new = keys
-            .sign(&claims(crate::store::now(), &auth))
+            .sign(&claims(freedumb_kit::time::now(), &auth))
             .await
             .expect("sign");
 

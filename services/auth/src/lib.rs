@@ -2,6 +2,7 @@
 //! tokens and the keys that sign access tokens.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod hashing;
@@ -17,6 +18,7 @@ use freedumb_kit::{Config, Database, Migrations};
 use freedumb_proto::auth::auth_service_server::AuthServiceServer;
 use sqlx::migrate::Migrator;
 
+pub use self::config::AuthConfig;
 pub use self::keys::{LocalKeySource, SigningKeys};
 pub use self::service::{AuthApi, AuthDeps};
 
@@ -48,10 +50,12 @@ pub struct Auth {
     pub keys: Arc<SigningKeys>,
 }
 
-/// Builds the auth service on a migrated `db`.
+/// Builds the auth service on a migrated `db`, configured by the `[auth]`
+/// section of `config`.
 pub fn build(config: &Config, db: &Database, state: &SharedState) -> anyhow::Result<Auth> {
+    let section: AuthConfig = config.section()?;
     let store = store::for_database(db);
-    let keys = Arc::new(SigningKeys::new(store.clone(), &config.auth));
+    let keys = Arc::new(SigningKeys::new(store.clone(), &section));
     let deps = AuthDeps {
         store,
         keys: keys.clone(),
@@ -59,7 +63,7 @@ pub fn build(config: &Config, db: &Database, state: &SharedState) -> anyhow::Res
         revocations: state.revocations.clone(),
         proxies: freedumb_kit::client::TrustedProxies::new(config.trusted_proxies.iter().copied()),
     };
-    let api = AuthApi::new(deps, &config.auth)?;
+    let api = AuthApi::new(deps, &section)?;
     Ok(Auth {
         server: AuthServiceServer::new(api),
         keys,

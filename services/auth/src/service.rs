@@ -8,18 +8,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use freedumb_kit::FieldViolations;
 use freedumb_kit::auth::{AccessClaims, Caller};
-use freedumb_kit::config::AuthConfig;
 use freedumb_kit::state::Revocations;
+use freedumb_kit::time::{self, timestamp};
 use freedumb_proto::auth::auth_service_server::AuthService;
 use freedumb_proto::auth::*;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::config::AuthConfig;
 use crate::domain::{Email, Password, RefreshToken};
 use crate::error::AuthError;
 use crate::hashing::PasswordHasher;
 use crate::keys::SigningKeys;
-use crate::store::{self, AuthStore, RevokeReason, Rotation, SessionRecord, UserRecord};
+use crate::store::{AuthStore, RevokeReason, Rotation, SessionRecord, UserRecord};
 use crate::throttle::{LoginThrottle, Throttled};
 
 /// Longest password text looked at when signing in (longer ones cannot
@@ -60,7 +61,7 @@ pub struct AuthDeps {
 impl AuthApi {
     /// The service over `deps`, configured by `config`.
     pub fn new(deps: AuthDeps, config: &AuthConfig) -> anyhow::Result<Self> {
-        let secs = crate::store::seconds;
+        let secs = freedumb_kit::time::seconds;
         Ok(Self {
             store: deps.store,
             hasher: PasswordHasher::new(config)?,
@@ -68,11 +69,13 @@ impl AuthApi {
             throttle: deps.throttle,
             revocations: deps.revocations,
             proxies: deps.proxies,
-            issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
-            access_ttl: secs(config.access_ttl_secs),
+            issuer: config.token.issuer.clone(),
+            audience: config.token.audience.clone(),
+            access_ttl: secs(config.token.access_ttl_secs),
             refresh_ttl: secs(config.refresh_ttl_secs),
-            revocation_ttl: Duration::from_secs(config.access_ttl_secs + config.leeway_secs),
+            revocation_ttl: Duration::from_secs(
+                config.token.access_ttl_secs + config.token.leeway_secs,
+            ),
         })
     }
 
@@ -90,14 +93,14 @@ impl AuthApi {
         let (Some(email), Some(password)) = (email, password) else {
             return Err(AuthError::InvalidArgument(v));
         };
-        let now = store::now();
+        let now = time::now();
         let user = UserRecord {
             id: Uuid::now_v7(),
             email,
             password_hash: self.hasher.hash(&password).await?,
             create_time: now,
         };
-        self.store.insert_user(&user).await.map_err(|e| {
+        self.store.create_user(&user).await.map_err(|e| {
             if e.is_duplicate() {
                 AuthError::EmailTaken
             } else {
@@ -130,7 +133,7 @@ impl AuthApi {
         if let Err(Throttled(wait)) = self.throttle.attempt(&email, address).await? {
             return Err(AuthError::Throttled(wait));
         }
-        let user = self.store.find_user_by_email(&email).await?;
+        let user = self.store.get_user_by_email(&email).await?;
         let matched = self
             .hasher
             .verify(
@@ -143,7 +146,7 @@ impl AuthApi {
             _ => return Err(AuthError::InvalidCredentials),
         };
         self.throttle.record_success(&email, address).await?;
-        let tokens = self.start_session(user.id, store::now()).await?;
+        let tokens = self.start_session(user.id, time::now()).await?;
         Ok(LoginResponse {
             user: Some(user_pb(&user)),
             tokens: Some(tokens),
@@ -157,7 +160,7 @@ impl AuthApi {
         let presented = RefreshToken::parse(&req.refresh_token)
             .ok_or_else(|| AuthError::field("refresh_token", "is not a FREEDUMB refresh token"))?;
         let next = RefreshToken::generate();
-        let now = store::now();
+        let now = time::now();
         match self
             .store
             .rotate_refresh_token(&presented.hash(), &next.hash(), now)
@@ -185,11 +188,11 @@ impl AuthApi {
     async fn logout(&self, caller: Caller) -> Result<LogoutResponse, AuthError> {
         self.active_session(&caller).await?;
         self.store
-            .revoke_session_by_user_id(
+            .revoke_session(
                 caller.user_id,
                 caller.session_id,
                 RevokeReason::Logout,
-                store::now(),
+                time::now(),
             )
             .await?;
         self.announce_revoked(&[caller.session_id]).await?;
@@ -200,11 +203,11 @@ impl AuthApi {
         self.active_session(&caller).await?;
         let revoked = self
             .store
-            .revoke_other_sessions_by_user_id(
+            .revoke_other_sessions(
                 caller.user_id,
                 caller.session_id,
                 RevokeReason::LogoutAll,
-                store::now(),
+                time::now(),
             )
             .await?;
         self.announce_revoked(&revoked).await?;
@@ -217,7 +220,7 @@ impl AuthApi {
         self.active_session(&caller).await?;
         let user = self
             .store
-            .find_user_by_id(caller.user_id)
+            .get_user(caller.user_id)
             .await?
             .ok_or(AuthError::SessionEnded)?;
         Ok(GetMeResponse {
@@ -247,7 +250,7 @@ impl AuthApi {
         };
         let user = self
             .store
-            .find_user_by_id(caller.user_id)
+            .get_user(caller.user_id)
             .await?
             .ok_or(AuthError::SessionEnded)?;
         if let Err(Throttled(wait)) = self.throttle.attempt(&user.email, address).await? {
@@ -264,7 +267,7 @@ impl AuthApi {
         let hash = self.hasher.hash(&new_password).await?;
         let revoked = self
             .store
-            .update_password_by_user_id(caller.user_id, &hash, caller.session_id, store::now())
+            .update_password(caller.user_id, &hash, caller.session_id, time::now())
             .await?;
         self.announce_revoked(&revoked).await?;
         tracing::info!(user_id = %caller.user_id, revoked = revoked.len(), "password changed");
@@ -277,9 +280,9 @@ impl AuthApi {
     /// enough for auth's own RPCs.
     async fn active_session(&self, caller: &Caller) -> Result<SessionRecord, AuthError> {
         self.store
-            .find_session_by_user_id(caller.user_id, caller.session_id)
+            .get_session(caller.user_id, caller.session_id)
             .await?
-            .filter(|s| s.is_active(store::now()))
+            .filter(|s| s.is_active(time::now()))
             .ok_or(AuthError::SessionEnded)
     }
 
@@ -307,7 +310,7 @@ impl AuthApi {
             revoke_time: None,
         };
         let refresh = RefreshToken::generate();
-        self.store.insert_session(&session, &refresh.hash()).await?;
+        self.store.create_session(&session, &refresh.hash()).await?;
         self.tokens(user_id, &session, &refresh, now).await
     }
 
@@ -344,13 +347,6 @@ fn user_pb(user: &UserRecord) -> User {
         id: user.id.to_string(),
         email: user.email.as_str().to_owned(),
         create_time: Some(timestamp(user.create_time)),
-    }
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
     }
 }
 

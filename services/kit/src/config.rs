@@ -2,6 +2,11 @@
 //! `FREEDUMB_*` environment variables (plus the conventional `DATABASE_URL`,
 //! `REDIS_URL` and `OTEL_EXPORTER_OTLP_ENDPOINT`). [`Config::load`] validates
 //! everything once and reports every wrong value, not just the first.
+//!
+//! The kit owns the platform's settings (addresses, database, Redis,
+//! telemetry, TLS, token verification). Each domain owns its own section
+//! (`[ledger]` in the file, `FREEDUMB_LEDGER__*` in the environment) as a
+//! [`Section`], read with [`Config::section`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -9,15 +14,17 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Longest clock-skew allowance accepted for token validation.
 pub const MAX_LEEWAY_SECS: u64 = 30;
 
-/// Everything a `freedumb` process needs, for any set of targets.
+/// The platform settings of a `freedumb` process, for any set of targets,
+/// and the sources that domain sections are read from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where embedded data (SQLite files) lives.
     pub data_dir: PathBuf,
@@ -60,14 +67,108 @@ pub struct Config {
     pub shutdown_delay_secs: u64,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace_secs: u64,
-    /// Token settings shared by the issuer and every verifier.
-    pub auth: AuthConfig,
-    /// Ledger background work.
-    pub ledger: LedgerConfig,
-    /// The REST/gRPC-web edge.
-    pub gateway: GatewayConfig,
     /// TLS of the gRPC listener.
     pub tls: TlsConfig,
+    /// Token settings shared by the issuer and every verifier (the token
+    /// fields of the `[auth]` section).
+    #[serde(skip)]
+    pub tokens: TokenConfig,
+    /// The layered sources domain sections are read from.
+    #[serde(skip)]
+    pub sources: Sources,
+}
+
+/// The layered sources of a loaded configuration, opaque outside the kit:
+/// domains read them through [`Config::section`].
+#[derive(Clone, Default)]
+pub struct Sources(Figment);
+
+// The sources hold every raw value, secrets included: never print them.
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sources(..)")
+    }
+}
+
+/// A domain's own configuration section: a serde struct with defaults,
+/// read from `[NAME]` in the file and `FREEDUMB_<NAME>__*` variables.
+pub trait Section: Serialize + DeserializeOwned + Default {
+    /// The section's key, e.g. `ledger`.
+    const NAME: &'static str;
+
+    /// Every value that parses but makes no sense, each naming its key and
+    /// variable (see [`setting`]).
+    fn validate(&self) -> Vec<String>;
+}
+
+/// `key (FREEDUMB_SECTION__KEY): message`, the form of every problem.
+pub fn setting(section: &str, key: &str, message: &str) -> String {
+    let var = if section.is_empty() {
+        format!("FREEDUMB_{}", key.to_uppercase())
+    } else {
+        format!(
+            "FREEDUMB_{}__{}",
+            section.to_uppercase(),
+            key.to_uppercase()
+        )
+    };
+    let path = if section.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{section}.{key}")
+    };
+    format!("{path} ({var}): {message}")
+}
+
+/// What issuer and verifiers agree on about access tokens. These are the
+/// token fields of the `[auth]` section (`FREEDUMB_AUTH__ISSUER`, …): the
+/// auth service reads the whole section, every verifier these fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenConfig {
+    /// `iss` of access tokens.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    /// Lifetime of an access token.
+    pub access_ttl_secs: u64,
+    /// Clock-skew allowance for `exp`/`nbf`, at most 30 s.
+    pub leeway_secs: u64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "freedumb".into(),
+            audience: "freedumb".into(),
+            access_ttl_secs: 15 * 60,
+            leeway_secs: MAX_LEEWAY_SECS,
+        }
+    }
+}
+
+impl TokenConfig {
+    /// The section the token fields live in.
+    pub const SECTION: &'static str = "auth";
+
+    /// Problems with the token fields.
+    pub fn validate(&self) -> Vec<String> {
+        let at = |key: &str, message: &str| setting(Self::SECTION, key, message);
+        let mut problems = Vec::new();
+        if self.leeway_secs > MAX_LEEWAY_SECS {
+            problems.push(at("leeway_secs", "must be at most 30"));
+        }
+        if !(60..=3600).contains(&self.access_ttl_secs) {
+            problems.push(at("access_ttl_secs", "must be between 60 and 3600"));
+        }
+        if self.issuer.is_empty() {
+            problems.push(at("issuer", "must not be empty"));
+        }
+        if self.audience.is_empty() {
+            problems.push(at("audience", "must not be empty"));
+        }
+        problems
+    }
 }
 
 /// TLS of the gRPC listener: off unless a certificate is configured; with
@@ -82,81 +183,6 @@ pub struct TlsConfig {
     pub key_file: Option<PathBuf>,
     /// PEM CA whose client certificates are required.
     pub client_ca_file: Option<PathBuf>,
-}
-
-/// The edge's limits and browser rules.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GatewayConfig {
-    /// Calls per minute to auth routes per client address.
-    pub auth_per_minute: u64,
-    /// Calls per minute to other routes per user (per client address
-    /// without a token).
-    pub user_per_minute: u64,
-    /// Browser origins allowed by CORS (`https://app.example.com`); empty
-    /// allows none.
-    pub cors_allowed_origins: Vec<String>,
-    /// Send `Strict-Transport-Security` (set when clients reach the
-    /// gateway over TLS, e.g. behind Envoy).
-    pub hsts: bool,
-    /// A directory of static files (a web app) served under `/app/`.
-    pub static_dir: Option<PathBuf>,
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        Self {
-            auth_per_minute: 10,
-            user_per_minute: 100,
-            cors_allowed_origins: Vec::new(),
-            hsts: false,
-            static_dir: None,
-        }
-    }
-}
-
-/// Ledger background work: the outbox relay and the recurring worker.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerConfig {
-    /// How often the relay looks for events other processes committed
-    /// (it wakes at once for this process's own).
-    pub relay_poll_ms: u64,
-    /// How often the recurring worker looks for due occurrences.
-    pub recurring_poll_secs: u64,
-}
-
-impl Default for LedgerConfig {
-    fn default() -> Self {
-        Self {
-            relay_poll_ms: 1000,
-            recurring_poll_secs: 60,
-        }
-    }
-}
-
-/// Token and password settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// `iss` of access tokens.
-    pub issuer: String,
-    /// `aud` of access tokens.
-    pub audience: String,
-    /// Lifetime of an access token.
-    pub access_ttl_secs: u64,
-    /// Absolute lifetime of a session (its refresh tokens).
-    pub refresh_ttl_secs: u64,
-    /// How often a new signing key is made.
-    pub key_rotation_secs: u64,
-    /// Clock-skew allowance for `exp`/`nbf`, at most 30 s.
-    pub leeway_secs: u64,
-    /// argon2id memory cost in KiB (at least 19 MiB).
-    pub argon2_memory_kib: u32,
-    /// argon2id iterations (at least 2).
-    pub argon2_iterations: u32,
-    /// argon2id parallelism (at least 1).
-    pub argon2_parallelism: u32,
 }
 
 /// Log output format.
@@ -189,26 +215,9 @@ impl Default for Config {
             concurrency_limit: 1024,
             shutdown_delay_secs: 0,
             shutdown_grace_secs: 25,
-            auth: AuthConfig::default(),
-            ledger: LedgerConfig::default(),
-            gateway: GatewayConfig::default(),
             tls: TlsConfig::default(),
-        }
-    }
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            issuer: "freedumb".into(),
-            audience: "freedumb".into(),
-            access_ttl_secs: 15 * 60,
-            refresh_ttl_secs: 30 * 24 * 3600,
-            key_rotation_secs: 7 * 24 * 3600,
-            leeway_secs: MAX_LEEWAY_SECS,
-            argon2_memory_kib: 19 * 1024,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
+            tokens: TokenConfig::default(),
+            sources: Sources::default(),
         }
     }
 }
@@ -217,6 +226,37 @@ impl Default for AuthConfig {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct ConfigError(pub Vec<String>);
+
+impl From<figment::Error> for ConfigError {
+    fn from(e: figment::Error) -> Self {
+        Self(e.into_iter().map(|e| e.to_string()).collect())
+    }
+}
+
+/// Section `name` of `sources` over the section's defaults.
+fn extract_section<S: Serialize + DeserializeOwned + Default>(
+    sources: &Figment,
+    name: &str,
+) -> Result<S, ConfigError> {
+    Figment::from(Serialized::default(name, S::default()))
+        .merge(sources.clone())
+        .extract_inner(name)
+        .map_err(ConfigError::from)
+}
+
+/// Keys under `name` in `sources` that `defaults` does not have.
+fn unknown_keys<S: Serialize>(sources: &Figment, name: &str, defaults: &S) -> Vec<String> {
+    let known = match Value::serialize(defaults) {
+        Ok(Value::Dict(_, known)) => known,
+        _ => return Vec::new(),
+    };
+    let given: Dict = sources.extract_inner(name).unwrap_or_default();
+    given
+        .keys()
+        .filter(|k| !known.contains_key(*k))
+        .map(|k| setting(name, k, "unknown setting"))
+        .collect()
+}
 
 /// Environment variables read without the `FREEDUMB_` prefix, by convention.
 const UNPREFIXED: [&str; 3] = ["DATABASE_URL", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"];
@@ -249,39 +289,48 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
+        let mut config: Config = figment.extract().map_err(ConfigError::from)?;
+        config.tokens = extract_section(&figment, TokenConfig::SECTION)?;
+        config.sources = Sources(figment);
         config.validate()?;
         Ok(config)
     }
 
+    /// The domain section `S`, its defaults overridden by the sources;
+    /// an unknown key or an invalid value is an error naming it.
+    pub fn section<S: Section>(&self) -> Result<S, ConfigError> {
+        let section: S = extract_section(&self.sources.0, S::NAME)?;
+        let mut problems = unknown_keys(&self.sources.0, S::NAME, &S::default());
+        problems.extend(section.validate());
+        if problems.is_empty() {
+            Ok(section)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// Top-level keys that are neither platform settings nor one of
+    /// `sections` (catches misspelt `FREEDUMB_*` variables).
+    pub fn unknown_sections(&self, sections: &[&str]) -> Vec<String> {
+        let Ok(Value::Dict(_, platform)) = Value::serialize(Config::default()) else {
+            return Vec::new();
+        };
+        let given: Dict = self.sources.0.extract().unwrap_or_default();
+        given
+            .keys()
+            .filter(|k| !platform.contains_key(*k) && !sections.contains(&k.as_str()))
+            .map(|k| setting("", k, "unknown setting"))
+            .collect()
+    }
+
     /// Checks the values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
+        let mut problems = self.tokens.validate();
         let mut check = |ok: bool, msg: &str| {
             if !ok {
                 problems.push(msg.to_owned());
             }
         };
-        check(
-            (10..=60_000).contains(&self.ledger.relay_poll_ms),
-            "ledger.relay_poll_ms (FREEDUMB_LEDGER__RELAY_POLL_MS): must be between 10 and 60000",
-        );
-        check(
-            (1..=86_400).contains(&self.ledger.recurring_poll_secs),
-            "ledger.recurring_poll_secs (FREEDUMB_LEDGER__RECURRING_POLL_SECS): must be between 1 and 86400",
-        );
-        check(
-            self.gateway.auth_per_minute >= 1 && self.gateway.user_per_minute >= 1,
-            "gateway.auth_per_minute / gateway.user_per_minute (FREEDUMB_GATEWAY__*): must be at least 1",
-        );
-        for origin in &self.gateway.cors_allowed_origins {
-            check(
-                origin.starts_with("http://") || origin.starts_with("https://"),
-                "gateway.cors_allowed_origins (FREEDUMB_GATEWAY__CORS_ALLOWED_ORIGINS): origins start with http:// or https://",
-            );
-        }
         check(
             self.tls.cert_file.is_some() == self.tls.key_file.is_some(),
             "tls.cert_file / tls.key_file (FREEDUMB_TLS__CERT_FILE, FREEDUMB_TLS__KEY_FILE): give both or neither",
@@ -289,43 +338,6 @@ impl Config {
         check(
             self.tls.client_ca_file.is_none() || self.tls.cert_file.is_some(),
             "tls.client_ca_file (FREEDUMB_TLS__CLIENT_CA_FILE): requires tls.cert_file and tls.key_file",
-        );
-        let a = &self.auth;
-        check(
-            a.leeway_secs <= MAX_LEEWAY_SECS,
-            "auth.leeway_secs (FREEDUMB_AUTH__LEEWAY_SECS): must be at most 30",
-        );
-        check(
-            (60..=3600).contains(&a.access_ttl_secs),
-            "auth.access_ttl_secs (FREEDUMB_AUTH__ACCESS_TTL_SECS): must be between 60 and 3600",
-        );
-        check(
-            a.refresh_ttl_secs > a.access_ttl_secs,
-            "auth.refresh_ttl_secs (FREEDUMB_AUTH__REFRESH_TTL_SECS): must be longer than auth.access_ttl_secs",
-        );
-        check(
-            a.key_rotation_secs >= 2 * a.access_ttl_secs,
-            "auth.key_rotation_secs (FREEDUMB_AUTH__KEY_ROTATION_SECS): must be at least twice auth.access_ttl_secs",
-        );
-        check(
-            a.argon2_memory_kib >= 19 * 1024,
-            "auth.argon2_memory_kib (FREEDUMB_AUTH__ARGON2_MEMORY_KIB): must be at least 19456 (19 MiB)",
-        );
-        check(
-            a.argon2_iterations >= 2,
-            "auth.argon2_iterations (FREEDUMB_AUTH__ARGON2_ITERATIONS): must be at least 2",
-        );
-        check(
-            a.argon2_parallelism >= 1,
-            "auth.argon2_parallelism (FREEDUMB_AUTH__ARGON2_PARALLELISM): must be at least 1",
-        );
-        check(
-            !a.issuer.is_empty(),
-            "auth.issuer (FREEDUMB_AUTH__ISSUER): must not be empty",
-        );
-        check(
-            !a.audience.is_empty(),
-            "auth.audience (FREEDUMB_AUTH__AUDIENCE): must not be empty",
         );
         check(
             self.db_max_connections >= 1,
@@ -456,7 +468,7 @@ mod tests {
     #[test]
     fn nested_values_come_from_double_underscore_env() {
         let config = load("", &[("FREEDUMB_AUTH__ACCESS_TTL_SECS", "600")]).expect("valid");
-        assert_eq!(config.auth.access_ttl_secs, 600);
+        assert_eq!(config.tokens.access_ttl_secs, 600);
     }
 
     #[test]
@@ -465,14 +477,14 @@ mod tests {
             "",
             &[
                 ("FREEDUMB_AUTH__LEEWAY_SECS", "120"),
-                ("FREEDUMB_AUTH__ARGON2_MEMORY_KIB", "1024"),
+                ("FREEDUMB_AUTH__ACCESS_TTL_SECS", "5"),
                 ("REDIS_URL", "http://nope"),
             ],
         )
         .expect_err("invalid");
         let text = err.to_string();
         assert!(text.contains("leeway_secs"), "{text}");
-        assert!(text.contains("argon2_memory_kib"), "{text}");
+        assert!(text.contains("access_ttl_secs"), "{text}");
         assert!(text.contains("redis_url"), "{text}");
     }
 
@@ -489,5 +501,67 @@ mod tests {
     fn secrets_are_not_debug_printed() {
         let config = load("", &[("DATABASE_URL", "postgres://user:hunter2@h/db")]).expect("valid");
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default)]
+    struct Demo {
+        poll_ms: u64,
+        name: String,
+    }
+
+    impl Section for Demo {
+        const NAME: &'static str = "demo";
+        fn validate(&self) -> Vec<String> {
+            if self.poll_ms > 10 {
+                vec![setting(Self::NAME, "poll_ms", "must be at most 10")]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+
+    #[test]
+    fn sections_read_their_defaults_file_and_environment() {
+        let config =
+            load("[demo]\nname = \"x\"\n", &[("FREEDUMB_DEMO__POLL_MS", "7")]).expect("valid");
+        let demo: Demo = config.section().expect("valid section");
+        assert_eq!((demo.poll_ms, demo.name.as_str()), (7, "x"));
+        let absent = load("", &[]).expect("valid");
+        assert_eq!(absent.section::<Demo>().expect("defaults").poll_ms, 0);
+    }
+
+    #[test]
+    fn sections_report_unknown_keys_and_bad_values_with_their_variable() {
+        let config = load(
+            "",
+            &[
+                ("FREEDUMB_DEMO__POLL_MS", "70"),
+                ("FREEDUMB_DEMO__NAEM", "x"),
+            ],
+        )
+        .expect("platform settings are valid");
+        let text = config.section::<Demo>().expect_err("invalid").to_string();
+        assert!(
+            text.contains("demo.naem (FREEDUMB_DEMO__NAEM): unknown setting"),
+            "{text}"
+        );
+        assert!(
+            text.contains("demo.poll_ms (FREEDUMB_DEMO__POLL_MS): must be at most 10"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_reported() {
+        let config = load(
+            "",
+            &[("FREEDUMB_GRPC_ADRR", "x"), ("FREEDUMB_DEMO__POLL_MS", "1")],
+        )
+        .expect("platform settings are valid");
+        assert_eq!(
+            config.unknown_sections(&["demo"]),
+            ["grpc_adrr (FREEDUMB_GRPC_ADRR): unknown setting"]
+        );
     }
 }

@@ -96,6 +96,26 @@ pub fn rate_limited(message: impl Into<String>, retry_after: Duration) -> Status
     )
 }
 
+/// The answer to a transient database failure, the same in every service:
+/// ABORTED when the transaction lost a race (retry the request), UNAVAILABLE
+/// when the database could not be reached in time; both with reason
+/// `UNAVAILABLE` and a `RetryInfo`.
+pub fn transient(kind: crate::storage::Transient) -> Status {
+    let (code, message) = match kind {
+        crate::storage::Transient::Conflict => (
+            Code::Aborted,
+            "the request conflicted with a concurrent change; retry it",
+        ),
+        crate::storage::Transient::Unavailable => (
+            Code::Unavailable,
+            "the database is unavailable; retry the request shortly",
+        ),
+    };
+    let mut details = ErrorDetails::new();
+    details.set_retry_info(Some(Duration::from_millis(100)));
+    with_reason(code, ErrorReason::Unavailable, message.to_owned(), details)
+}
+
 /// INTERNAL for an unexpected failure. The cause is logged with the trace
 /// id; the client gets only the trace id to quote in a support request.
 #[track_caller]

@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod field_mask;
 pub mod metrics;
 pub mod server;
 pub mod shutdown;
@@ -17,11 +18,13 @@ pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 pub mod tls;
 pub mod trace;
 
 pub use self::config::Config;
 pub use self::error::FieldViolations;
+pub use self::field_mask::UpdateMask;
 pub use self::server::GrpcServer;
 pub use self::shutdown::Shutdown;
 pub use self::storage::{Database, Migrations};

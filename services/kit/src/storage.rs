@@ -116,6 +116,19 @@ impl Database {
         Ok(())
     }
 
+    /// One value built from whichever pool this is, e.g. a store generic
+    /// over the sqlx backend.
+    pub fn with_pool<T>(
+        &self,
+        postgres: impl FnOnce(PgPool) -> T,
+        sqlite: impl FnOnce(SqlitePool) -> T,
+    ) -> T {
+        match self {
+            Self::Postgres(pool) => postgres(pool.clone()),
+            Self::Sqlite(pool) => sqlite(pool.clone()),
+        }
+    }
+
     /// Pool size and idle connections, for metrics.
     pub fn pool_stats(&self) -> (u32, usize) {
         match self {
@@ -130,5 +143,47 @@ impl Database {
             Self::Postgres(pool) => pool.close().await,
             Self::Sqlite(pool) => pool.close().await,
         }
+    }
+}
+
+/// A write transaction on either backend. On SQLite it is `BEGIN
+/// IMMEDIATE`: the write lock is taken up front, so two writers never both
+/// read and then deadlock upgrading (which SQLite answers with SQLITE_BUSY
+/// at once, whatever the busy timeout). Postgres takes row locks as it goes.
+pub async fn begin_write<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    if DB::NAME == "SQLite" {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    } else {
+        pool.begin().await
+    }
+}
+
+/// How a database failure that is nobody's fault should be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transient {
+    /// The transaction lost a race with another one (serialization failure,
+    /// deadlock, SQLite busy): retrying the whole request is safe (ABORTED).
+    Conflict,
+    /// No connection could be had in time: the database is overloaded or
+    /// down (UNAVAILABLE).
+    Unavailable,
+}
+
+/// Whether `e` is a failure that may succeed when retried, and which kind.
+pub fn transient(e: &sqlx::Error) -> Option<Transient> {
+    match e {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            // Postgres: serialization_failure, deadlock_detected,
+            // lock_not_available; SQLite: SQLITE_BUSY and its extended codes.
+            Some("40001" | "40P01" | "55P03" | "5" | "261" | "517")
+        )
+        .then_some(Transient::Conflict),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            Some(Transient::Unavailable)
+        }
+        _ => None,
     }
 }

@@ -50,6 +50,85 @@ pub async fn fresh_postgres_database() -> Option<String> {
     Some(url)
 }
 
+/// A migrated database for a store contract test (the SQLite file's
+/// directory lives as long as it does).
+pub struct TestDatabase {
+    /// The pool.
+    pub db: crate::Database,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh SQLite database of `service` in a temporary directory, migrated
+/// twice (every replica migrates at start, so the second run must be a
+/// no-op) and checked ready.
+pub async fn sqlite_database(service: &str, migrations: &crate::Migrations) -> TestDatabase {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = crate::Config {
+        data_dir: dir.path().to_owned(),
+        ..crate::Config::default()
+    };
+    TestDatabase {
+        db: migrated(&config, service, migrations).await,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh Postgres database of `service`, migrated as
+/// [`sqlite_database`] does, or `None` when Postgres is not configured
+/// (outside CI).
+pub async fn postgres_database(
+    service: &str,
+    migrations: &crate::Migrations,
+) -> Option<TestDatabase> {
+    let url = fresh_postgres_database().await?;
+    let config = crate::Config {
+        database_url: Some(secrecy::SecretString::from(url)),
+        ..crate::Config::default()
+    };
+    Some(TestDatabase {
+        db: migrated(&config, service, migrations).await,
+        _dir: None,
+    })
+}
+
+async fn migrated(
+    config: &crate::Config,
+    service: &str,
+    migrations: &crate::Migrations,
+) -> crate::Database {
+    let db = crate::Database::connect(config, service)
+        .await
+        .expect("connect");
+    db.migrate(migrations).await.expect("migrate");
+    db.migrate(migrations).await.expect("migrate again");
+    db.check_ready(migrations).await.expect("ready");
+    db
+}
+
+/// Runs each store contract test (an `async fn(store)`) on SQLite, and on
+/// Postgres when it is configured: `store_contract!(open; test_a, test_b)`
+/// where `open(&Database)` builds the store under test.
+#[macro_export]
+macro_rules! store_contract {
+    ($service:expr, $migrations:expr, $open:expr; $($name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(#[tokio::test]
+            async fn $name() {
+                let test = $crate::testing::sqlite_database($service, &$migrations).await;
+                super::$name(($open)(&test.db)).await;
+            })*
+        }
+        mod postgres_backend {
+            $(#[tokio::test]
+            async fn $name() {
+                if let Some(test) = $crate::testing::postgres_database($service, &$migrations).await {
+                    super::$name(($open)(&test.db)).await;
+                }
+            })*
+        }
+    };
+}
+
 /// Test databases are left behind for inspection after a failure; the ones
 /// older than a few hours are dropped here so they do not pile up.
 async fn drop_stale_databases(conn: &mut sqlx::PgConnection, now: i64) {

@@ -1,31 +1,30 @@
 //! Records to their API form.
 
-use chrono::{DateTime, Utc};
+use chrono::{Datelike as _, NaiveDate};
+use freedumb_kit::time::timestamp;
+use freedumb_proto::common::Money;
+use freedumb_proto::google::r#type::Date;
 use freedumb_proto::ledger as pb;
 
-use crate::domain::{money, to_date};
 use crate::recurrence::Frequency;
 use crate::store::{AccountRecord, CategoryRecord, RuleRecord, TransactionRecord, TransferRecord};
 
-/// A protobuf timestamp.
-pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
+/// The API form of an amount.
+pub fn money(currency: &str, minor: i64) -> Money {
+    Money {
+        currency_code: currency.to_owned(),
+        amount_minor: minor,
     }
 }
 
-/// The stored name of an account kind.
-pub fn account_kind_name(kind: pb::AccountKind) -> Option<&'static str> {
-    Some(match kind {
-        pb::AccountKind::Unspecified => return None,
-        pb::AccountKind::Checking => "checking",
-        pb::AccountKind::Savings => "savings",
-        pb::AccountKind::CreditCard => "credit_card",
-        pb::AccountKind::Cash => "cash",
-        pb::AccountKind::Loan => "loan",
-        pb::AccountKind::Investment => "investment",
-    })
+/// The API form of a date.
+pub fn date(d: NaiveDate) -> Date {
+    Date {
+        year: d.year(),
+        // Months and days are below 32: the conversions cannot fail.
+        month: i32::try_from(d.month()).unwrap_or_default(),
+        day: i32::try_from(d.day()).unwrap_or_default(),
+    }
 }
 
 fn account_kind(name: &str) -> pb::AccountKind {
@@ -38,15 +37,6 @@ fn account_kind(name: &str) -> pb::AccountKind {
         "investment" => pb::AccountKind::Investment,
         _ => pb::AccountKind::Unspecified,
     }
-}
-
-/// The stored name of a category kind.
-pub fn category_kind_name(kind: pb::CategoryKind) -> Option<&'static str> {
-    Some(match kind {
-        pb::CategoryKind::Unspecified => return None,
-        pb::CategoryKind::Income => "income",
-        pb::CategoryKind::Expense => "expense",
-    })
 }
 
 /// The API frequency of a stored one.
@@ -95,7 +85,7 @@ pub fn transaction(t: &TransactionRecord) -> pb::Transaction {
         id: t.id.to_string(),
         account_id: t.account_id.to_string(),
         amount: Some(money(&t.currency, t.amount_minor)),
-        date: Some(to_date(t.date)),
+        date: Some(date(t.date)),
         description: t.description.clone(),
         merchant: t.merchant.clone(),
         category_id: t.category_id.map(|c| c.to_string()).unwrap_or_default(),
@@ -128,7 +118,7 @@ pub fn transfer(t: &TransferRecord) -> pb::Transfer {
         amount: Some(money(&t.from.currency, -t.from.amount_minor)),
         received_amount: Some(money(&t.to.currency, t.to.amount_minor)),
         exchange_rate: t.exchange_rate.clone(),
-        date: Some(to_date(t.from.date)),
+        date: Some(date(t.from.date)),
         description: t.description.clone(),
         from_transaction_id: t.from.id.to_string(),
         to_transaction_id: t.to.id.to_string(),
@@ -148,9 +138,41 @@ pub fn rule(r: &RuleRecord) -> pb::RecurringRule {
         tags: r.tags.clone(),
         frequency: frequency(r.schedule.frequency).into(),
         interval: i32::try_from(r.schedule.interval).unwrap_or(i32::MAX),
-        start_date: Some(to_date(r.schedule.start)),
-        end_date: r.schedule.end.map(to_date),
-        next_date: r.next_date.map(to_date),
+        start_date: Some(date(r.schedule.start)),
+        end_date: r.schedule.end.map(date),
+        next_date: r.next_date.map(date),
         create_time: Some(timestamp(r.create_time)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        let d = NaiveDate::from_ymd_opt(1999, 12, 31).expect("date");
+        let api = date(d);
+        assert_eq!((api.year, api.month, api.day), (1999, 12, 31));
+        assert_eq!(
+            crate::domain::required_date(Some(&api)),
+            Ok(d),
+            "the API form parses back"
+        );
+    }
+
+    #[test]
+    fn stored_kinds_map_back_to_the_api() {
+        for kind in [
+            pb::AccountKind::Checking,
+            pb::AccountKind::Savings,
+            pb::AccountKind::CreditCard,
+            pb::AccountKind::Cash,
+            pb::AccountKind::Loan,
+            pb::AccountKind::Investment,
+        ] {
+            let stored = crate::domain::AccountKind::parse(kind.into()).expect("known kind");
+            assert_eq!(account_kind(stored.as_str()), kind);
+        }
     }
 }

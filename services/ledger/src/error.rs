@@ -2,6 +2,7 @@
 
 use freedumb_kit::FieldViolations;
 use freedumb_kit::error;
+use freedumb_kit::storage::{self, Transient};
 use freedumb_proto::common::ErrorReason;
 use tonic::{Code, Status};
 
@@ -29,6 +30,10 @@ pub enum LedgerError {
     /// A concurrent change won; retrying is safe.
     #[error("concurrent change")]
     Aborted,
+    /// The database failed in a way that may pass when retried (a lost
+    /// race, or no connection in time).
+    #[error("transient database failure: {0:?}")]
+    Transient(Transient),
     /// Anything unexpected: logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -41,26 +46,20 @@ impl LedgerError {
         v.add(field, description);
         Self::InvalidArgument(v)
     }
+
+    /// The store's error, with an unknown category reported on `field`
+    /// (the request field that named it).
+    pub fn unknown_category_on(field: &'static str) -> impl Fn(StoreError) -> Self {
+        move |e| match e {
+            StoreError::UnknownCategory(id) => Self::field(field, format!("no category {id}")),
+            e => e.into(),
+        }
+    }
 }
 
 impl From<FieldViolations> for LedgerError {
     fn from(v: FieldViolations) -> Self {
         Self::InvalidArgument(v)
-    }
-}
-
-/// Whether the database gave up on a transaction that may succeed when
-/// retried (serialization failure, deadlock, lock timeout).
-fn is_transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => matches!(
-            db.code().as_deref(),
-            // Postgres: serialization_failure, deadlock_detected; SQLite:
-            // SQLITE_BUSY and its extended codes.
-            Some("40001" | "40P01" | "5" | "261" | "517")
-        ),
-        sqlx::Error::PoolTimedOut => true,
-        _ => false,
     }
 }
 
@@ -82,11 +81,13 @@ impl From<StoreError> for LedgerError {
             }
             StoreError::Conflict => Self::Aborted,
             StoreError::Precondition(why) => Self::FailedPrecondition(why),
-            StoreError::Database(e) if is_transient(&e) => {
-                tracing::warn!(error = %e, "transient database failure");
-                Self::Aborted
-            }
-            StoreError::Database(e) => Self::Unexpected(e.into()),
+            StoreError::Database(e) => match storage::transient(&e) {
+                Some(kind) => {
+                    tracing::warn!(error = %e, ?kind, "transient database failure");
+                    Self::Transient(kind)
+                }
+                None => Self::Unexpected(e.into()),
+            },
         }
     }
 }
@@ -123,7 +124,61 @@ impl From<LedgerError> for Status {
                 ErrorReason::Unavailable,
                 "the object changed concurrently; retry the request",
             ),
+            LedgerError::Transient(kind) => error::transient(kind),
             LedgerError::Unexpected(cause) => error::internal(&cause),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use freedumb_kit::storage::Transient;
+    use tonic_types::StatusExt as _;
+
+    use super::*;
+
+    fn reason(status: &Status) -> String {
+        status
+            .get_error_details()
+            .error_info()
+            .map(|i| i.reason.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_lost_race_is_aborted_and_an_unreachable_database_unavailable() {
+        let timed_out = Status::from(LedgerError::from(StoreError::Database(
+            sqlx::Error::PoolTimedOut,
+        )));
+        assert_eq!(timed_out.code(), Code::Unavailable);
+        assert_eq!(reason(&timed_out), "UNAVAILABLE");
+        let conflict = Status::from(LedgerError::Transient(Transient::Conflict));
+        assert_eq!(conflict.code(), Code::Aborted);
+        assert_eq!(reason(&conflict), "UNAVAILABLE");
+    }
+
+    #[test]
+    fn a_concurrent_update_stays_aborted() {
+        let status = Status::from(LedgerError::from(StoreError::Conflict));
+        assert_eq!(status.code(), Code::Aborted);
+        assert_eq!(reason(&status), "UNAVAILABLE");
+    }
+
+    #[test]
+    fn an_unknown_category_is_reported_on_the_field_that_named_it() {
+        let id = uuid::Uuid::nil();
+        let e =
+            LedgerError::unknown_category_on("rule.category_id")(StoreError::UnknownCategory(id));
+        let LedgerError::InvalidArgument(v) = e else {
+            panic!("not a violation: {e:?}");
+        };
+        let fields: Vec<_> = v.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["rule.category_id"]);
+    }
+
+    #[test]
+    fn other_database_errors_are_internal() {
+        let e = LedgerError::from(StoreError::Database(sqlx::Error::RowNotFound));
+        assert!(matches!(e, LedgerError::Unexpected(_)));
     }
 }

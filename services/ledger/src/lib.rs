@@ -3,6 +3,7 @@
 //! through a transactional outbox.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod convert;
 pub mod domain;
 pub mod error;
@@ -15,7 +16,6 @@ pub mod store;
 pub mod worker;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use freedumb_kit::events::EventBus;
 use freedumb_kit::{Config, Database, Migrations, Shutdown};
@@ -23,6 +23,7 @@ use freedumb_proto::ledger::ledger_service_server::LedgerServiceServer;
 use sqlx::migrate::Migrator;
 use tokio::sync::Notify;
 
+pub use self::config::LedgerConfig;
 pub use self::service::{LedgerApi, LedgerDeps};
 
 /// The service's name: its Postgres schema and SQLite file.
@@ -37,30 +38,32 @@ pub static MIGRATIONS: Migrations = Migrations {
     sqlite: &SQLITE_MIGRATIONS,
 };
 
-/// The ledger's parts for one process: the store, and the wake-up the
-/// relay listens for.
+/// The ledger's parts for one process: the stores, the event bus, and the
+/// wake-up the relay listens for.
 pub struct Ledger {
-    store: Arc<dyn store::LedgerStore>,
+    stores: store::Stores,
     bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
-    config: Config,
+    config: LedgerConfig,
 }
 
 impl Ledger {
-    /// The ledger on a migrated `db`, publishing to `bus`.
-    pub fn new(config: &Config, db: &Database, bus: Arc<dyn EventBus>) -> Self {
-        Self {
-            store: store::for_database(db),
+    /// The ledger on a migrated `db`, publishing to `bus`, configured by
+    /// the `[ledger]` section of `config`.
+    pub fn new(config: &Config, db: &Database, bus: Arc<dyn EventBus>) -> anyhow::Result<Self> {
+        Ok(Self {
+            stores: store::for_database(db),
             bus,
             wake: Arc::new(Notify::new()),
-            config: config.clone(),
-        }
+            config: config.section()?,
+        })
     }
 
     /// The gRPC service.
     pub fn service(&self, shutdown: Shutdown) -> LedgerServiceServer<LedgerApi> {
         LedgerServiceServer::new(LedgerApi::new(LedgerDeps {
-            store: self.store.clone(),
+            store: self.stores.user.clone(),
+            system: self.stores.system.clone(),
             bus: self.bus.clone(),
             wake: self.wake.clone(),
             shutdown,
@@ -70,19 +73,19 @@ impl Ledger {
     /// The outbox relay (one per process that writes to the ledger).
     pub fn relay(&self) -> outbox::Relay {
         outbox::Relay::new(
-            self.store.clone(),
+            self.stores.system.clone(),
             self.bus.clone(),
             self.wake.clone(),
-            Duration::from_millis(self.config.ledger.relay_poll_ms),
+            self.config.relay_poll(),
         )
     }
 
     /// The recurring worker.
     pub fn recurring_worker(&self) -> worker::RecurringWorker {
         worker::RecurringWorker::new(
-            self.store.clone(),
+            self.stores.system.clone(),
             self.wake.clone(),
-            Duration::from_secs(self.config.ledger.recurring_poll_secs),
+            self.config.recurring_poll(),
         )
     }
 }

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use freedumb_kit::Shutdown;
 use freedumb_kit::events::{Event, EventBus};
+use freedumb_kit::time;
 use freedumb_proto::ledger as pb;
 use prost::Message as _;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::convert;
-use crate::store::{Change, LedgerStore, OutboxEvent};
+use crate::store::{Change, LedgerSystemStore, OutboxEvent};
 
 /// The stream ledger events are published on.
 pub const STREAM: &str = "freedumb.ledger.v1.events";
@@ -74,7 +75,7 @@ pub fn build(change: &Change<'_>) -> OutboxEvent {
     let event = pb::LedgerEvent {
         event_id: event_id.to_string(),
         user_id: user_id.to_string(),
-        create_time: Some(convert::timestamp(crate::store::now())),
+        create_time: Some(time::timestamp(time::now())),
         change: Some(payload),
     };
     OutboxEvent {
@@ -87,7 +88,7 @@ pub fn build(change: &Change<'_>) -> OutboxEvent {
 
 /// Moves outbox rows to the event bus.
 pub struct Relay {
-    store: Arc<dyn LedgerStore>,
+    store: Arc<dyn LedgerSystemStore>,
     bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
     poll: Duration,
@@ -97,7 +98,7 @@ impl Relay {
     /// A relay woken by `wake` after local commits and every `poll`
     /// otherwise (for rows other processes wrote).
     pub fn new(
-        store: Arc<dyn LedgerStore>,
+        store: Arc<dyn LedgerSystemStore>,
         bus: Arc<dyn EventBus>,
         wake: Arc<Notify>,
         poll: Duration,

@@ -10,7 +10,7 @@ use freedumb_kit::Shutdown;
 use tokio::sync::Notify;
 
 use crate::outbox;
-use crate::store::LedgerStore;
+use crate::store::LedgerSystemStore;
 
 /// Rules looked at per pass.
 const RULES_PER_PASS: u32 = 500;
@@ -21,7 +21,7 @@ const OCCURRENCES_PER_RULE: usize = 1000;
 
 /// The recurring worker.
 pub struct RecurringWorker {
-    store: Arc<dyn LedgerStore>,
+    store: Arc<dyn LedgerSystemStore>,
     wake: Arc<Notify>,
     poll: Duration,
 }
@@ -29,7 +29,7 @@ pub struct RecurringWorker {
 impl RecurringWorker {
     /// A worker that looks for due occurrences every `poll` and wakes the
     /// relay after recording.
-    pub fn new(store: Arc<dyn LedgerStore>, wake: Arc<Notify>, poll: Duration) -> Self {
+    pub fn new(store: Arc<dyn LedgerSystemStore>, wake: Arc<Notify>, poll: Duration) -> Self {
         Self { store, wake, poll }
     }
 
@@ -53,7 +53,7 @@ impl RecurringWorker {
         let mut recorded = 0;
         for rule_id in self.store.due_rules(today, RULES_PER_PASS).await? {
             for _ in 0..OCCURRENCES_PER_RULE {
-                let now = crate::store::now();
+                let now = freedumb_kit::time::now();
                 match self
                     .store
                     .record_next_occurrence(rule_id, today, now, &outbox::build)

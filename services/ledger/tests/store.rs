@@ -6,17 +6,21 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use freedumb_kit::time::now;
 use freedumb_kit::{Config, Database};
 use freedumb_ledger::domain::{MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR};
 use freedumb_ledger::outbox;
 use freedumb_ledger::recurrence::{Frequency, Schedule};
 use freedumb_ledger::store::{
-    self, AccountRecord, Created, LedgerStore, RuleRecord, StoreError, TransactionRecord,
+    self, AccountRecord, Created, ImportCounts, LedgerStore, RuleRecord, StoreError, Stores,
+    TransactionFilter, TransactionRecord,
 };
+use freedumb_proto::ledger as pb;
+use prost::Message as _;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-async fn sqlite() -> (Arc<dyn LedgerStore>, tempfile::TempDir) {
+async fn sqlite() -> (Stores, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Config {
         data_dir: dir.path().to_owned(),
@@ -25,7 +29,7 @@ async fn sqlite() -> (Arc<dyn LedgerStore>, tempfile::TempDir) {
     (open(&config).await, dir)
 }
 
-async fn postgres() -> Option<Arc<dyn LedgerStore>> {
+async fn postgres() -> Option<Stores> {
     let url = freedumb_kit::testing::fresh_postgres_database().await?;
     let config = Config {
         database_url: Some(SecretString::from(url)),
@@ -34,7 +38,7 @@ async fn postgres() -> Option<Arc<dyn LedgerStore>> {
     Some(open(&config).await)
 }
 
-async fn open(config: &Config) -> Arc<dyn LedgerStore> {
+async fn open(config: &Config) -> Stores {
     let db = Database::connect(config, freedumb_ledger::NAME)
         .await
         .expect("connect");
@@ -51,13 +55,13 @@ macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite_backend {
             $(#[tokio::test] async fn $name() {
-                let (store, _dir) = super::sqlite().await;
-                super::$name(store).await;
+                let (stores, _dir) = super::sqlite().await;
+                super::$name(stores).await;
             })*
         }
         mod postgres_backend {
             $(#[tokio::test] async fn $name() {
-                if let Some(store) = super::postgres().await { super::$name(store).await; }
+                if let Some(stores) = super::postgres().await { super::$name(stores).await; }
             })*
         }
     };
@@ -68,6 +72,8 @@ on_every_backend!(
     outbox_claims_are_exclusive_and_expire,
     archived_accounts_take_no_transactions,
     a_due_occurrence_is_recorded_once,
+    an_import_records_each_line_once,
+    an_import_larger_than_one_statement_is_recorded_whole,
 );
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -75,7 +81,7 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 async fn account(store: &Arc<dyn LedgerStore>, user_id: Uuid) -> AccountRecord {
-    let now = store::now();
+    let now = now();
     let account = AccountRecord {
         id: Uuid::now_v7(),
         user_id,
@@ -96,7 +102,7 @@ async fn account(store: &Arc<dyn LedgerStore>, user_id: Uuid) -> AccountRecord {
 }
 
 fn transaction(account: &AccountRecord, amount_minor: i64) -> TransactionRecord {
-    let now = store::now();
+    let now = now();
     TransactionRecord {
         id: Uuid::now_v7(),
         user_id: account.user_id,
@@ -119,8 +125,9 @@ fn transaction(account: &AccountRecord, amount_minor: i64) -> TransactionRecord 
     }
 }
 
-async fn balances_never_leave_their_bounds(store: Arc<dyn LedgerStore>) {
-    let acc = account(&store, Uuid::now_v7()).await;
+async fn balances_never_leave_their_bounds(stores: Stores) {
+    let store = &stores.user;
+    let acc = account(store, Uuid::now_v7()).await;
     let steps = MAX_BALANCE_MINOR / MAX_AMOUNT_MINOR;
     for _ in 0..steps {
         store
@@ -142,17 +149,19 @@ async fn balances_never_leave_their_bounds(store: Arc<dyn LedgerStore>) {
         now.balance_minor, MAX_BALANCE_MINOR,
         "the refused write changed nothing"
     );
-    assert_eq!(store.outbox_len().await.expect("len"), steps);
+    assert_eq!(stores.system.outbox_len().await.expect("len"), steps);
 }
 
-async fn outbox_claims_are_exclusive_and_expire(store: Arc<dyn LedgerStore>) {
-    let acc = account(&store, Uuid::now_v7()).await;
+async fn outbox_claims_are_exclusive_and_expire(stores: Stores) {
+    let acc = account(&stores.user, Uuid::now_v7()).await;
     for amount in [1, 2, 3] {
-        store
+        stores
+            .user
             .create_transaction(&transaction(&acc, amount), None, &outbox::build)
             .await
             .expect("create");
     }
+    let store = &stores.system;
     let (one, two, three) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let first = store
         .claim_outbox(one, 1_000, 31_000, 2)
@@ -192,10 +201,11 @@ async fn outbox_claims_are_exclusive_and_expire(store: Arc<dyn LedgerStore>) {
     assert_eq!(store.outbox_len().await.expect("len"), 0);
 }
 
-async fn archived_accounts_take_no_transactions(store: Arc<dyn LedgerStore>) {
-    let acc = account(&store, Uuid::now_v7()).await;
+async fn archived_accounts_take_no_transactions(stores: Stores) {
+    let store = &stores.user;
+    let acc = account(store, Uuid::now_v7()).await;
     store
-        .archive_account(acc.user_id, acc.id, store::now())
+        .archive_account(acc.user_id, acc.id, now())
         .await
         .expect("archive");
     let err = store
@@ -214,8 +224,9 @@ async fn archived_accounts_take_no_transactions(store: Arc<dyn LedgerStore>) {
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 
-async fn a_due_occurrence_is_recorded_once(store: Arc<dyn LedgerStore>) {
-    let acc = account(&store, Uuid::now_v7()).await;
+async fn a_due_occurrence_is_recorded_once(stores: Stores) {
+    let (store, system) = (&stores.user, &stores.system);
+    let acc = account(store, Uuid::now_v7()).await;
     let schedule = Schedule {
         frequency: Frequency::Monthly,
         interval: 1,
@@ -235,17 +246,17 @@ async fn a_due_occurrence_is_recorded_once(store: Arc<dyn LedgerStore>) {
         schedule,
         next_index: 0,
         next_date: schedule.occurrence(0),
-        create_time: store::now(),
+        create_time: now(),
     };
     store.create_rule(&rule, None).await.expect("rule");
     let today = day(2026, 6, 1);
-    assert_eq!(store.due_rules(today, 10).await.expect("due"), [rule.id]);
+    assert_eq!(system.due_rules(today, 10).await.expect("due"), [rule.id]);
     // Two workers race for each occurrence: exactly one records it.
     let mut dates = Vec::new();
     loop {
         let (a, b) = tokio::join!(
-            store.record_next_occurrence(rule.id, today, store::now(), &outbox::build),
-            store.record_next_occurrence(rule.id, today, store::now(), &outbox::build),
+            system.record_next_occurrence(rule.id, today, now(), &outbox::build),
+            system.record_next_occurrence(rule.id, today, now(), &outbox::build),
         );
         let recorded: Vec<TransactionRecord> = [a.expect("worker a"), b.expect("worker b")]
             .into_iter()
@@ -267,11 +278,131 @@ async fn a_due_occurrence_is_recorded_once(store: Arc<dyn LedgerStore>) {
         .expect("get")
         .expect("rule");
     assert_eq!(after.next_date, None, "the rule has ended");
-    assert!(store.due_rules(today, 10).await.expect("due").is_empty());
+    assert!(system.due_rules(today, 10).await.expect("due").is_empty());
     let now = store
         .get_account(acc.user_id, acc.id)
         .await
         .expect("get")
         .expect("account");
     assert_eq!(now.balance_minor, -300);
+}
+
+/// An imported statement line: its fingerprint and tags.
+fn line(account: &AccountRecord, amount_minor: i64, key: &str, tags: &[&str]) -> TransactionRecord {
+    TransactionRecord {
+        import_key: Some(key.as_bytes().to_vec()),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        ..transaction(account, amount_minor)
+    }
+}
+
+async fn an_import_records_each_line_once(stores: Stores) {
+    let store = &stores.user;
+    let acc = account(store, Uuid::now_v7()).await;
+    let first = [
+        line(&acc, 1, "a", &["x"]),
+        line(&acc, 2, "b", &[]),
+        line(&acc, 4, "b", &["y"]),
+        line(&acc, 8, "c", &["x", "y"]),
+    ];
+    let counts = store
+        .import_transactions(&first, &outbox::build)
+        .await
+        .expect("import");
+    assert_eq!(
+        counts,
+        ImportCounts {
+            imported: 3,
+            skipped: 1
+        },
+        "a line twice in one batch is recorded once"
+    );
+    let again = [line(&acc, 16, "a", &[]), line(&acc, 32, "d", &["z"])];
+    let counts = store
+        .import_transactions(&again, &outbox::build)
+        .await
+        .expect("import again");
+    assert_eq!(
+        counts,
+        ImportCounts {
+            imported: 1,
+            skipped: 1
+        },
+        "a line imported before is skipped"
+    );
+    let account = store
+        .get_account(acc.user_id, acc.id)
+        .await
+        .expect("get")
+        .expect("account");
+    assert_eq!(account.balance_minor, 1 + 2 + 8 + 32);
+    let listed = store
+        .list_transactions(acc.user_id, &TransactionFilter::default(), None, 10)
+        .await
+        .expect("list");
+    let mut amounts: Vec<i64> = listed.iter().map(|t| t.amount_minor).collect();
+    amounts.sort();
+    assert_eq!(amounts, [1, 2, 8, 32]);
+    let tagged = TransactionFilter {
+        tags: vec!["y".into()],
+        ..TransactionFilter::default()
+    };
+    let with_y = store
+        .list_transactions(acc.user_id, &tagged, None, 10)
+        .await
+        .expect("list by tag");
+    assert_eq!(with_y.len(), 1, "the skipped line's tags were not written");
+    assert_eq!(with_y[0].tags, ["x", "y"]);
+    // One event per recorded line, in line order.
+    let events = stores
+        .system
+        .claim_outbox(Uuid::new_v4(), 1_000, 31_000, 10)
+        .await
+        .expect("claim");
+    let announced: Vec<String> = events
+        .iter()
+        .map(|row| {
+            let event = pb::LedgerEvent::decode(row.event.payload.as_slice()).expect("event");
+            match event.change {
+                Some(pb::ledger_event::Change::TransactionCreated(created)) => {
+                    created.transaction.expect("transaction").id
+                }
+                other => panic!("not a created transaction: {other:?}"),
+            }
+        })
+        .collect();
+    let recorded = [first[0].id, first[1].id, first[3].id, again[1].id].map(|id| id.to_string());
+    assert_eq!(announced, recorded);
+}
+
+async fn an_import_larger_than_one_statement_is_recorded_whole(stores: Stores) {
+    // More rows, and more tags, than one statement may bind on SQLite
+    // (32 766 parameters) or Postgres (65 535).
+    const LINES: i64 = 4_000;
+    let store = &stores.user;
+    let acc = account(store, Uuid::now_v7()).await;
+    let lines: Vec<TransactionRecord> = (0..LINES)
+        .map(|i| line(&acc, 1, &format!("line {i}"), &["a", "b", "c"]))
+        .collect();
+    let counts = store
+        .import_transactions(&lines, &outbox::build)
+        .await
+        .expect("import");
+    assert_eq!(counts.imported, LINES.unsigned_abs());
+    let account = store
+        .get_account(acc.user_id, acc.id)
+        .await
+        .expect("get")
+        .expect("account");
+    assert_eq!(account.balance_minor, LINES);
+    assert_eq!(stores.system.outbox_len().await.expect("len"), LINES);
+    let tagged = TransactionFilter {
+        tags: vec!["c".into()],
+        ..TransactionFilter::default()
+    };
+    let listed = store
+        .list_transactions(acc.user_id, &tagged, None, 5_000)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 4_000);
 }

@@ -1,73 +1,46 @@
-//! Start-up and shutdown of a `freedumb serve` process: build every enabled
-//! module, bind the listeners (so port 0 works and failures surface before
-//! serving), serve, and on SIGTERM drain and exit.
+//! Start-up and shutdown of a `freedumb serve` process: bind the listeners
+//! (so port 0 works and failures surface before serving), start every
+//! module of the targets in registry order, serve, and on SIGTERM — or when
+//! any supervised task fails — report NOT_SERVING, drain and exit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use freedumb_kit::admin::{AdminState, DatabaseReady, ReadinessCheck};
-use freedumb_kit::auth::{GrpcKeySource, KeySource, TokenVerifier};
+use freedumb_kit::admin::AdminState;
+use freedumb_kit::auth::TokenVerifier;
 use freedumb_kit::state::SharedState;
 use freedumb_kit::{Config, Database, GrpcServer, Shutdown};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
-use crate::targets::{Target, Targets};
+use crate::registry::{Kind, Module, Targets};
+use crate::wiring::{Task, Wiring};
 
 /// Runs `targets` until SIGTERM/SIGINT.
 pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
     let _telemetry = freedumb_kit::telemetry::init(&config, "freedumb")?;
     let prometheus = freedumb_kit::metrics::install()?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let app = App::build(config, targets, prometheus, shutdown).await?;
+    let app = App::build(config, &targets.resolve(), prometheus, shutdown).await?;
     app.run().await
 }
 
-/// Applies the migrations of `targets` and returns.
+/// Applies the migrations of the databases `targets` use, and returns.
 pub async fn migrate(config: Config, targets: Targets) -> anyhow::Result<()> {
+    let modules = targets.resolve();
     let mut done = Vec::new();
-    for target in targets.iter() {
-        let Some((name, migrations)) = target.database() else {
-            continue;
-        };
+    for (name, migrations) in modules.iter().filter_map(|m| m.database.map(|db| db())) {
         if done.contains(&name) {
             continue;
         }
-        let db = open_database(&config, name, migrations).await?;
+        let db = crate::wiring::open_database(&config, name, migrations).await?;
         db.close().await;
         println!("{name}: migrations applied");
         done.push(name);
     }
     Ok(())
-}
-
-impl Target {
-    /// The database the target works on: its service's name and migrations.
-    fn database(self) -> Option<(&'static str, freedumb_kit::Migrations)> {
-        match self {
-            Target::Auth => Some((freedumb_auth::NAME, freedumb_auth::MIGRATIONS)),
-            Target::Ledger | Target::WorkerRecurring => {
-                Some((freedumb_ledger::NAME, freedumb_ledger::MIGRATIONS))
-            }
-            Target::Gateway => None,
-        }
-    }
-}
-
-/// Connects a service's database and applies its migrations.
-async fn open_database(
-    config: &Config,
-    name: &'static str,
-    migrations: freedumb_kit::Migrations,
-) -> anyhow::Result<Database> {
-    let db = Database::connect(config, name)
-        .await
-        .with_context(|| format!("{name}: database"))?;
-    db.migrate(&migrations)
-        .await
-        .with_context(|| format!("{name}: migrations"))?;
-    Ok(db)
 }
 
 /// A built process, listeners bound, ready to [`App::run`].
@@ -78,29 +51,29 @@ pub struct App {
     verifier: Arc<TokenVerifier>,
     admin: AdminState,
     databases: Vec<Database>,
-    /// Background work (outbox relay, workers), stopped after the gRPC
-    /// server has drained so that everything it committed is published.
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Servers and background work, supervised: background work is stopped
+    /// after the gRPC server has drained, so everything it committed is
+    /// published.
+    tasks: Vec<Task>,
     tasks_stop: Shutdown,
     grpc_listener: TcpListener,
     admin_listener: TcpListener,
-    gateway: Option<(TcpListener, Arc<freedumb_gateway::Gateway>)>,
+    gateway_addr: Option<SocketAddr>,
 }
 
 impl App {
-    /// Connects, migrates and builds every module of `targets`.
+    /// Connects, migrates and starts every module of `modules` (resolved
+    /// targets, dependencies first).
     pub async fn build(
         config: Config,
-        targets: Targets,
+        modules: &[&Module],
         prometheus: PrometheusHandle,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
         let mut config = config;
-        let hosts_services = targets.contains(Target::Auth) || targets.contains(Target::Ledger);
-        if targets.contains(Target::Gateway)
-            && hosts_services
-            && config.gateway_upstream_url.is_none()
-        {
+        let hosts_services = modules.iter().any(|m| m.kind == Kind::Service);
+        let has_gateway = modules.iter().any(|m| m.kind == Kind::Edge);
+        if has_gateway && hosts_services && config.gateway_upstream_url.is_none() {
             // The in-process gateway calls the services over loopback and
             // names the client in x-forwarded-for: believe it.
             config.trusted_proxies.extend([
@@ -108,119 +81,50 @@ impl App {
                 std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
             ]);
         }
-        let state = SharedState::connect(&config).await?;
-        let mut server = GrpcServer::new();
-        let mut checks: Vec<Arc<dyn ReadinessCheck>> = Vec::new();
-        let mut pools = Vec::new();
-        let mut key_source: Option<Arc<dyn KeySource>> = None;
-        let mut ledger: Option<freedumb_ledger::Ledger> = None;
-        let mut tasks = Vec::new();
-        let tasks_stop = Shutdown::new();
-
-        for target in targets.iter() {
-            let Some((name, migrations)) = target.database() else {
-                continue;
-            };
-            let db = match pools.iter().find(|(n, _): &&(String, Database)| n == name) {
-                Some((_, db)) => db.clone(),
-                None => {
-                    let db = open_database(&config, name, migrations).await?;
-                    checks.push(Arc::new(DatabaseReady::new(name, db.clone(), migrations)));
-                    pools.push((name.to_owned(), db.clone()));
-                    db
-                }
-            };
-            if matches!(target, Target::Ledger | Target::WorkerRecurring) && ledger.is_none() {
-                let bus = freedumb_kit::events::connect(&config).await?;
-                let built = freedumb_ledger::Ledger::new(&config, &db, bus);
-                tasks.push(tokio::spawn(built.relay().run(tasks_stop.clone())));
-                ledger = Some(built);
-            }
-            match target {
-                Target::Auth => {
-                    let auth =
-                        freedumb_auth::build(&config, &db, &state).context("starting auth")?;
-                    for method in freedumb_auth::PUBLIC_METHODS {
-                        server.allow_anonymous(method);
-                    }
-                    server.add_service(auth.server);
-                    key_source = Some(Arc::new(freedumb_auth::LocalKeySource(auth.keys)));
-                }
-                Target::Ledger => {
-                    if let Some(ledger) = &ledger {
-                        server.add_service(ledger.service(shutdown.clone()));
-                    }
-                }
-                Target::WorkerRecurring => {
-                    if let Some(ledger) = &ledger {
-                        tasks.push(tokio::spawn(
-                            ledger.recurring_worker().run(tasks_stop.clone()),
-                        ));
-                    }
-                }
-                Target::Gateway => {}
-            }
-        }
-
-        let key_source = match key_source {
-            Some(local) => local,
-            None => {
-                let url = config.auth_url.as_deref().context(
-                    "FREEDUMB_AUTH_URL is required when the auth target does not run in this process",
-                )?;
-                // Logouts reach other processes only through Redis.
-                anyhow::ensure!(
-                    config.redis_url.is_some(),
-                    "REDIS_URL is required when the auth target runs in another process \
-                     (session revocations are shared through it)"
-                );
-                Arc::new(GrpcKeySource::new(url)?)
-            }
-        };
-        let verifier = Arc::new(TokenVerifier::new(
-            &config.auth,
-            key_source,
-            state.revocations.clone(),
-        ));
-
         let grpc_listener = bind(config.grpc_addr, "gRPC (FREEDUMB_GRPC_ADDR)").await?;
         let admin_listener = bind(config.admin_addr, "admin (FREEDUMB_ADMIN_ADDR)").await?;
-        let gateway = if targets.contains(Target::Gateway) {
-            let listener = bind(config.gateway_addr, "gateway (FREEDUMB_GATEWAY_ADDR)").await?;
-            let upstream = match (&config.gateway_upstream_url, hosts_services) {
-                (Some(url), _) => url.clone(),
-                (None, true) if config.tls.cert_file.is_some() => anyhow::bail!(
-                    "with TLS on the gRPC listener (FREEDUMB_TLS__*), the gateway needs \
-                     FREEDUMB_GATEWAY_UPSTREAM_URL (e.g. Envoy) or its own process"
-                ),
-                (None, true) => format!("http://{}", grpc_listener.local_addr()?),
-                (None, false) => anyhow::bail!(
-                    "FREEDUMB_GATEWAY_UPSTREAM_URL is required when the gateway runs without the services"
-                ),
-            };
-            let gateway =
-                freedumb_gateway::Gateway::new(&upstream, &config, state.counters.clone())
-                    .with_context(|| format!("building the gateway (upstream {upstream})"))?;
-            tracing::info!(routes = gateway.routes().len(), %upstream, "gateway routes built");
-            Some((listener, Arc::new(gateway)))
-        } else {
-            None
-        };
-        let databases = pools.iter().map(|(_, db)| db.clone()).collect();
-        let admin = AdminState::new(prometheus, shutdown.clone(), checks, pools);
-        tracing::info!(targets = ?targets.names(), services = ?server.service_names(), "built");
+        let state = SharedState::connect(&config).await?;
+        let mut wiring = Wiring::new(
+            config.clone(),
+            state,
+            shutdown.clone(),
+            grpc_listener.local_addr()?,
+            hosts_services,
+        );
+        for module in modules {
+            (module.init)(&mut wiring)
+                .await
+                .with_context(|| format!("starting module `{}`", module.name))?;
+        }
+        let parts = wiring.into_parts();
+        let verifier = parts
+            .provided
+            .get::<Arc<TokenVerifier>>()
+            .cloned()
+            .context("no module provided the token verifier")?;
+        let gateway_addr = parts
+            .provided
+            .get::<crate::gateway::GatewayAddr>()
+            .map(|a| a.0);
+        let databases = parts.databases.iter().map(|(_, db)| db.clone()).collect();
+        let admin = AdminState::new(prometheus, shutdown.clone(), parts.checks, parts.databases);
+        tracing::info!(
+            modules = ?modules.iter().map(|m| m.name).collect::<Vec<_>>(),
+            services = ?parts.server.service_names(),
+            "built"
+        );
         Ok(Self {
             config,
             shutdown,
-            server,
+            server: parts.server,
             verifier,
             admin,
             databases,
-            tasks,
-            tasks_stop,
+            tasks: parts.tasks,
+            tasks_stop: parts.tasks_stop,
             grpc_listener,
             admin_listener,
-            gateway,
+            gateway_addr,
         })
     }
 
@@ -234,40 +138,22 @@ impl App {
         self.admin_listener.local_addr()
     }
 
-    /// Serves until shutdown. If the admin server fails, everything stops
-    /// and the error names it.
+    /// The bound gateway address, when the gateway runs.
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateway_addr
+    }
+
+    /// Serves until shutdown. If the admin server or any supervised task
+    /// stops on its own, the process stops the way SIGTERM would (health
+    /// NOT_SERVING, then drain) and the error names the culprit.
     pub async fn run(self) -> anyhow::Result<()> {
-        let gateway_addr = match &self.gateway {
-            Some((listener, _)) => Some(listener.local_addr()?),
-            None => None,
-        };
         tracing::info!(
             grpc_addr = %self.grpc_addr()?,
             admin_addr = %self.admin_addr()?,
-            gateway_addr = gateway_addr.map(|a| a.to_string()),
+            gateway_addr = self.gateway_addr.map(|a| a.to_string()),
             "serving"
         );
-        let gateway_task = self.gateway.map(|(listener, gateway)| {
-            let stop = self.shutdown.clone();
-            tokio::spawn(async move {
-                use axum::serve::ListenerExt as _;
-                let app = gateway
-                    .router()
-                    .into_make_service_with_connect_info::<SocketAddr>();
-                // Small answers must not wait for Nagle's algorithm.
-                let listener = listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::warn!(error = %e, "TCP_NODELAY");
-                    }
-                });
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.wait().await })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = ?e, "gateway server failed");
-                }
-            })
-        });
+        let mut tasks = Supervisor::start(self.tasks);
         let admin_stop = Shutdown::new();
         let admin = axum::serve(self.admin_listener, freedumb_kit::admin::router(self.admin))
             .with_graceful_shutdown({
@@ -282,36 +168,40 @@ impl App {
             self.shutdown.clone(),
         );
         tokio::pin!(grpc);
-        let result = tokio::select! {
-            result = &mut grpc => result.context("gRPC server"),
-            joined = &mut admin => {
-                // Stop the way SIGTERM would: NOT_SERVING, then drain.
-                self.shutdown.trigger();
-                let drained = grpc.await;
-                let admin_error = match joined {
-                    Ok(Ok(())) => anyhow::anyhow!("admin server stopped unexpectedly"),
-                    Ok(Err(e)) => anyhow::Error::from(e).context("admin server"),
-                    Err(e) => anyhow::Error::from(e).context("admin server task"),
-                };
-                if let Err(e) = drained {
-                    tracing::error!(error = ?e, "gRPC server failed while draining");
+        let mut failure: Option<anyhow::Error> = None;
+        let served = loop {
+            tokio::select! {
+                result = &mut grpc => break result.context("gRPC server"),
+                joined = &mut admin, if failure.is_none() => {
+                    let error = match joined {
+                        Ok(Ok(())) => anyhow::anyhow!("admin server stopped unexpectedly"),
+                        Ok(Err(e)) => anyhow::Error::from(e).context("admin server"),
+                        Err(e) => anyhow::Error::from(e).context("admin server task"),
+                    };
+                    failure.get_or_insert_with(|| fail(&self.shutdown, error));
                 }
-                Err(admin_error)
+                Some((name, outcome)) = tasks.next(), if failure.is_none() => {
+                    if self.shutdown.is_triggered() {
+                        // Servers end with the shutdown; nothing to report.
+                        if let Err(e) = outcome {
+                            tracing::error!(task = name, error = ?e, "failed while stopping");
+                        }
+                        continue;
+                    }
+                    let error = match outcome {
+                        Ok(()) => anyhow::anyhow!("`{name}` stopped unexpectedly"),
+                        Err(e) => e.context(format!("`{name}` failed")),
+                    };
+                    failure = Some(fail(&self.shutdown, error));
+                }
             }
         };
         admin_stop.trigger();
         if !admin.is_finished() {
             let _ = admin.await;
         }
-        if let Some(task) = gateway_task {
-            let _ = task.await;
-        }
         self.tasks_stop.trigger();
-        for task in self.tasks {
-            if let Err(e) = task.await {
-                tracing::error!(error = ?e, "background task failed");
-            }
-        }
+        tasks.finish().await;
         for db in &self.databases {
             // Calls abandoned after the grace period may still hold
             // connections; do not wait for them.
@@ -322,12 +212,83 @@ impl App {
                 tracing::warn!("database pool did not close in time");
             }
         }
+        let result = match (failure, served) {
+            (Some(failure), served) => {
+                if let Err(e) = served {
+                    tracing::error!(error = ?e, "gRPC server failed while draining");
+                }
+                Err(failure)
+            }
+            (None, served) => served,
+        };
         tracing::info!(ok = result.is_ok(), "stopped");
         result
     }
 }
 
-async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+/// Starts an orderly stop because of `error` (as SIGTERM would: NOT_SERVING,
+/// then drain), and returns it.
+fn fail(shutdown: &Shutdown, error: anyhow::Error) -> anyhow::Error {
+    tracing::error!(error = ?error, "stopping: a part of the process failed");
+    shutdown.trigger();
+    error
+}
+
+/// The supervised tasks of a running process.
+struct Supervisor {
+    set: JoinSet<anyhow::Result<()>>,
+    names: std::collections::HashMap<tokio::task::Id, &'static str>,
+}
+
+impl Supervisor {
+    fn start(tasks: Vec<Task>) -> Self {
+        let mut set = JoinSet::new();
+        let mut names = std::collections::HashMap::new();
+        for task in tasks {
+            let handle = set.spawn(task.future);
+            names.insert(handle.id(), task.name);
+        }
+        Self { set, names }
+    }
+
+    /// The next task to finish, by name; a panic is its error. Pending
+    /// forever when none is left, so it can sit in a `select!`.
+    async fn next(&mut self) -> Option<(&'static str, anyhow::Result<()>)> {
+        let Some(joined) = self.set.join_next_with_id().await else {
+            return std::future::pending().await;
+        };
+        Some(match joined {
+            Ok((id, outcome)) => (self.name(id), outcome),
+            Err(e) => (
+                self.name(e.id()),
+                Err(anyhow::anyhow!("task panicked: {e}")),
+            ),
+        })
+    }
+
+    fn name(&self, id: tokio::task::Id) -> &'static str {
+        self.names.get(&id).copied().unwrap_or("a task")
+    }
+
+    /// Waits for every task still running (they have been told to stop).
+    async fn finish(mut self) {
+        while let Some(joined) = self.set.join_next_with_id().await {
+            let (name, outcome) = match joined {
+                Ok((id, outcome)) => (self.name(id), outcome),
+                Err(e) => (
+                    self.name(e.id()),
+                    Err(anyhow::anyhow!("task panicked: {e}")),
+                ),
+            };
+            if let Err(e) = outcome {
+                tracing::error!(task = name, error = ?e, "failed while stopping");
+            }
+        }
+    }
+}
+
+/// Binds `addr`, naming the listener in the error.
+pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the {what} listener on {addr}"))

@@ -1,6 +1,9 @@
-//! The `freedumb` binary's library: targets, start-up and shutdown.
+//! The `freedumb` binary's library: the module registry, the wiring modules
+//! build a process with, start-up and shutdown.
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod gateway;
 pub mod healthcheck;
-pub mod targets;
+pub mod registry;
+pub mod wiring;

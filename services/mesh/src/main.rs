@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use freedumb_mesh::targets::{self, Targets};
+use freedumb_mesh::registry::{self, Targets};
 use freedumb_mesh::{app, healthcheck};
 
 /// FREEDUMB personal-finance mesh.
@@ -24,7 +24,7 @@ enum Command {
     /// Run services and workers (the default command).
     Serve {
         /// Comma-separated targets to run.
-        #[arg(long, default_value = "all", env = "FREEDUMB_TARGET", value_parser = targets::parse)]
+        #[arg(long, default_value = "all", env = "FREEDUMB_TARGET", value_parser = registry::parse)]
         target: Targets,
         /// Print the available targets and exit.
         #[arg(long)]
@@ -33,7 +33,7 @@ enum Command {
     /// Apply database migrations of the targets, then exit.
     Migrate {
         /// Comma-separated targets whose databases to migrate.
-        #[arg(long, default_value = "all", value_parser = targets::parse)]
+        #[arg(long, default_value = "all", value_parser = registry::parse)]
         target: Targets,
     },
     /// Exit 0 when the local instance is ready (for container health checks).
@@ -56,12 +56,14 @@ fn main() -> ExitCode {
         Command::Serve {
             list_targets: true, ..
         } => {
-            print!("{}", targets::describe());
+            print!("{}", registry::describe());
             return ExitCode::SUCCESS;
         }
         _ => {}
     }
-    let config = match freedumb_kit::Config::load(cli.config.as_deref()) {
+    let loaded = freedumb_kit::Config::load(cli.config.as_deref())
+        .and_then(|config| registry::check_config(&config).map(|()| config));
+    let config = match loaded {
         Ok(config) => config,
         Err(e) => {
             eprintln!("freedumb: {e}");

@@ -4,6 +4,8 @@
 
 mod sql;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -13,23 +15,11 @@ use crate::domain::{Email, RefreshTokenHash};
 pub use self::sql::SqlStore;
 
 /// Builds the store for a kit database.
-pub fn for_database(db: &freedumb_kit::Database) -> std::sync::Arc<dyn AuthStore> {
-    match db {
-        freedumb_kit::Database::Postgres(pool) => std::sync::Arc::new(SqlStore::new(pool.clone())),
-        freedumb_kit::Database::Sqlite(pool) => std::sync::Arc::new(SqlStore::new(pool.clone())),
-    }
-}
-
-/// The current instant at the precision every backend keeps
-/// (microseconds), so what is stored reads back equal.
-pub fn now() -> DateTime<Utc> {
-    use chrono::SubsecRound as _;
-    Utc::now().trunc_subsecs(6)
-}
-
-/// `secs` as a chrono duration (saturating; config values are validated).
-pub fn seconds(secs: u64) -> chrono::Duration {
-    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
+pub fn for_database(db: &freedumb_kit::Database) -> Arc<dyn AuthStore> {
+    db.with_pool(
+        |pool| -> Arc<dyn AuthStore> { Arc::new(SqlStore::new(pool)) },
+        |pool| -> Arc<dyn AuthStore> { Arc::new(SqlStore::new(pool)) },
+    )
 }
 
 /// A store failure.
@@ -168,14 +158,14 @@ impl RevokeReason {
 #[async_trait]
 pub trait AuthStore: Send + Sync + 'static {
     /// Adds a user; [`StoreError::Duplicate`] when the email is taken.
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
     /// The user with `email`.
-    async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError>;
+    async fn get_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError>;
     /// The user with `user_id`.
-    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+    async fn get_user(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError>;
     /// Replaces the password hash and revokes every session of the user but
     /// `keep`, atomically; returns the revoked session ids.
-    async fn update_password_by_user_id(
+    async fn update_password(
         &self,
         user_id: Uuid,
         password_hash: &str,
@@ -183,13 +173,13 @@ pub trait AuthStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError>;
     /// Starts a session with its first refresh token.
-    async fn insert_session(
+    async fn create_session(
         &self,
         session: &SessionRecord,
         token: &RefreshTokenHash,
     ) -> Result<(), StoreError>;
     /// The session `session_id` of `user_id`.
-    async fn find_session_by_user_id(
+    async fn get_session(
         &self,
         user_id: Uuid,
         session_id: Uuid,
@@ -203,7 +193,7 @@ pub trait AuthStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError>;
     /// Revokes session `session_id` of `user_id`; false if it was not active.
-    async fn revoke_session_by_user_id(
+    async fn revoke_session(
         &self,
         user_id: Uuid,
         session_id: Uuid,
@@ -212,7 +202,7 @@ pub trait AuthStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Revokes every active session of `user_id` except `keep`; returns the
     /// revoked session ids.
-    async fn revoke_other_sessions_by_user_id(
+    async fn revoke_other_sessions(
         &self,
         user_id: Uuid,
         keep: Uuid,
@@ -225,5 +215,5 @@ pub trait AuthStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Adds a signing key.
-    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    async fn create_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
 }

@@ -1,5 +1,8 @@
 //! The auth store in SQL both Postgres and SQLite accept. Instants are
 //! compared in Rust, never in SQL, because SQLite keeps them as text.
+//! Writes of more than one statement run in one transaction each, begun
+//! with [`freedumb_kit::storage::begin_write`] (`BEGIN IMMEDIATE` on SQLite,
+//! so two concurrent rotations queue instead of failing with SQLITE_BUSY).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -105,7 +108,7 @@ where
     for<'r> (Uuid,): FromRow<'r, DB::Row>,
 {
     #[tracing::instrument(skip_all)]
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO users (id, email, password_hash, create_time, update_time) \
              VALUES ($1, $2, $3, $4, $4)",
@@ -121,7 +124,7 @@ where
     }
 
     #[tracing::instrument(skip_all)]
-    async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+    async fn get_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(&format!("{USER_COLUMNS} WHERE email = $1"))
             .bind(email.as_str().to_owned())
             .fetch_optional(&self.pool)
@@ -130,7 +133,7 @@ where
     }
 
     #[tracing::instrument(skip_all)]
-    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+    async fn get_user(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(&format!("{USER_COLUMNS} WHERE id = $1"))
             .bind(user_id)
             .fetch_optional(&self.pool)
@@ -139,14 +142,14 @@ where
     }
 
     #[tracing::instrument(skip_all)]
-    async fn update_password_by_user_id(
+    async fn update_password(
         &self,
         user_id: Uuid,
         password_hash: &str,
         keep: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = freedumb_kit::storage::begin_write(&self.pool).await?;
         sqlx::query("UPDATE users SET password_hash = $2, update_time = $3 WHERE id = $1")
             .bind(user_id)
             .bind(password_hash.to_owned())
@@ -160,12 +163,12 @@ where
     }
 
     #[tracing::instrument(skip_all)]
-    async fn insert_session(
+    async fn create_session(
         &self,
         session: &SessionRecord,
         token: &RefreshTokenHash,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = freedumb_kit::storage::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, create_time, expire_time) VALUES ($1, $2, $3, $4)",
         )
@@ -181,7 +184,7 @@ where
     }
 
     #[tracing::instrument(skip_all)]
-    async fn find_session_by_user_id(
+    async fn get_session(
         &self,
         user_id: Uuid,
         session_id: Uuid,
@@ -202,7 +205,7 @@ where
         next: &RefreshTokenHash,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = freedumb_kit::storage::begin_write(&self.pool).await?;
         // Writing first takes the row (Postgres) or database (SQLite) lock,
         // so of two concurrent uses exactly one finds the token unused.
         let fresh: Option<(Uuid,)> = sqlx::query_as(
@@ -243,7 +246,7 @@ where
     }
 
     #[tracing::instrument(skip_all)]
-    async fn revoke_session_by_user_id(
+    async fn revoke_session(
         &self,
         user_id: Uuid,
         session_id: Uuid,
@@ -264,14 +267,14 @@ where
     }
 
     #[tracing::instrument(skip_all)]
-    async fn revoke_other_sessions_by_user_id(
+    async fn revoke_other_sessions(
         &self,
         user_id: Uuid,
         keep: Uuid,
         reason: RevokeReason,
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = freedumb_kit::storage::begin_write(&self.pool).await?;
         let revoked = Self::revoke_others(&mut tx, user_id, keep, reason, now).await?;
         tx.commit().await?;
         Ok(revoked)
@@ -306,7 +309,7 @@ where
     }
 
     #[tracing::instrument(skip_all)]
-    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+    async fn create_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO signing_keys \
              (kid, private_key_pem, public_n, public_e, create_time, retire_time, expire_time) \

@@ -6,7 +6,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 
 use super::claims::{ACCESS_TOKEN_TYPE, AccessClaims, Caller, SIGNING_ALGORITHM};
 use super::keys::KeySource;
-use crate::config::AuthConfig;
+use crate::config::TokenConfig;
 use crate::state::Revocations;
 
 /// Unknown `kid`s refresh the key set at most this often, so a stream of
@@ -62,7 +62,7 @@ pub struct TokenVerifier {
 impl TokenVerifier {
     /// A verifier for tokens issued per `config`.
     pub fn new(
-        config: &AuthConfig,
+        config: &TokenConfig,
         source: Arc<dyn KeySource>,
         revocations: Arc<dyn Revocations>,
     ) -> Self {

@@ -1,9 +1,11 @@
-//! Helpers for the ledger tests: clients, accounts, money and dates.
+//! Helpers for the ledger tests: clients, accounts, money and dates, field
+//! masks, categories and CSV imports.
 
 use freedumb_proto::common::Money;
 use freedumb_proto::google::r#type::Date;
 use freedumb_proto::ledger as pb;
 use freedumb_proto::ledger::ledger_service_client::LedgerServiceClient;
+use prost_types::FieldMask;
 use tonic::transport::Channel;
 
 use crate::helpers::authed;
@@ -174,4 +176,60 @@ pub async fn assert_ledger_consistent(ledger: &mut Ledger, token: &str, accounts
             "transfer {transfer} legs are opposite"
         );
     }
+}
+
+/// A field mask of `paths`.
+pub fn mask(paths: &[&str]) -> Option<FieldMask> {
+    Some(FieldMask {
+        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+    })
+}
+
+/// The caller's categories.
+pub async fn categories(ledger: &mut Ledger, token: &str) -> Vec<pb::Category> {
+    ledger
+        .list_categories(authed(pb::ListCategoriesRequest {}, token))
+        .await
+        .expect("list categories")
+        .into_inner()
+        .categories
+}
+
+/// Import options for a CSV with a header row (columns by name) or
+/// without one (columns by position).
+pub fn options(account_id: &str, header: bool) -> pb::ImportOptions {
+    pb::ImportOptions {
+        account_id: account_id.into(),
+        has_header: header,
+        date_column: if header { "Date".into() } else { "1".into() },
+        amount_column: if header { "Amount".into() } else { "2".into() },
+        description_column: if header {
+            "Description".into()
+        } else {
+            String::new()
+        },
+        ..Default::default()
+    }
+}
+
+/// Imports `data` (sent in 1,000-byte chunks) with `options`.
+pub async fn import(
+    ledger: &mut Ledger,
+    token: &str,
+    options: pb::ImportOptions,
+    data: Vec<u8>,
+) -> Result<pb::ImportTransactionsResponse, tonic::Status> {
+    use pb::import_transactions_request::Part;
+    let mut parts = vec![pb::ImportTransactionsRequest {
+        part: Some(Part::Options(options)),
+    }];
+    for chunk in data.chunks(1000) {
+        parts.push(pb::ImportTransactionsRequest {
+            part: Some(Part::Chunk(chunk.to_vec())),
+        });
+    }
+    ledger
+        .import_transactions(authed(futures::stream::iter(parts), token))
+        .await
+        .map(tonic::Response::into_inner)
 }

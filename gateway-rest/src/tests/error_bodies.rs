@@ -1,0 +1,121 @@
+//! Every error the gateway answers by itself is the `google.rpc.Status` as
+//! JSON, with an `ErrorInfo` giving the reason.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::{Request, StatusCode, header};
+use serde_json::Value;
+
+use super::harness::{error_info, gateway_without_services, get, limits_of, send};
+use crate::{GatewayConfig, MAX_BODY_BYTES};
+
+fn assert_status_shape(body: &Value) {
+    assert!(body["code"].is_i64(), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["details"].is_array(), "{body}");
+}
+
+/// A JSON POST to the login route.
+fn login() -> http::request::Builder {
+    Request::post("/v1/auth:login").header(header::CONTENT_TYPE, "application/json")
+}
+
+#[tokio::test]
+async fn a_declared_body_over_the_limit_is_a_json_413_naming_the_limit() {
+    let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
+    let request = login()
+        .header(header::CONTENT_LENGTH, MAX_BODY_BYTES + 1)
+        .body(Body::empty())
+        .expect("request");
+
+    let (status, _, body) = send(&router, request).await;
+
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_status_shape(&body);
+    assert_eq!(body["code"], tonic::Code::InvalidArgument as i32);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&MAX_BODY_BYTES.to_string())),
+        "{body}"
+    );
+    assert_eq!(body["details"][0]["fieldViolations"][0]["field"], "body");
+    let info = error_info(&body);
+    assert_eq!(info["reason"], "INVALID_ARGUMENT", "{body}");
+    assert_eq!(info["domain"], "freedumb.dev");
+    assert_eq!(info["metadata"]["limit_bytes"], MAX_BODY_BYTES.to_string());
+}
+
+#[tokio::test]
+async fn a_streamed_body_over_the_limit_is_the_same_json_413() {
+    let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
+    let request = login()
+        .body(Body::from(vec![b' '; MAX_BODY_BYTES + 1]))
+        .expect("request");
+
+    let (status, _, body) = send(&router, request).await;
+
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_status_shape(&body);
+    assert_eq!(error_info(&body)["reason"], "INVALID_ARGUMENT", "{body}");
+}
+
+#[tokio::test]
+async fn a_call_over_the_rate_limit_is_a_json_429_with_retry_after() {
+    let router = Arc::new(gateway_without_services(&limits_of(1))).router();
+    send(&router, get("/v1/nowhere", None)).await;
+
+    let (status, headers, body) = send(&router, get("/v1/nowhere", None)).await;
+
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_status_shape(&body);
+    assert_eq!(body["code"], tonic::Code::ResourceExhausted as i32);
+    let info = error_info(&body);
+    assert_eq!(info["reason"], "RATE_LIMITED", "{body}");
+    assert_eq!(info["domain"], "freedumb.dev");
+    assert!(
+        body["details"]
+            .as_array()
+            .expect("details")
+            .iter()
+            .any(|d| d["@type"] == "type.googleapis.com/google.rpc.RetryInfo"),
+        "{body}"
+    );
+    let retry_after: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(headers["ratelimit-limit"], "1");
+    assert_eq!(headers["ratelimit-remaining"], "0");
+}
+
+#[tokio::test]
+async fn unknown_routes_wrong_methods_and_bad_bodies_share_the_shape() {
+    let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
+
+    let (status, _, body) = send(&router, get("/v1/nowhere", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_status_shape(&body);
+    assert_eq!(error_info(&body)["reason"], "NOT_FOUND", "{body}");
+
+    let delete = Request::delete("/v1/auth:login")
+        .body(Body::empty())
+        .expect("request");
+    let (status, headers, body) = send(&router, delete).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers[header::ALLOW], "POST");
+    assert_status_shape(&body);
+
+    let bad_json = login().body(Body::from("{not json")).expect("request");
+    let (status, _, body) = send(&router, bad_json).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_status_shape(&body);
+    assert_eq!(body["details"][0]["fieldViolations"][0]["field"], "body");
+    assert_eq!(error_info(&body)["reason"], "INVALID_ARGUMENT", "{body}");
+}

@@ -1,0 +1,97 @@
+//! Auth's configuration: the `[auth]` section (`FREEDUMB_AUTH__*`).
+
+use freedumb_kit::config::{Section, TokenConfig, setting};
+use serde::{Deserialize, Serialize};
+
+/// Token lifetimes, key rotation and password hashing costs. The token
+/// fields (issuer, audience, access TTL, leeway) are shared with every
+/// verifier and validated by the kit; the rest are auth's alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// What issuer and verifiers agree on.
+    #[serde(flatten)]
+    pub token: TokenConfig,
+    /// Absolute lifetime of a session (its refresh tokens).
+    pub refresh_ttl_secs: u64,
+    /// How often a new signing key is made.
+    pub key_rotation_secs: u64,
+    /// argon2id memory cost in KiB (at least 19 MiB).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (at least 2).
+    pub argon2_iterations: u32,
+    /// argon2id parallelism (at least 1).
+    pub argon2_parallelism: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token: TokenConfig::default(),
+            refresh_ttl_secs: 30 * 24 * 3600,
+            key_rotation_secs: 7 * 24 * 3600,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+impl Section for AuthConfig {
+    const NAME: &'static str = "auth";
+
+    fn validate(&self) -> Vec<String> {
+        let at = |key: &str, message: &str| setting(Self::NAME, key, message);
+        let mut problems = Vec::new();
+        if self.refresh_ttl_secs <= self.token.access_ttl_secs {
+            problems.push(at(
+                "refresh_ttl_secs",
+                "must be longer than auth.access_ttl_secs",
+            ));
+        }
+        if self.key_rotation_secs < 2 * self.token.access_ttl_secs {
+            problems.push(at(
+                "key_rotation_secs",
+                "must be at least twice auth.access_ttl_secs",
+            ));
+        }
+        if self.argon2_memory_kib < 19 * 1024 {
+            problems.push(at("argon2_memory_kib", "must be at least 19456 (19 MiB)"));
+        }
+        if self.argon2_iterations < 2 {
+            problems.push(at("argon2_iterations", "must be at least 2"));
+        }
+        if self.argon2_parallelism < 1 {
+            problems.push(at("argon2_parallelism", "must be at least 1"));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(AuthConfig::default().validate().is_empty());
+    }
+
+    #[test]
+    fn weak_hashing_costs_are_refused_with_their_variable() {
+        let config = AuthConfig {
+            argon2_memory_kib: 8,
+            argon2_iterations: 1,
+            ..AuthConfig::default()
+        };
+        let problems = config.validate().join("\n");
+        assert!(
+            problems.contains("FREEDUMB_AUTH__ARGON2_MEMORY_KIB"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("FREEDUMB_AUTH__ARGON2_ITERATIONS"),
+            "{problems}"
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! The ledger benchmark: CreateTransaction and a filtered ListTransactions
+//! (50 per page) on Postgres with `--rows` transactions stored for the
+//! measuring user, and the time to import a 100,000-line CSV statement.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use freedumb_proto::auth::RegisterRequest;
+use freedumb_proto::auth::auth_service_client::AuthServiceClient;
+use freedumb_proto::common::Money;
+use freedumb_proto::google::r#type::Date;
+use freedumb_proto::ledger as pb;
+use freedumb_proto::ledger::ledger_service_client::LedgerServiceClient;
+use sqlx::Connection as _;
+use tonic::Status;
+
+use crate::runner::{authed, measure, ms};
+use crate::server::{Server, freedumb_serve};
+use crate::{Args, PASSWORD};
+
+/// Lines per imported statement.
+const STATEMENT_LINES: usize = 100_000;
+
+/// A fresh database next to `url`'s (so runs start equal), and its URL.
+async fn scratch_database(url: &str) -> anyhow::Result<String> {
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .context("connecting")?;
+    let name = format!(
+        "freedumb_bench_{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    Ok(format!("{base}/{name}"))
+}
+
+/// A statement of `STATEMENT_LINES` distinct lines spread over three years.
+fn statement(part: usize) -> Vec<u8> {
+    let mut csv = String::from("Date,Amount,Description,Merchant\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap_or_default();
+    for i in 0..STATEMENT_LINES {
+        let n = part * STATEMENT_LINES + i;
+        let day = start + chrono::Days::new((n % 1095) as u64);
+        let cents = (n * 7919) % 250_000 + 1;
+        let _ = writeln!(
+            csv,
+            "{day},-{}.{:02},purchase {n},merchant {}",
+            cents / 100,
+            cents % 100,
+            n % 500
+        );
+    }
+    csv.into_bytes()
+}
+
+async fn import(
+    ledger: &mut LedgerServiceClient<tonic::transport::Channel>,
+    token: &str,
+    account_id: &str,
+    data: Vec<u8>,
+) -> anyhow::Result<pb::ImportTransactionsResponse> {
+    use pb::import_transactions_request::Part;
+    let options = pb::ImportOptions {
+        account_id: account_id.to_owned(),
+        has_header: true,
+        date_column: "Date".into(),
+        amount_column: "Amount".into(),
+        description_column: "Description".into(),
+        merchant_column: "Merchant".into(),
+        ..Default::default()
+    };
+    let mut parts = vec![pb::ImportTransactionsRequest {
+        part: Some(Part::Options(options)),
+    }];
+    for chunk in data.chunks(1 << 20) {
+        parts.push(pb::ImportTransactionsRequest {
+            part: Some(Part::Chunk(chunk.to_vec())),
+        });
+    }
+    Ok(ledger
+        .import_transactions(authed(futures::stream::iter(parts), token)?)
+        .await?
+        .into_inner())
+}
+
+pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
+    let database_url = scratch_database(&url).await?;
+    let data = tempfile::tempdir()?;
+    let mut freedumb = freedumb_serve(binary, data.path());
+    freedumb.env("DATABASE_URL", &database_url);
+    let (_server, addr) = Server::spawn(freedumb).context("starting freedumb serve")?;
+    let endpoint = format!("http://{addr}");
+    let token = AuthServiceClient::connect(endpoint.clone())
+        .await?
+        .register(RegisterRequest {
+            email: format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+            password: PASSWORD.into(),
+        })
+        .await?
+        .into_inner()
+        .tokens
+        .context("tokens")?
+        .access_token;
+    let mut ledger = LedgerServiceClient::connect(endpoint).await?;
+    let account = ledger
+        .create_account(authed(
+            pb::CreateAccountRequest {
+                account: Some(pb::Account {
+                    name: "Bench checking".into(),
+                    kind: pb::AccountKind::Checking.into(),
+                    opening_balance: Some(Money {
+                        currency_code: "USD".into(),
+                        amount_minor: 0,
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        )?)
+        .await?
+        .into_inner()
+        .account
+        .context("account")?;
+
+    println!(
+        "Seeding {} transactions by CSV import ({STATEMENT_LINES} lines each):",
+        args.rows
+    );
+    let mut stored = 0;
+    let mut part = 0;
+    while stored < args.rows {
+        let csv = statement(part);
+        let bytes = csv.len();
+        let started = Instant::now();
+        let result = import(&mut ledger, &token, &account.id, csv).await?;
+        let took = started.elapsed();
+        if part == 0 {
+            println!(
+                "| import {STATEMENT_LINES}-line CSV ({:.1} MB) | {:.1} s | {:.0} lines/s | {} imported, {} errors |",
+                bytes as f64 / 1e6,
+                took.as_secs_f64(),
+                STATEMENT_LINES as f64 / took.as_secs_f64(),
+                result.imported,
+                result.errors.len()
+            );
+        }
+        stored += usize::try_from(result.imported).unwrap_or_default();
+        part += 1;
+    }
+    println!("{stored} transactions stored for the measuring user.\n");
+
+    println!("| scenario | clients | calls/s | p50 ms | p95 ms | p99 ms | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let counter = Arc::new(AtomicU64::new(0));
+    for &clients in &args.clients {
+        let create = {
+            let (token, account_id, counter) = (token.clone(), account.id.clone(), counter.clone());
+            measure(addr, clients, args.seconds, move |_, ch| {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let request = authed(
+                    pb::CreateTransactionRequest {
+                        account_id: account_id.clone(),
+                        amount: Some(Money {
+                            currency_code: "USD".into(),
+                            amount_minor: -123,
+                        }),
+                        date: Some(Date {
+                            year: 2026,
+                            month: 6,
+                            day: 1,
+                        }),
+                        description: format!("bench create {n}"),
+                        tags: vec!["bench".into()],
+                        request_id: format!("bench-{n}"),
+                        ..Default::default()
+                    },
+                    &token,
+                );
+                async move {
+                    LedgerServiceClient::new(ch)
+                        .create_transaction(request?)
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await?
+        };
+        let list = {
+            let (token, account_id) = (token.clone(), account.id.clone());
+            measure(addr, clients, args.seconds, move |_, ch| {
+                let request = authed(
+                    pb::ListTransactionsRequest {
+                        page_size: 50,
+                        account_id: account_id.clone(),
+                        start_date: Some(Date {
+                            year: 2024,
+                            month: 1,
+                            day: 1,
+                        }),
+                        end_date: Some(Date {
+                            year: 2024,
+                            month: 12,
+                            day: 31,
+                        }),
+                        max_amount_minor: Some(-100),
+                        ..Default::default()
+                    },
+                    &token,
+                );
+                async move {
+                    let page = LedgerServiceClient::new(ch)
+                        .list_transactions(request?)
+                        .await?
+                        .into_inner();
+                    if page.transactions.len() == 50 {
+                        Ok(())
+                    } else {
+                        Err(Status::internal("short page"))
+                    }
+                }
+            })
+            .await?
+        };
+        for (name, s) in [
+            ("CreateTransaction", &create),
+            ("ListTransactions (filtered, 50)", &list),
+        ] {
+            println!(
+                "| {name} | {clients} | {:.0} | {} | {} | {} | {} |",
+                s.throughput(),
+                ms(s.percentile(0.50)),
+                ms(s.percentile(0.95)),
+                ms(s.percentile(0.99)),
+                s.errors,
+            );
+        }
+    }
+    println!("\nScratch database left for inspection: {database_url}");
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! `freedumb-bench`: load-tests a real `freedumb serve` and, in the same run,
+//! a bare tonic unary service (the ceiling). Prints throughput and
+//! p50/p95/p99 per scenario and concurrency as a Markdown table.
+//!
+//! The bench starts the `freedumb` binary that sits beside it in the target
+//! directory (or the one `--freedumb`/`FREEDUMB_BIN` names), so build both:
+//!
+//! ```text
+//! cargo build --release -p freedumb-mesh -p freedumb-bench
+//! cargo run --release -p freedumb-bench -- --seconds 5
+//! cargo run --release -p freedumb-bench -- \
+//!     --ledger-database-url postgres://postgres@127.0.0.1:5432/bench
+//! cargo run --release -p freedumb-bench -- --edge --clients 16,64
+//! ```
+#![forbid(unsafe_code)]
+
+mod auth;
+mod bare;
+mod edge;
+mod jwt;
+mod ledger;
+mod runner;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks freedumb serve against a bare tonic service")]
+struct Args {
+    /// Seconds of measurement per scenario and concurrency (after 1 s warm-up).
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrency levels (clients, each on its own connection).
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    clients: Vec<usize>,
+    /// Internal: run the bare tonic server and print its address.
+    #[arg(long, hide = true)]
+    bare_server: bool,
+    /// Benchmark the ledger instead, on this Postgres database (emptied
+    /// first: use a scratch database).
+    #[arg(long)]
+    ledger_database_url: Option<String>,
+    /// Benchmark the edge instead: GetMe over REST and gRPC-web via the
+    /// gateway, over gRPC via Envoy (mTLS to the service), and direct.
+    #[arg(long)]
+    edge: bool,
+    /// Transactions stored for the measuring user before the ledger runs.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// The `freedumb` binary to measure [default: `freedumb` beside this
+    /// binary, i.e. `cargo build --release -p freedumb-mesh`].
+    #[arg(long, env = "FREEDUMB_BIN")]
+    freedumb: Option<PathBuf>,
+}
+
+const PASSWORD: &str = "benchmark passphrase 42";
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    if args.bare_server {
+        return runtime.block_on(bare::serve());
+    }
+    // Found before anything starts (the ledger run creates a database).
+    let freedumb = server::freedumb_binary(args.freedumb.as_deref())?;
+    if args.edge {
+        return runtime.block_on(edge::run(args, &freedumb));
+    }
+    if let Some(url) = args.ledger_database_url.clone() {
+        return runtime.block_on(ledger::run(args, &freedumb, url));
+    }
+    runtime.block_on(auth::run(args, &freedumb))
+}

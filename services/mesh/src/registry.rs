@@ -1,0 +1,376 @@
+//! The module registry, in the spirit of Grafana Mimir/Loki's module
+//! manager: one table of everything a `freedumb` process can run, each
+//! module with its dependencies, the configuration section it owns and how
+//! it starts. `--target` names targets; the process runs them and, first,
+//! everything they depend on.
+//!
+//! Declaration order is start-up order: every module is declared after the
+//! modules it depends on (a test checks it), and `verifier` after `auth`,
+//! whose keys it uses when auth runs in the same process.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use freedumb_kit::auth::{GrpcKeySource, KeySource, TokenVerifier};
+use freedumb_kit::config::Section;
+use freedumb_kit::events::EventBus;
+use freedumb_kit::{Config, Migrations};
+use futures::future::BoxFuture;
+
+use crate::wiring::Wiring;
+
+/// Starts a module: adds its services, readiness checks and tasks to the
+/// process being built.
+pub type Init = for<'a> fn(&'a mut Wiring) -> BoxFuture<'a, anyhow::Result<()>>;
+
+/// What a module is, for `--list-targets` and for deciding what a process
+/// hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A gRPC service.
+    Service,
+    /// A background worker.
+    Worker,
+    /// The REST/gRPC-web edge.
+    Edge,
+    /// A part other modules share; not a target of its own.
+    Internal,
+}
+
+/// One entry of the registry.
+pub struct Module {
+    /// The kebab-case name `--target` takes.
+    pub name: &'static str,
+    /// One line for `--list-targets`.
+    pub about: &'static str,
+    /// What it is.
+    pub kind: Kind,
+    /// Modules that must start before it.
+    pub deps: &'static [&'static str],
+    /// The configuration section it owns, if any.
+    pub config: Option<SectionCheck>,
+    /// The database it keeps its data in (its service name and
+    /// migrations), for `freedumb migrate`.
+    pub database: Option<fn() -> (&'static str, Migrations)>,
+    /// How it starts.
+    pub init: Init,
+}
+
+/// A configuration section a module owns, and how to validate it.
+pub struct SectionCheck {
+    /// The section's key (`ledger` for `[ledger]` and `FREEDUMB_LEDGER__*`).
+    pub name: &'static str,
+    /// Its problems in a configuration.
+    pub problems: fn(&Config) -> Vec<String>,
+}
+
+/// The check of section `S`.
+const fn section<S: Section>() -> SectionCheck {
+    SectionCheck {
+        name: S::NAME,
+        problems: problems::<S>,
+    }
+}
+
+fn problems<S: Section>(config: &Config) -> Vec<String> {
+    config.section::<S>().err().map(|e| e.0).unwrap_or_default()
+}
+
+/// Every module, in start-up order.
+pub const REGISTRY: &[Module] = &[
+    Module {
+        name: "event-bus",
+        about: "the event stream (Redis Streams with REDIS_URL, in-process otherwise)",
+        kind: Kind::Internal,
+        deps: &[],
+        config: None,
+        database: None,
+        init: init_event_bus,
+    },
+    Module {
+        name: "auth",
+        about: "accounts, sessions and token signing (freedumb.auth.v1)",
+        kind: Kind::Service,
+        deps: &[],
+        config: Some(section::<freedumb_auth::AuthConfig>()),
+        database: Some(|| (freedumb_auth::NAME, freedumb_auth::MIGRATIONS)),
+        init: init_auth,
+    },
+    Module {
+        name: "ledger-core",
+        about: "the ledger's store and its outbox relay",
+        kind: Kind::Internal,
+        deps: &["event-bus"],
+        config: Some(section::<freedumb_ledger::LedgerConfig>()),
+        database: Some(|| (freedumb_ledger::NAME, freedumb_ledger::MIGRATIONS)),
+        init: init_ledger_core,
+    },
+    Module {
+        name: "ledger",
+        about: "accounts, categories, transactions, transfers, recurring rules, import, events (freedumb.ledger.v1)",
+        kind: Kind::Service,
+        deps: &["ledger-core"],
+        config: None,
+        database: None,
+        init: init_ledger,
+    },
+    Module {
+        name: "worker-recurring",
+        about: "records due occurrences of recurring rules (needs the ledger database)",
+        kind: Kind::Worker,
+        deps: &["ledger-core"],
+        config: None,
+        database: None,
+        init: init_worker_recurring,
+    },
+    Module {
+        name: "verifier",
+        about: "access-token verification (auth's keys in process, or its JWKS via FREEDUMB_AUTH_URL)",
+        kind: Kind::Internal,
+        deps: &[],
+        config: None,
+        database: None,
+        init: init_verifier,
+    },
+    Module {
+        name: "gateway",
+        about: "REST+JSON transcoding of every annotated RPC, on FREEDUMB_GATEWAY_ADDR",
+        kind: Kind::Edge,
+        deps: &["verifier"],
+        config: Some(section::<freedumb_gateway::GatewayConfig>()),
+        database: None,
+        init: crate::gateway::init,
+    },
+];
+
+/// Modules every process runs: the gRPC server always verifies tokens.
+const ALWAYS: &[&str] = &["verifier"];
+
+/// A resolved set of modules: the targets asked for and their
+/// dependencies, in start-up order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Targets {
+    asked: BTreeSet<&'static str>,
+}
+
+impl Targets {
+    /// Every target.
+    pub fn all() -> Self {
+        Self {
+            asked: REGISTRY
+                .iter()
+                .filter(|m| m.kind != Kind::Internal)
+                .map(|m| m.name)
+                .collect(),
+        }
+    }
+
+    /// Whether `name` was asked for.
+    pub fn contains(&self, name: &str) -> bool {
+        self.asked.contains(name)
+    }
+
+    /// The names asked for, for logs.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.asked.iter().copied().collect()
+    }
+
+    /// The modules to start, dependencies first.
+    pub fn resolve(&self) -> Vec<&'static Module> {
+        let mut needed: BTreeSet<&str> = self.asked.iter().copied().collect();
+        needed.extend(ALWAYS);
+        // The registry is in dependency order, so one pass from the end
+        // sees every dependant before its dependencies.
+        for module in REGISTRY.iter().rev() {
+            if needed.contains(module.name) {
+                needed.extend(module.deps);
+            }
+        }
+        REGISTRY
+            .iter()
+            .filter(|m| needed.contains(m.name))
+            .collect()
+    }
+}
+
+/// Parses `all` or a comma-separated list of target names.
+pub fn parse(raw: &str) -> Result<Targets, String> {
+    let mut asked = BTreeSet::new();
+    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if name == "all" {
+            asked.extend(Targets::all().asked);
+            continue;
+        }
+        match REGISTRY
+            .iter()
+            .find(|m| m.name == name && m.kind != Kind::Internal)
+        {
+            Some(module) => {
+                asked.insert(module.name);
+            }
+            None => {
+                let known: Vec<&str> = Targets::all().names();
+                return Err(format!(
+                    "unknown target `{name}`; known: all, {}",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    if asked.is_empty() {
+        return Err("no target given".into());
+    }
+    Ok(Targets { asked })
+}
+
+/// The `--list-targets` text.
+pub fn describe() -> String {
+    let mut out = String::from("all\tevery target below, in one process\n");
+    for module in REGISTRY.iter().filter(|m| m.kind != Kind::Internal) {
+        let _ = writeln!(out, "{}\t{}", module.name, module.about);
+    }
+    out
+}
+
+/// Every configuration problem: each module's section (whether or not it
+/// runs here, so a bad value is caught wherever the file is used) and
+/// top-level keys nobody owns.
+pub fn check_config(config: &Config) -> Result<(), freedumb_kit::config::ConfigError> {
+    let sections: Vec<&SectionCheck> = REGISTRY.iter().filter_map(|m| m.config.as_ref()).collect();
+    let mut problems: Vec<String> = sections.iter().flat_map(|s| (s.problems)(config)).collect();
+    let names: Vec<&str> = sections.iter().map(|s| s.name).collect();
+    problems.extend(config.unknown_sections(&names));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(freedumb_kit::config::ConfigError(problems))
+    }
+}
+
+fn init_event_bus(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let bus = freedumb_kit::events::connect(&w.config).await?;
+        w.provide(bus);
+        Ok(())
+    })
+}
+
+fn init_auth(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let db = w
+            .database(freedumb_auth::NAME, freedumb_auth::MIGRATIONS)
+            .await?;
+        let auth = freedumb_auth::build(&w.config, &db, &w.state).context("starting auth")?;
+        for method in freedumb_auth::PUBLIC_METHODS {
+            w.server.allow_anonymous(method);
+        }
+        w.server.add_service(auth.server);
+        let keys: Arc<dyn KeySource> = Arc::new(freedumb_auth::LocalKeySource(auth.keys));
+        w.provide(keys);
+        Ok(())
+    })
+}
+
+fn init_ledger_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let db = w
+            .database(freedumb_ledger::NAME, freedumb_ledger::MIGRATIONS)
+            .await?;
+        let bus: Arc<dyn EventBus> = w.get("ledger-core")?;
+        let ledger = Arc::new(freedumb_ledger::Ledger::new(&w.config, &db, bus)?);
+        let relay = ledger.relay();
+        w.background("ledger outbox relay", |stop| relay.run(stop));
+        w.provide(ledger);
+        Ok(())
+    })
+}
+
+fn init_ledger(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let ledger: Arc<freedumb_ledger::Ledger> = w.get("ledger")?;
+        w.server.add_service(ledger.service(w.shutdown.clone()));
+        Ok(())
+    })
+}
+
+fn init_worker_recurring(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let ledger: Arc<freedumb_ledger::Ledger> = w.get("worker-recurring")?;
+        let worker = ledger.recurring_worker();
+        w.background("worker-recurring", |stop| worker.run(stop));
+        Ok(())
+    })
+}
+
+fn init_verifier(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let source: Arc<dyn KeySource> = match w.try_get::<Arc<dyn KeySource>>() {
+            Some(local) => local,
+            None => {
+                let url = w.config.auth_url.as_deref().context(
+                    "FREEDUMB_AUTH_URL is required when the auth target does not run in this process",
+                )?;
+                // Logouts reach other processes only through Redis.
+                anyhow::ensure!(
+                    w.config.redis_url.is_some(),
+                    "REDIS_URL is required when the auth target runs in another process \
+                     (session revocations are shared through it)"
+                );
+                Arc::new(GrpcKeySource::new(url)?)
+            }
+        };
+        let verifier = Arc::new(TokenVerifier::new(
+            &w.config.tokens,
+            source,
+            w.state.revocations.clone(),
+        ));
+        w.provide(verifier);
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_are_declared_after_their_dependencies() {
+        for (i, module) in REGISTRY.iter().enumerate() {
+            for dep in module.deps {
+                let at = REGISTRY.iter().position(|m| m.name == *dep);
+                assert!(
+                    at.is_some_and(|at| at < i),
+                    "{} depends on {dep}, which must be declared before it",
+                    module.name
+                );
+            }
+        }
+        let auth = REGISTRY.iter().position(|m| m.name == "auth");
+        let verifier = REGISTRY.iter().position(|m| m.name == "verifier");
+        assert!(auth < verifier, "the verifier uses auth's keys in process");
+    }
+
+    #[test]
+    fn targets_resolve_to_their_dependencies_in_start_up_order() {
+        let names = |t: &Targets| t.resolve().iter().map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(&parse("worker-recurring").expect("valid")),
+            ["event-bus", "ledger-core", "worker-recurring", "verifier"]
+        );
+        assert_eq!(names(&parse("auth").expect("valid")), ["auth", "verifier"]);
+        assert_eq!(names(&Targets::all()).len(), REGISTRY.len());
+    }
+
+    #[test]
+    fn all_and_lists_parse_and_internal_modules_are_not_targets() {
+        assert_eq!(parse("all"), Ok(Targets::all()));
+        assert!(parse("auth, auth").expect("valid").contains("auth"));
+        let err = parse("auth,ledgr").expect_err("invalid");
+        assert!(err.contains("ledgr"), "{err}");
+        assert!(parse(" , ").is_err());
+        assert!(parse("ledger-core").is_err());
+        assert!(!describe().contains("ledger-core"));
+    }
+}
