@@ -264,12 +264,22 @@ const UNPREFIXED: [&str; 3] = ["DATABASE_URL", "REDIS_URL", "OTEL_EXPORTER_OTLP_
 impl Config {
     /// Loads defaults, then `file` (when given), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_checked(file, |_| Vec::new())
+    }
+
+    /// Loads as [`Config::load`] does, and reports the problems `sections`
+    /// finds (the domains' sections) together with the platform's, so that
+    /// every wrong value is named at once.
+    pub fn load_checked(
+        file: Option<&Path>,
+        sections: impl FnOnce(&Config) -> Vec<String>,
+    ) -> Result<Self, ConfigError> {
         // FREEDUMB_CONFIG_FILE and FREEDUMB_TARGET are read by the command
         // line, not the configuration.
         let env = Env::prefixed("FREEDUMB_")
             .ignore(&["config_file", "target"])
             .split("__");
-        Self::from_figment(Self::figment(file, env))
+        Self::from_figment(Self::figment(file, env), sections)
     }
 
     /// The layered sources; `env` is injectable so tests need not touch the
@@ -288,12 +298,20 @@ impl Config {
             .merge(env)
     }
 
-    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+    fn from_figment(
+        figment: Figment,
+        sections: impl FnOnce(&Config) -> Vec<String>,
+    ) -> Result<Self, ConfigError> {
         let mut config: Config = figment.extract().map_err(ConfigError::from)?;
         config.tokens = extract_section(&figment, TokenConfig::SECTION)?;
         config.sources = Sources(figment);
-        config.validate()?;
-        Ok(config)
+        let mut problems = config.validate().err().map(|e| e.0).unwrap_or_default();
+        problems.extend(sections(&config));
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(problems))
+        }
     }
 
     /// The domain section `S`, its defaults overridden by the sources;

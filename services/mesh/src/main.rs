@@ -61,8 +61,7 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    let loaded = freedumb_kit::Config::load(cli.config.as_deref())
-        .and_then(|config| registry::check_config(&config).map(|()| config));
+    let loaded = freedumb_kit::Config::load_checked(cli.config.as_deref(), registry::config_problems);
     let config = match loaded {
         Ok(config) => config,
         Err(e) => {

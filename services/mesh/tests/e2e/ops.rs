@@ -81,6 +81,26 @@ fn invalid_configuration_is_reported_all_at_once() {
         stderr.contains("leeway_secs") && stderr.contains("argon2_memory_kib"),
         "{stderr}"
     );
+    // Each domain owns its section: a misspelt key in it, or a section
+    // nobody owns, is named with its variable, next to bad platform values.
+    let output = Command::new(env!("CARGO_BIN_EXE_freedumb"))
+        .arg("serve")
+        .env("FREEDUMB_LEDGER__RELAY_POL_MS", "5")
+        .env("FREEDUMB_GATEWAY__USER_PER_MINUTE", "0")
+        .env("FREEDUMB_LEDGR__RELAY_POLL_MS", "5")
+        .env("FREEDUMB_CONCURRENCY_LIMIT", "0")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "ledger.relay_pol_ms (FREEDUMB_LEDGER__RELAY_POL_MS): unknown setting",
+        "gateway.user_per_minute (FREEDUMB_GATEWAY__USER_PER_MINUTE): must be at least 1",
+        "ledgr (FREEDUMB_LEDGR): unknown setting",
+        "concurrency_limit (FREEDUMB_CONCURRENCY_LIMIT)",
+    ] {
+        assert!(stderr.contains(expected), "{expected} in {stderr}");
+    }
 }
 
 #[test]
