@@ -25,6 +25,12 @@ static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 /// Installs the global recorder (once per process) and returns the handle
 /// that renders the exposition text.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
+    // Callers racing here (tests starting apps in parallel) must not both
+    // try to install the global recorder: the second would fail.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
