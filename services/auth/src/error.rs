@@ -48,6 +48,12 @@ impl AuthError {
     }
 }
 
+impl From<FieldViolations> for AuthError {
+    fn from(v: FieldViolations) -> Self {
+        Self::InvalidArgument(v)
+    }
+}
+
 impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
         match &e {

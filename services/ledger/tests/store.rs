@@ -7,67 +7,21 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use freedumb_kit::time::now;
-use freedumb_kit::{Config, Database};
 use freedumb_ledger::domain::{MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR};
 use freedumb_ledger::outbox;
 use freedumb_ledger::recurrence::{Frequency, Schedule};
 use freedumb_ledger::store::{
-    self, AccountRecord, Created, ImportCounts, LedgerStore, RuleRecord, StoreError, Stores,
+    AccountRecord, Created, ImportCounts, LedgerStore, RuleRecord, StoreError, Stores,
     TransactionFilter, TransactionRecord,
 };
 use freedumb_proto::ledger as pb;
 use prost::Message as _;
-use secrecy::SecretString;
 use uuid::Uuid;
 
-async fn sqlite() -> (Stores, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    };
-    (open(&config).await, dir)
-}
-
-async fn postgres() -> Option<Stores> {
-    let url = freedumb_kit::testing::fresh_postgres_database().await?;
-    let config = Config {
-        database_url: Some(SecretString::from(url)),
-        ..Config::default()
-    };
-    Some(open(&config).await)
-}
-
-async fn open(config: &Config) -> Stores {
-    let db = Database::connect(config, freedumb_ledger::NAME)
-        .await
-        .expect("connect");
-    db.migrate(&freedumb_ledger::MIGRATIONS)
-        .await
-        .expect("migrate");
-    db.migrate(&freedumb_ledger::MIGRATIONS)
-        .await
-        .expect("migrate again");
-    store::for_database(&db)
-}
-
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_backend {
-            $(#[tokio::test] async fn $name() {
-                let (stores, _dir) = super::sqlite().await;
-                super::$name(stores).await;
-            })*
-        }
-        mod postgres_backend {
-            $(#[tokio::test] async fn $name() {
-                if let Some(stores) = super::postgres().await { super::$name(stores).await; }
-            })*
-        }
-    };
-}
-
-on_every_backend!(
+freedumb_kit::store_contract!(
+    freedumb_ledger::NAME,
+    freedumb_ledger::MIGRATIONS,
+    freedumb_ledger::store::for_database;
     balances_never_leave_their_bounds,
     outbox_claims_are_exclusive_and_expire,
     archived_accounts_take_no_transactions,

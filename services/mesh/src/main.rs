@@ -61,7 +61,8 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    let loaded = freedumb_kit::Config::load_checked(cli.config.as_deref(), registry::config_problems);
+    let loaded =
+        freedumb_kit::Config::load_checked(cli.config.as_deref(), registry::config_problems);
     let config = match loaded {
         Ok(config) => config,
         Err(e) => {

@@ -238,14 +238,8 @@ pub fn describe() -> String {
 /// (whether or not it runs here, so a bad value is caught wherever the file
 /// is used) and top-level keys nobody owns.
 pub fn config_problems(config: &Config) -> Vec<String> {
-    let sections: Vec<&SectionCheck> = REGISTRY
-        .iter()
-        .filter_map(|m| m.config.as_ref())
-        .collect();
-    let mut problems: Vec<String> = sections
-        .iter()
-        .flat_map(|s| (s.problems)(config))
-        .collect();
+    let sections: Vec<&SectionCheck> = REGISTRY.iter().filter_map(|m| m.config.as_ref()).collect();
+    let mut problems: Vec<String> = sections.iter().flat_map(|s| (s.problems)(config)).collect();
     let names: Vec<&str> = sections.iter().map(|s| s.name).collect();
     problems.extend(config.unknown_sections(&names));
     problems

@@ -4,7 +4,9 @@
 mod email;
 pub mod password;
 mod refresh_token;
+pub mod requests;
 
 pub use self::email::{Email, EmailError};
 pub use self::password::{Password, PasswordError};
 pub use self::refresh_token::{RefreshToken, RefreshTokenHash};
+pub use self::requests::{Credentials, PasswordChange, PresentedPassword, Registration};

@@ -19,6 +19,13 @@ pub struct RefreshToken(SecretString);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshTokenHash(pub [u8; 32]);
 
+// Hand-written so that the token can never reach a log.
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken(..)")
+    }
+}
+
 impl RefreshToken {
     /// A new random token.
     pub fn generate() -> Self {

@@ -79,10 +79,10 @@ impl Stores {
 
 /// Builds the stores for a kit database (already migrated).
 pub fn for_database(db: &freedumb_kit::Database) -> Stores {
-    match db {
-        freedumb_kit::Database::Postgres(pool) => Stores::on(SqlStore::new(pool.clone())),
-        freedumb_kit::Database::Sqlite(pool) => Stores::on(SqlStore::new(pool.clone())),
-    }
+    db.with_pool(
+        |pool| Stores::on(SqlStore::new(pool)),
+        |pool| Stores::on(SqlStore::new(pool)),
+    )
 }
 
 /// A store failure.

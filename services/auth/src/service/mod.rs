@@ -1,0 +1,230 @@
+//! The tonic implementation of `freedumb.auth.v1.AuthService`: a thin
+//! adapter whose handlers call one function each (in `users` and
+//! `sessions`) returning [`AuthError`], converted to `Status` once. Requests
+//! become validated domain values (`crate::domain::requests`) at the door.
+
+mod sessions;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use freedumb_kit::auth::{AccessClaims, Caller};
+use freedumb_kit::state::Revocations;
+use freedumb_kit::time::{self, timestamp};
+use freedumb_proto::auth::auth_service_server::AuthService;
+use freedumb_proto::auth::*;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::config::AuthConfig;
+use crate::domain::RefreshToken;
+use crate::error::AuthError;
+use crate::hashing::PasswordHasher;
+use crate::keys::SigningKeys;
+use crate::store::{AuthStore, SessionRecord, UserRecord};
+use crate::throttle::LoginThrottle;
+
+/// The auth service.
+pub struct AuthApi {
+    store: Arc<dyn AuthStore>,
+    hasher: PasswordHasher,
+    keys: Arc<SigningKeys>,
+    throttle: LoginThrottle,
+    revocations: Arc<dyn Revocations>,
+    proxies: freedumb_kit::client::TrustedProxies,
+    issuer: String,
+    audience: String,
+    access_ttl: chrono::Duration,
+    refresh_ttl: chrono::Duration,
+    /// How long a revoked session must stay on the revocation list: as long
+    /// as one of its access tokens can still pass verification.
+    revocation_ttl: Duration,
+}
+
+/// What [`AuthApi`] is built from.
+pub struct AuthDeps {
+    /// Persistence.
+    pub store: Arc<dyn AuthStore>,
+    /// Signing keys (shared with the in-process verifier).
+    pub keys: Arc<SigningKeys>,
+    /// Login throttling.
+    pub throttle: LoginThrottle,
+    /// Where ended sessions are announced to every verifier.
+    pub revocations: Arc<dyn Revocations>,
+    /// Proxies whose `x-forwarded-for` names the client (the gateway).
+    pub proxies: freedumb_kit::client::TrustedProxies,
+}
+
+impl AuthApi {
+    /// The service over `deps`, configured by `config`.
+    pub fn new(deps: AuthDeps, config: &AuthConfig) -> anyhow::Result<Self> {
+        let secs = freedumb_kit::time::seconds;
+        Ok(Self {
+            store: deps.store,
+            hasher: PasswordHasher::new(config)?,
+            keys: deps.keys,
+            throttle: deps.throttle,
+            revocations: deps.revocations,
+            proxies: deps.proxies,
+            issuer: config.token.issuer.clone(),
+            audience: config.token.audience.clone(),
+            access_ttl: secs(config.token.access_ttl_secs),
+            refresh_ttl: secs(config.refresh_ttl_secs),
+            revocation_ttl: Duration::from_secs(
+                config.token.access_ttl_secs + config.token.leeway_secs,
+            ),
+        })
+    }
+
+    /// The caller's session, if it is still active: a valid signature is not
+    /// enough for auth's own RPCs.
+    pub(super) async fn active_session(&self, caller: &Caller) -> Result<SessionRecord, AuthError> {
+        self.store
+            .get_session(caller.user_id, caller.session_id)
+            .await?
+            .filter(|s| s.is_active(time::now()))
+            .ok_or(AuthError::SessionEnded)
+    }
+
+    /// Puts ended sessions on the shared revocation list, so every service's
+    /// verifier refuses their access tokens at once.
+    pub(super) async fn announce_revoked(&self, sessions: &[Uuid]) -> Result<(), AuthError> {
+        for session in sessions {
+            self.revocations
+                .revoke(*session, self.revocation_ttl)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn start_session(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, AuthError> {
+        let session = SessionRecord {
+            id: Uuid::now_v7(),
+            user_id,
+            create_time: now,
+            expire_time: now + self.refresh_ttl,
+            revoke_time: None,
+        };
+        let refresh = RefreshToken::generate();
+        self.store.create_session(&session, &refresh.hash()).await?;
+        self.tokens(user_id, &session, &refresh, now).await
+    }
+
+    pub(super) async fn tokens(
+        &self,
+        user_id: Uuid,
+        session: &SessionRecord,
+        refresh: &RefreshToken,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, AuthError> {
+        let expires = (now + self.access_ttl).min(session.expire_time);
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user_id,
+            aud: self.audience.clone(),
+            exp: expires.timestamp(),
+            nbf: now.timestamp(),
+            iat: now.timestamp(),
+            jti: Uuid::now_v7(),
+            sid: session.id,
+        };
+        Ok(TokenPair {
+            access_token: self.keys.sign(&claims).await?,
+            access_token_expire_time: Some(timestamp(expires)),
+            refresh_token: refresh.expose().to_owned(),
+            refresh_token_expire_time: Some(timestamp(session.expire_time)),
+            token_type: "Bearer".into(),
+        })
+    }
+}
+
+fn user_pb(user: &UserRecord) -> User {
+    User {
+        id: user.id.to_string(),
+        email: user.email.as_str().to_owned(),
+        create_time: Some(timestamp(user.create_time)),
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    #[tracing::instrument(skip_all)]
+    async fn register(
+        &self,
+        req: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
+        let address = self.proxies.grpc_client(&req);
+        Ok(Response::new(
+            AuthApi::register(self, req.into_inner(), address).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+        let address = self.proxies.grpc_client(&req);
+        Ok(Response::new(
+            AuthApi::login(self, req.into_inner(), address).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh(
+        &self,
+        req: Request<RefreshRequest>,
+    ) -> Result<Response<RefreshResponse>, Status> {
+        Ok(Response::new(
+            AuthApi::refresh(self, req.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn logout(
+        &self,
+        req: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
+        let caller = freedumb_kit::auth::caller(&req)?;
+        Ok(Response::new(AuthApi::logout(self, caller).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn logout_all(
+        &self,
+        req: Request<LogoutAllRequest>,
+    ) -> Result<Response<LogoutAllResponse>, Status> {
+        let caller = freedumb_kit::auth::caller(&req)?;
+        Ok(Response::new(AuthApi::logout_all(self, caller).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_me(&self, req: Request<GetMeRequest>) -> Result<Response<GetMeResponse>, Status> {
+        let caller = freedumb_kit::auth::caller(&req)?;
+        Ok(Response::new(AuthApi::get_me(self, caller).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn change_password(
+        &self,
+        req: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let caller = freedumb_kit::auth::caller(&req)?;
+        let address = self.proxies.grpc_client(&req);
+        Ok(Response::new(
+            AuthApi::change_password(self, caller, req.into_inner(), address).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_jwks(
+        &self,
+        _req: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
+        let keys = self.keys.jwks().await.map_err(AuthError::from)?;
+        Ok(Response::new(GetJwksResponse { keys }))
+    }
+}

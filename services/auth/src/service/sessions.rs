@@ -1,0 +1,103 @@
+//! Sessions: sign-in, refresh-token rotation, sign-out.
+
+use std::net::IpAddr;
+
+use freedumb_kit::auth::Caller;
+use freedumb_kit::time;
+use freedumb_proto::auth::*;
+
+use super::{AuthApi, user_pb};
+use crate::domain::{Credentials, RefreshToken};
+use crate::error::AuthError;
+use crate::store::{RevokeReason, Rotation};
+use crate::throttle::Throttled;
+
+impl AuthApi {
+    pub(super) async fn login(
+        &self,
+        req: LoginRequest,
+        address: Option<IpAddr>,
+    ) -> Result<LoginResponse, AuthError> {
+        let Credentials { email, password } = req.try_into()?;
+        if let Err(Throttled(wait)) = self.throttle.attempt(&email, address).await? {
+            return Err(AuthError::Throttled(wait));
+        }
+        let user = self.store.get_user_by_email(&email).await?;
+        let matched = self
+            .hasher
+            .verify(
+                password.expose(),
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
+            .await?;
+        let user = match user {
+            Some(user) if matched => user,
+            _ => return Err(AuthError::InvalidCredentials),
+        };
+        self.throttle.record_success(&email, address).await?;
+        let tokens = self.start_session(user.id, time::now()).await?;
+        Ok(LoginResponse {
+            user: Some(user_pb(&user)),
+            tokens: Some(tokens),
+        })
+    }
+
+    pub(super) async fn refresh(&self, req: RefreshRequest) -> Result<RefreshResponse, AuthError> {
+        let presented = RefreshToken::try_from(req)?;
+        let next = RefreshToken::generate();
+        let now = time::now();
+        match self
+            .store
+            .rotate_refresh_token(&presented.hash(), &next.hash(), now)
+            .await?
+        {
+            Rotation::Rotated(session) => {
+                let tokens = self.tokens(session.user_id, &session, &next, now).await?;
+                Ok(RefreshResponse {
+                    tokens: Some(tokens),
+                })
+            }
+            Rotation::Reused(session) => {
+                tracing::warn!(
+                    user_id = %session.user_id,
+                    session_id = %session.id,
+                    "refresh token reused: session revoked"
+                );
+                self.announce_revoked(&[session.id]).await?;
+                Err(AuthError::InvalidRefreshToken)
+            }
+            Rotation::Invalid => Err(AuthError::InvalidRefreshToken),
+        }
+    }
+
+    pub(super) async fn logout(&self, caller: Caller) -> Result<LogoutResponse, AuthError> {
+        self.active_session(&caller).await?;
+        self.store
+            .revoke_session(
+                caller.user_id,
+                caller.session_id,
+                RevokeReason::Logout,
+                time::now(),
+            )
+            .await?;
+        self.announce_revoked(&[caller.session_id]).await?;
+        Ok(LogoutResponse {})
+    }
+
+    pub(super) async fn logout_all(&self, caller: Caller) -> Result<LogoutAllResponse, AuthError> {
+        self.active_session(&caller).await?;
+        let revoked = self
+            .store
+            .revoke_other_sessions(
+                caller.user_id,
+                caller.session_id,
+                RevokeReason::LogoutAll,
+                time::now(),
+            )
+            .await?;
+        self.announce_revoked(&revoked).await?;
+        Ok(LogoutAllResponse {
+            revoked_sessions: revoked.len() as i64,
+        })
+    }
+}
