@@ -13,6 +13,7 @@ pub mod field_mask;
 pub mod metrics;
 pub mod server;
 pub mod shutdown;
+pub mod sql;
 pub mod state;
 pub mod storage;
 pub mod telemetry;

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use sqlx::{Database, FromRow, Pool};
 use uuid::Uuid;
 
 use super::{
@@ -91,22 +91,8 @@ fn map_duplicate(entity: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError
     }
 }
 
-#[async_trait]
-impl<DB> AuthStore for SqlStore<DB>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'r> UserRow: FromRow<'r, DB::Row>,
-    for<'r> SessionRow: FromRow<'r, DB::Row>,
-    for<'r> SigningKeyRow: FromRow<'r, DB::Row>,
-    for<'r> (Uuid,): FromRow<'r, DB::Row>,
-{
+freedumb_kit::sql_impl!(
+    [#[async_trait] impl<DB> AuthStore for SqlStore<DB>]
     #[tracing::instrument(skip_all)]
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         sqlx::query(
@@ -327,25 +313,12 @@ where
         .map_err(map_duplicate("signing key"))?;
         Ok(())
     }
-}
+);
 
-/// Steps shared by several store methods, run on one connection (usually
-/// inside a transaction).
-impl<DB> SqlStore<DB>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
-    for<'r> UserRow: FromRow<'r, DB::Row>,
-    for<'r> SessionRow: FromRow<'r, DB::Row>,
-    for<'r> SigningKeyRow: FromRow<'r, DB::Row>,
-    for<'r> (Uuid,): FromRow<'r, DB::Row>,
-{
+// Steps shared by several store methods, run on one connection (usually
+// inside a transaction).
+freedumb_kit::sql_impl!(
+    [impl<DB> SqlStore<DB>]
     async fn insert_refresh_token(
         conn: &mut DB::Connection,
         token: &RefreshTokenHash,
@@ -411,4 +384,4 @@ where
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
-}
+);

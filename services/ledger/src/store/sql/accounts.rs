@@ -7,9 +7,10 @@ use freedumb_kit::storage::begin_write;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-use super::{RunBuilt as _, map_duplicate};
+use super::map_duplicate;
 use crate::domain::MAX_BALANCE_MINOR;
 use crate::store::{AccountPatch, AccountRecord, AccountStore, Created, Idempotency, StoreError};
+use freedumb_kit::sql::RunBuilt as _;
 
 #[derive(FromRow)]
 struct AccountRow {

@@ -7,8 +7,9 @@ use freedumb_kit::storage::begin_write;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-use super::{RunBuilt as _, map_duplicate, rows_per_statement};
+use super::map_duplicate;
 use crate::store::{CategoryRecord, CategoryStore, StoreError};
+use freedumb_kit::sql::{RunBuilt as _, rows_per_statement};
 
 #[derive(FromRow)]
 struct CategoryRow {

@@ -11,49 +11,20 @@
 //!
 //! [`begin_write`]: freedumb_kit::storage::begin_write
 
-/// Opens an `impl<DB> SqlStore<DB>` block for every sqlx backend `DB` the
-/// store's SQL runs on: `sql_store!(fn ..)` gives inherent methods,
-/// `sql_store!(use SomeStore; fn ..)` an `async_trait` impl of the store
-/// trait `SomeStore`.
-///
-/// The bounds are written here and only here. A helper trait cannot carry
-/// them: Rust implies a trait's supertraits, not its other `where` clauses
-/// (rust-lang/rust#20671), and `Uuid: Encode<DB>` is a clause about
-/// `Uuid`. Call it with parentheses so rustfmt formats the methods inside.
+/// Opens an `impl<DB> SqlStore<DB>` block bounded for every sqlx backend
+/// (see [`freedumb_kit::sql_impl!`]): `sql_store!(fn ..)` gives inherent
+/// methods, `sql_store!(use SomeStore; fn ..)` an `async_trait` impl of the
+/// store trait `SomeStore`. Call it with parentheses so rustfmt formats the
+/// methods inside.
 macro_rules! sql_store {
     (use $store:ident; $($item:tt)*) => {
-        sql_store!(@bounded [
+        freedumb_kit::sql_impl!([
             #[::async_trait::async_trait]
             impl<DB> $store for $crate::store::sql::SqlStore<DB>
         ] $($item)*);
     };
-    (@bounded [$($head:tt)*] $($item:tt)*) => {
-        $($head)*
-        where
-            DB: ::sqlx::Database,
-            for<'c> &'c mut DB::Connection: ::sqlx::Executor<'c, Database = DB>,
-            for<'q> DB::Arguments<'q>: ::sqlx::IntoArguments<'q, DB>,
-            // Rows: by column name (`FromRow` structs) and position (tuples).
-            for<'r> &'r str: ::sqlx::ColumnIndex<DB::Row>,
-            usize: ::sqlx::ColumnIndex<DB::Row>,
-            for<'a> ::sqlx::QueryBuilder<'a, DB>: $crate::store::sql::RunBuilt<DB>,
-            ::uuid::Uuid: $crate::store::sql::ColumnType<DB>,
-            Option<::uuid::Uuid>: $crate::store::sql::ColumnType<DB>,
-            String: $crate::store::sql::ColumnType<DB>,
-            i64: $crate::store::sql::ColumnType<DB>,
-            i32: $crate::store::sql::ColumnType<DB>,
-            bool: $crate::store::sql::ColumnType<DB>,
-            Vec<u8>: $crate::store::sql::ColumnType<DB>,
-            Option<Vec<u8>>: $crate::store::sql::ColumnType<DB>,
-            ::chrono::NaiveDate: $crate::store::sql::ColumnType<DB>,
-            Option<::chrono::NaiveDate>: $crate::store::sql::ColumnType<DB>,
-            ::chrono::DateTime<::chrono::Utc>: $crate::store::sql::ColumnType<DB>,
-        {
-            $($item)*
-        }
-    };
     ($($item:tt)*) => {
-        sql_store!(@bounded [impl<DB> $crate::store::sql::SqlStore<DB>] $($item)*);
+        freedumb_kit::sql_impl!([impl<DB> $crate::store::sql::SqlStore<DB>] $($item)*);
     };
 }
 
@@ -66,8 +37,8 @@ mod transactions;
 mod transfers;
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
-use sqlx::{Database, Decode, Encode, FromRow, Pool, QueryBuilder, Type};
+use freedumb_kit::sql::{RunBuilt as _, rows_per_statement};
+use sqlx::{Database, FromRow, Pool, QueryBuilder};
 use uuid::Uuid;
 
 use super::{Created, Idempotency, OutboxEvent, StoreError};
@@ -85,73 +56,6 @@ impl<DB: Database> SqlStore<DB> {
     pub fn new(pool: Pool<DB>) -> Self {
         Self { pool }
     }
-}
-
-/// A Rust type the store binds to, and reads from, columns of `DB`.
-pub trait ColumnType<DB: Database>:
-    for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> + Send + Sync + 'static
-{
-}
-
-impl<DB: Database, T> ColumnType<DB> for T where
-    T: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB> + Send + Sync + 'static
-{
-}
-
-/// Runs a query built with [`QueryBuilder`] on a connection.
-///
-/// Implemented for each backend's builder rather than once for all. A
-/// SQLite builder's arguments borrow for `'args`; at the concrete type the
-/// compiler may shorten that borrow to the query's, but generic code would
-/// have to keep the builder borrowed until it is dropped, which the borrow
-/// checker refuses.
-pub trait RunBuilt<DB: Database> {
-    /// `build_query_as().fetch_all(conn)`.
-    fn fetch_all<'e, O>(
-        &'e mut self,
-        conn: &'e mut DB::Connection,
-    ) -> BoxFuture<'e, Result<Vec<O>, sqlx::Error>>
-    where
-        O: for<'r> FromRow<'r, DB::Row> + Send + Unpin + 'e;
-
-    /// `build().execute(conn)`, without the backend's own result type.
-    fn execute<'e>(
-        &'e mut self,
-        conn: &'e mut DB::Connection,
-    ) -> BoxFuture<'e, Result<(), sqlx::Error>>;
-}
-
-/// The same body for each backend, type-checked at each.
-macro_rules! run_built {
-    ($($db:ty),*) => {$(
-        impl<'args> RunBuilt<$db> for QueryBuilder<'args, $db> {
-            fn fetch_all<'e, O>(
-                &'e mut self,
-                conn: &'e mut <$db as Database>::Connection,
-            ) -> BoxFuture<'e, Result<Vec<O>, sqlx::Error>>
-            where
-                O: for<'r> FromRow<'r, <$db as Database>::Row> + Send + Unpin + 'e,
-            {
-                Box::pin(self.build_query_as().fetch_all(conn))
-            }
-
-            fn execute<'e>(
-                &'e mut self,
-                conn: &'e mut <$db as Database>::Connection,
-            ) -> BoxFuture<'e, Result<(), sqlx::Error>> {
-                Box::pin(async move { self.build().execute(conn).await.map(|_| ()) })
-            }
-        }
-    )*};
-}
-
-run_built!(sqlx::Postgres, sqlx::Sqlite);
-
-/// How many rows of `columns` bound values each one statement may carry:
-/// SQLite takes at most 32 766 bind parameters, Postgres 65 535.
-fn rows_per_statement<DB: Database>(columns: usize) -> usize {
-    let limit = if DB::NAME == "SQLite" { 32_766 } else { 65_535 };
-    (limit / columns.max(1)).max(1)
 }
 
 fn map_duplicate(entity: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {

@@ -5,8 +5,8 @@
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-use super::RunBuilt as _;
 use crate::store::{OutboxEvent, OutboxRow, OutboxStore, StoreError};
+use freedumb_kit::sql::RunBuilt as _;
 
 #[derive(FromRow)]
 struct OutboxDbRow {

@@ -8,12 +8,13 @@ use freedumb_kit::storage::begin_write;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-use super::{RunBuilt as _, json};
+use super::json;
 use crate::recurrence::{Frequency, Schedule};
 use crate::store::{
     Change, Created, EventBuilder, Idempotency, RecurringStore, RuleRecord, RuleStore, StoreError,
     TransactionRecord,
 };
+use freedumb_kit::sql::RunBuilt as _;
 
 #[derive(FromRow)]
 struct RuleRow {

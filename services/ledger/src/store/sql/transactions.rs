@@ -9,11 +9,12 @@ use freedumb_kit::storage::begin_write;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-use super::{RunBuilt as _, json, map_duplicate, rows_per_statement};
+use super::{json, map_duplicate};
 use crate::store::{
     Change, Created, EventBuilder, Idempotency, SplitRecord, StoreError, TransactionCursor,
     TransactionFilter, TransactionRecord, TransactionStore,
 };
+use freedumb_kit::sql::{RunBuilt as _, rows_per_statement};
 
 #[derive(FromRow)]
 pub(super) struct TransactionRow {
