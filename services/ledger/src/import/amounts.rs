@@ -24,6 +24,13 @@ enum Sign {
     Negative,
 }
 
+/// The cell's text, or `None` with the problem reported.
+fn reported_text<'r>(row: &Row<'r>, column: Col, report: &mut Report<'_>) -> Option<&'r str> {
+    text(row, column)
+        .map_err(|message| report.fail(column.role, message))
+        .ok()
+}
+
 /// The amount of a one-column line; zero is rejected.
 pub(super) fn signed_amount(
     row: &Row<'_>,
@@ -32,13 +39,7 @@ pub(super) fn signed_amount(
     exponent: u32,
     report: &mut Report<'_>,
 ) -> Option<i64> {
-    let value = match text(row, column) {
-        Ok(value) => value,
-        Err(message) => {
-            report.fail(column.role, message);
-            return None;
-        }
-    };
+    let value = reported_text(row, column, report)?;
     if value.is_empty() {
         report.fail(column.role, "is empty");
         return None;
@@ -95,13 +96,7 @@ fn unsigned_amount(
     exponent: u32,
     report: &mut Report<'_>,
 ) -> Option<Option<i64>> {
-    let value = match text(row, column) {
-        Ok(value) => value,
-        Err(message) => {
-            report.fail(column.role, message);
-            return None;
-        }
-    };
+    let value = reported_text(row, column, report)?;
     if value.is_empty() {
         return Some(None);
     }

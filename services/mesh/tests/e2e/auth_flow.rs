@@ -308,3 +308,54 @@ async fn jwks_lists_the_signing_key() {
     );
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
 }
+
+#[tokio::test]
+async fn concurrent_refreshes_on_sqlite_never_fail_internally() {
+    // The same refresh token from several devices at once, and many
+    // sessions refreshing at once: SQLite serializes the writers
+    // (BEGIN IMMEDIATE), so each call gets a real answer, never INTERNAL.
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    client
+        .register(RegisterRequest {
+            email: "racer@example.com".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect("register");
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        let login = login_with(&mut client, "racer@example.com", PASSWORD)
+            .await
+            .expect("login");
+        sessions.push(login.tokens.expect("tokens").refresh_token);
+    }
+    let shared = sessions[0].clone();
+    let calls = sessions
+        .iter()
+        .cloned()
+        .chain(std::iter::repeat_n(shared, 8))
+        .map(|refresh_token| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .refresh(RefreshRequest { refresh_token })
+                    .await
+                    .map(|_| ())
+            })
+        });
+    let results = futures::future::join_all(calls).await;
+    let mut refreshed = 0;
+    for result in results {
+        match result.expect("task") {
+            Ok(()) => refreshed += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+                assert_eq!(reason(&status), "INVALID_REFRESH_TOKEN");
+            }
+        }
+    }
+    // Seven sessions refresh once each; of the nine uses of the shared
+    // token exactly one wins (the others are reuses: its session ends).
+    assert_eq!(refreshed, 8);
+}
