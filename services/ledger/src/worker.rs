@@ -51,7 +51,7 @@ impl RecurringWorker {
     /// Records every occurrence due on or before `today`; returns how many.
     pub async fn pass(&self, today: chrono::NaiveDate) -> anyhow::Result<usize> {
         let mut recorded = 0;
-        for rule_id in self.store.due_rules(today, RULES_PER_PASS).await? {
+        for rule_id in self.store.list_due_rules(today, RULES_PER_PASS).await? {
             for _ in 0..OCCURRENCES_PER_RULE {
                 let now = freedumb_kit::time::now();
                 match self

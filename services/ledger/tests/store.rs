@@ -103,7 +103,7 @@ async fn balances_never_leave_their_bounds(stores: Stores) {
         now.balance_minor, MAX_BALANCE_MINOR,
         "the refused write changed nothing"
     );
-    assert_eq!(stores.system.outbox_len().await.expect("len"), steps);
+    assert_eq!(stores.system.count_outbox().await.expect("len"), steps);
 }
 
 async fn outbox_claims_are_exclusive_and_expire(stores: Stores) {
@@ -132,7 +132,7 @@ async fn outbox_claims_are_exclusive_and_expire(stores: Stores) {
         .delete_outbox(one, &first.iter().map(|r| r.seq).collect::<Vec<_>>())
         .await
         .expect("delete");
-    assert_eq!(store.outbox_len().await.expect("len"), 1);
+    assert_eq!(store.count_outbox().await.expect("len"), 1);
     // Relay two died: after its claim expires another relay takes over.
     let retaken = store
         .claim_outbox(three, 40_000, 70_000, 10)
@@ -144,7 +144,7 @@ async fn outbox_claims_are_exclusive_and_expire(stores: Stores) {
         .await
         .expect("stale delete");
     assert_eq!(
-        store.outbox_len().await.expect("len"),
+        store.count_outbox().await.expect("len"),
         1,
         "a stale token deletes nothing"
     );
@@ -152,7 +152,7 @@ async fn outbox_claims_are_exclusive_and_expire(stores: Stores) {
         .delete_outbox(three, &[second[0].seq])
         .await
         .expect("delete");
-    assert_eq!(store.outbox_len().await.expect("len"), 0);
+    assert_eq!(store.count_outbox().await.expect("len"), 0);
 }
 
 async fn archived_accounts_take_no_transactions(stores: Stores) {
@@ -204,7 +204,10 @@ async fn a_due_occurrence_is_recorded_once(stores: Stores) {
     };
     store.create_rule(&rule, None).await.expect("rule");
     let today = day(2026, 6, 1);
-    assert_eq!(system.due_rules(today, 10).await.expect("due"), [rule.id]);
+    assert_eq!(
+        system.list_due_rules(today, 10).await.expect("due"),
+        [rule.id]
+    );
     // Two workers race for each occurrence: exactly one records it.
     let mut dates = Vec::new();
     loop {
@@ -232,7 +235,13 @@ async fn a_due_occurrence_is_recorded_once(stores: Stores) {
         .expect("get")
         .expect("rule");
     assert_eq!(after.next_date, None, "the rule has ended");
-    assert!(system.due_rules(today, 10).await.expect("due").is_empty());
+    assert!(
+        system
+            .list_due_rules(today, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
     let now = store
         .get_account(acc.user_id, acc.id)
         .await
@@ -349,7 +358,7 @@ async fn an_import_larger_than_one_statement_is_recorded_whole(stores: Stores) {
         .expect("get")
         .expect("account");
     assert_eq!(account.balance_minor, LINES);
-    assert_eq!(stores.system.outbox_len().await.expect("len"), LINES);
+    assert_eq!(stores.system.count_outbox().await.expect("len"), LINES);
     let tagged = TransactionFilter {
         tags: vec!["c".into()],
         ..TransactionFilter::default()

@@ -143,7 +143,7 @@ impl LedgerApi {
         let (before, days) = self
             .deps
             .store
-            .daily_sums(user_id, account_id, start, end)
+            .list_daily_sums(user_id, account_id, start, end)
             .await?;
         let mut balance = account.opening_balance_minor + before;
         let mut sums = days.into_iter().peekable();

@@ -87,7 +87,7 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// The sum of the account's transactions before `start`, and per day
     /// from `start` to `end`.
-    async fn daily_sums(
+    async fn list_daily_sums(
         &self,
         user_id: Uuid,
         account_id: Uuid,

@@ -69,5 +69,5 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn delete_outbox(&self, token: Uuid, seqs: &[i64]) -> Result<(), StoreError>;
 
     /// How many events wait to be published.
-    async fn outbox_len(&self) -> Result<i64, StoreError>;
+    async fn count_outbox(&self) -> Result<i64, StoreError>;
 }

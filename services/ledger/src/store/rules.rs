@@ -67,7 +67,7 @@ pub trait RuleStore: Send + Sync + 'static {
 #[async_trait]
 pub trait RecurringStore: Send + Sync + 'static {
     /// Rules with an occurrence due on or before `today`.
-    async fn due_rules(&self, today: NaiveDate, limit: u32) -> Result<Vec<Uuid>, StoreError>;
+    async fn list_due_rules(&self, today: NaiveDate, limit: u32) -> Result<Vec<Uuid>, StoreError>;
 
     /// Records the rule's next occurrence if it is due on or before
     /// `today` and nobody recorded it yet; returns the transaction

@@ -186,7 +186,7 @@ sql_store!(
     }
 
     #[tracing::instrument(skip_all)]
-    async fn daily_sums(
+    async fn list_daily_sums(
         &self,
         user_id: Uuid,
         account_id: Uuid,

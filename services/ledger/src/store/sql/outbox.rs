@@ -80,7 +80,7 @@ sql_store!(
     }
 
     #[tracing::instrument(skip_all)]
-    async fn outbox_len(&self) -> Result<i64, StoreError> {
+    async fn count_outbox(&self) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox")
             .fetch_one(&self.pool)
             .await?;

@@ -200,7 +200,7 @@ sql_store!(
     use RecurringStore;
 
     #[tracing::instrument(skip_all)]
-    async fn due_rules(&self, today: NaiveDate, limit: u32) -> Result<Vec<Uuid>, StoreError> {
+    async fn list_due_rules(&self, today: NaiveDate, limit: u32) -> Result<Vec<Uuid>, StoreError> {
         let rows: Vec<(Uuid,)> = sqlx::query_as(
             "SELECT id FROM recurring_rules WHERE next_date IS NOT NULL AND next_date <= $1 \
              ORDER BY next_date LIMIT $2",
