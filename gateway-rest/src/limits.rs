@@ -39,7 +39,13 @@ pub struct Limits {
     /// Only the bucket depends on it: a token revoked meanwhile still
     /// counts for its user here, and the service refuses it.
     verified: moka::sync::Cache<[u8; 32], (Uuid, i64)>,
+    /// Tokens that failed verification lately, so a client repeating a
+    /// forged token costs a hash, not a signature check, per call.
+    rejected: moka::sync::Cache<[u8; 32], ()>,
 }
+
+/// How long a rejected token is not checked again.
+const REJECTED_FOR: Duration = Duration::from_secs(60);
 
 /// Verified tokens remembered at most (about 64 bytes each).
 const VERIFIED_CAPACITY: u64 = 100_000;
@@ -59,6 +65,10 @@ impl Limits {
             proxies: TrustedProxies::new(config.trusted_proxies.iter().copied()),
             verifier: None,
             verified: moka::sync::Cache::new(VERIFIED_CAPACITY),
+            rejected: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(REJECTED_FOR)
+                .build(),
         }
     }
 
@@ -107,6 +117,9 @@ impl Limits {
             }
             self.verified.invalidate(&digest);
         }
+        if self.rejected.contains_key(&digest) {
+            return None;
+        }
         match verifier.verify(token).await {
             Ok(caller) => {
                 self.verified
@@ -120,6 +133,7 @@ impl Limits {
             // The service refuses the token itself, with the reason.
             Err(e) => {
                 tracing::debug!(reason = %e, "unverified token: counting per address");
+                self.rejected.insert(digest, ());
                 None
             }
         }

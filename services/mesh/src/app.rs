@@ -70,6 +70,9 @@ impl App {
         prometheus: PrometheusHandle,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
+        // The gateway's own clients are judged by the configuration as
+        // given; only the services trust the in-process gateway's loopback.
+        let edge_config = config.clone();
         let mut config = config;
         let hosts_services = modules.iter().any(|m| m.kind == Kind::Service);
         let has_gateway = modules.iter().any(|m| m.kind == Kind::Edge);
@@ -86,6 +89,7 @@ impl App {
         let state = SharedState::connect(&config).await?;
         let mut wiring = Wiring::new(
             config.clone(),
+            edge_config,
             state,
             shutdown.clone(),
             grpc_listener.local_addr()?,
@@ -201,7 +205,14 @@ impl App {
             let _ = admin.await;
         }
         self.tasks_stop.trigger();
-        tasks.finish().await;
+        // A task that does not stop (a stream that never ends) must not
+        // keep the process alive past the grace period.
+        if tokio::time::timeout(self.config.shutdown_grace(), tasks.finish())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop in time; aborting them");
+        }
         for db in &self.databases {
             // Calls abandoned after the grace period may still hold
             // connections; do not wait for them.

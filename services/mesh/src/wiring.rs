@@ -24,8 +24,12 @@ pub struct Task {
 
 /// The process being built, handed to each module's `init` in turn.
 pub struct Wiring {
-    /// The configuration.
+    /// The configuration the services run with.
     pub config: Config,
+    /// The configuration as given, for the edge: the in-process gateway's
+    /// loopback is a trusted proxy for the services (it names the client
+    /// in `x-forwarded-for`), never for the gateway's own clients.
+    pub edge_config: Config,
     /// Rate-limit counters and revocations (Redis or in-process).
     pub state: SharedState,
     /// The one gRPC server every service is added to.
@@ -47,6 +51,7 @@ impl Wiring {
     /// An empty process.
     pub fn new(
         config: Config,
+        edge_config: Config,
         state: SharedState,
         shutdown: Shutdown,
         grpc_addr: SocketAddr,
@@ -54,6 +59,7 @@ impl Wiring {
     ) -> Self {
         Self {
             config,
+            edge_config,
             state,
             server: GrpcServer::new(),
             shutdown,

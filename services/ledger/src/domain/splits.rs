@@ -20,7 +20,21 @@ impl Splits {
     /// Parses the request's splits. Field paths are relative to the
     /// message holding them: `splits`, `splits[1].category_id`, …
     pub fn parse(raw: &[pb::Split]) -> Result<Self, FieldViolations> {
+        Self::parse_inner(raw, None)
+    }
+
+    /// Parses the request's splits of `amount` (a create, where the amount
+    /// comes with them): every problem at once, the structure, each
+    /// share's sign and, when every share parsed, their sum.
+    pub fn parse_against(raw: &[pb::Split], amount: i64) -> Result<Self, FieldViolations> {
+        Self::parse_inner(raw, Some(amount))
+    }
+
+    fn parse_inner(raw: &[pb::Split], amount: Option<i64>) -> Result<Self, FieldViolations> {
         let mut v = FieldViolations::new();
+        if raw.is_empty() {
+            return Ok(Self::default());
+        }
         if raw.len() == 1 {
             v.add(
                 "splits",
@@ -31,24 +45,47 @@ impl Splits {
             v.add("splits", format!("at most {MAX_SPLITS} splits"));
         }
         let mut splits: Vec<SplitRecord> = Vec::with_capacity(raw.len());
+        // At most 50 shares of at most 10^15 each: no overflow.
+        let mut sum: i64 = 0;
         for (i, s) in raw.iter().enumerate() {
             let id = v.check(
                 &format!("splits[{i}].category_id"),
                 required_id(&s.category_id),
             );
-            let amount = v.check(
+            let share = v.check(
                 &format!("splits[{i}].amount_minor"),
                 AmountMinor::nonzero(s.amount_minor),
             );
-            if let (Some(category_id), Some(amount)) = (id, amount) {
+            if let Some(share) = share {
+                if let Some(amount) = amount
+                    && amount != 0
+                    && share.get().signum() != amount.signum()
+                {
+                    v.add(
+                        format!("splits[{i}].amount_minor"),
+                        "must have the sign of the amount",
+                    );
+                }
+                sum += share.get();
+            }
+            if let (Some(category_id), Some(share)) = (id, share) {
                 if splits.iter().any(|s| s.category_id == category_id) {
                     v.add(format!("splits[{i}].category_id"), "appears twice");
                 }
                 splits.push(SplitRecord {
                     category_id,
-                    amount_minor: amount.get(),
+                    amount_minor: share.get(),
                 });
             }
+        }
+        if let Some(amount) = amount
+            && splits.len() == raw.len()
+            && sum != amount
+        {
+            v.add(
+                "splits",
+                format!("split amounts add up to {sum}, not to the amount {amount}"),
+            );
         }
         if v.is_empty() {
             Ok(Self(splits))
@@ -144,5 +181,21 @@ mod tests {
             .map(|_| split(&Uuid::now_v7().to_string(), -1))
             .collect();
         assert_eq!(fields(&Splits::parse(&many).expect_err("51")), ["splits"]);
+    }
+
+    #[test]
+    fn a_create_reports_signs_and_sums_with_other_problems() {
+        let a = Uuid::now_v7().to_string();
+        // One share: also a wrong sign and a wrong sum, all reported.
+        let err = Splits::parse_against(&[split(&a, 100)], -300).expect_err("one");
+        assert_eq!(fields(&err), ["splits", "splits[0].amount_minor", "splits"]);
+        // A bad id: the sign of the other share is still checked, the sum
+        // (of shares that did not all parse) is not.
+        let err = Splits::parse_against(&[split("x", -100), split(&a, 50)], -300).expect_err("bad");
+        assert_eq!(
+            fields(&err),
+            ["splits[0].category_id", "splits[1].amount_minor"]
+        );
+        assert!(Splits::parse_against(&[], -300).expect("none").is_empty());
     }
 }

@@ -72,8 +72,7 @@ impl TryFrom<pb::CreateTransactionRequest> for NewTransaction {
         // Split signs and sums are checked against the amount as sent; a
         // wrong currency is reported on `amount` once the account is known.
         let raw_amount = req.amount.as_ref().map_or(0, |m| m.amount_minor);
-        let splits = Splits::parse(&req.splits)
-            .and_then(|splits| splits.check_against(raw_amount).map(|()| splits))
+        let splits = Splits::parse_against(&req.splits, raw_amount)
             .map_err(|e| merge_violations(&mut v, "", &e))
             .ok();
         let amount = v.check("amount", MoneyInput::required(req.amount.as_ref()));
