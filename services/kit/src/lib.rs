@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod events;
 pub mod field_mask;

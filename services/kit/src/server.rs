@@ -104,6 +104,11 @@ impl GrpcServer {
             .layer(crate::trace::TraceLayer)
             // Count and time every call, including rejected ones.
             .layer(crate::metrics::MetricsLayer::new())
+            // The deadline (the server's, or the caller's if shorter) covers
+            // the wait for a slot below; late calls end DEADLINE_EXCEEDED.
+            .layer(crate::deadline::DeadlineLayer::new(
+                config.request_timeout(),
+            ))
             // Bound the work in progress; excess calls queue here instead of
             // overloading the database.
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
@@ -138,7 +143,6 @@ impl GrpcServer {
         }
         let server = builder
             .accept_http1(true)
-            .timeout(config.request_timeout())
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(stack)
             .add_routes(routes)
