@@ -239,4 +239,53 @@ mod tests {
             .await
             .expect("the retired key still verifies");
     }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_still_refused_once_revoked_or_expired() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let db = Database::connect(&config, crate::NAME).await.expect("db");
+        db.migrate(&crate::MIGRATIONS).await.expect("migrate");
+        let mut auth = AuthConfig::default();
+        auth.token.leeway_secs = 0;
+        let keys = Arc::new(SigningKeys::new(crate::store::for_database(&db), &auth));
+        let revocations = Arc::new(MemoryState::default());
+        let verifier = TokenVerifier::new(
+            &auth.token,
+            Arc::new(LocalKeySource(keys.clone())),
+            revocations.clone(),
+        );
+
+        let now = freedumb_kit::time::now();
+        let revoked = claims(now, &auth);
+        let token = keys.sign(&revoked).await.expect("sign");
+        verifier.verify(&token).await.expect("valid");
+        verifier.verify(&token).await.expect("remembered");
+        freedumb_kit::state::Revocations::revoke(
+            revocations.as_ref(),
+            revoked.sid,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .expect("revoke");
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(freedumb_kit::auth::TokenError::Revoked)
+        ));
+
+        let short = AccessClaims {
+            exp: (now + Duration::seconds(1)).timestamp(),
+            ..claims(now, &auth)
+        };
+        let token = keys.sign(&short).await.expect("sign");
+        verifier.verify(&token).await.expect("valid for a second");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(freedumb_kit::auth::TokenError::Invalid(_))
+        ));
+    }
 }

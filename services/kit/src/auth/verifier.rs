@@ -16,6 +16,9 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// withdrawn stop verifying.
 const MAX_KEY_SET_AGE: Duration = Duration::from_secs(5 * 60);
 
+/// Tokens remembered as verified at most (about 100 bytes each).
+const VERIFIED_CAPACITY: u64 = 100_000;
+
 /// The last key set fetched, and when.
 #[derive(Default)]
 struct KeySet {
@@ -57,6 +60,11 @@ pub struct TokenVerifier {
     validation: Validation,
     keys: RwLock<KeySet>,
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// Tokens whose signature and claims checked out: SHA-256 of the token
+    /// -> its caller. An entry serves until the token expires, and for at
+    /// most as long as a key set (so a withdrawn key stops verifying as
+    /// soon as without it); the revocation check still runs on every call.
+    verified: moka::sync::Cache<[u8; 32], Caller>,
 }
 
 impl TokenVerifier {
@@ -79,11 +87,39 @@ impl TokenVerifier {
             validation,
             keys: RwLock::default(),
             last_refresh: tokio::sync::Mutex::new(None),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(MAX_KEY_SET_AGE)
+                .build(),
         }
     }
 
-    /// Checks `token` and returns who it identifies.
+    /// Checks `token` and returns who it identifies. A token verified
+    /// before costs a hash and the revocation check, not an RSA check.
     pub async fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let caller = match self.verified.get(&digest) {
+            Some(caller) if unix_now() < caller.expires_at => caller,
+            _ => {
+                let caller = self.verify_signature(token).await?;
+                self.verified.insert(digest, caller);
+                caller
+            }
+        };
+        if self
+            .revocations
+            .is_revoked(caller.session_id)
+            .await
+            .map_err(TokenError::KeysUnavailable)?
+        {
+            return Err(TokenError::Revoked);
+        }
+        Ok(caller)
+    }
+
+    /// The signature and claims check.
+    async fn verify_signature(&self, token: &str) -> Result<Caller, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != SIGNING_ALGORITHM {
             return Err(TokenError::WrongAlgorithm);
@@ -98,16 +134,7 @@ impl TokenVerifier {
         };
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
             .map_err(|e| TokenError::Invalid(e.into_kind()))?;
-        let caller = Caller::from(data.claims);
-        if self
-            .revocations
-            .is_revoked(caller.session_id)
-            .await
-            .map_err(TokenError::KeysUnavailable)?
-        {
-            return Err(TokenError::Revoked);
-        }
-        Ok(caller)
+        Ok(Caller::from(data.claims))
     }
 
     /// `kid` from the cached set; with `fresh`, only if the set is recent.
@@ -171,4 +198,11 @@ impl TokenVerifier {
         };
         found.ok_or(TokenError::UnknownKey)
     }
+}
+
+/// Seconds since the epoch, as `exp` counts them.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
