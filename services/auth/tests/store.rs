@@ -191,6 +191,22 @@ async fn sessions_are_scoped_to_their_user(store: Arc<dyn AuthStore>) {
         .await
         .expect("session");
     assert!(store.get_session(b.id, s.id).await.expect("find").is_none());
+    assert!(
+        store
+            .get_session_user(b.id, s.id)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    let (with_user, owner) = store
+        .get_session_user(a.id, s.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(
+        (with_user, owner.id, owner.email),
+        (s.clone(), a.id, a.email.clone())
+    );
     let revoked = store
         .revoke_session(b.id, s.id, RevokeReason::Logout, freedumb_kit::time::now())
         .await;

@@ -46,11 +46,12 @@ impl AuthApi {
     }
 
     pub(super) async fn get_me(&self, caller: Caller) -> Result<GetMeResponse, AuthError> {
-        self.active_session(&caller).await?;
-        let user = self
+        // One read: the session must still be active, and its user exist.
+        let (_, user) = self
             .store
-            .get_user(caller.user_id)
+            .get_session_user(caller.user_id, caller.session_id)
             .await?
+            .filter(|(session, _)| session.is_active(time::now()))
             .ok_or(AuthError::SessionEnded)?;
         Ok(GetMeResponse {
             user: Some(user_pb(&user)),

@@ -184,6 +184,13 @@ pub trait AuthStore: Send + Sync + 'static {
         user_id: Uuid,
         session_id: Uuid,
     ) -> Result<Option<SessionRecord>, StoreError>;
+    /// The session `session_id` of `user_id` with its user, in one read
+    /// (the hot path of `GetMe`).
+    async fn get_session_user(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError>;
     /// Uses up `presented` and stores `next` in its place, atomically; a
     /// second use of `presented` revokes its session.
     async fn rotate_refresh_token(

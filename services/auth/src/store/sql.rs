@@ -68,6 +68,38 @@ impl From<SessionRow> for SessionRecord {
     }
 }
 
+/// A session joined with its user.
+#[derive(FromRow)]
+pub struct SessionUserRow {
+    session_id: Uuid,
+    session_create_time: DateTime<Utc>,
+    expire_time: DateTime<Utc>,
+    revoke_time: Option<DateTime<Utc>>,
+    user_id: Uuid,
+    email: String,
+    password_hash: String,
+    user_create_time: DateTime<Utc>,
+}
+
+impl SessionUserRow {
+    fn into_records(self) -> (SessionRecord, UserRecord) {
+        let session = SessionRow {
+            id: self.session_id,
+            user_id: self.user_id,
+            create_time: self.session_create_time,
+            expire_time: self.expire_time,
+            revoke_time: self.revoke_time,
+        };
+        let user = UserRow {
+            id: self.user_id,
+            email: self.email,
+            password_hash: self.password_hash,
+            create_time: self.user_create_time,
+        };
+        (session.into(), user.into())
+    }
+}
+
 /// A row as the database returns it (named in the store's generic bounds).
 #[derive(FromRow)]
 pub struct SigningKeyRow {
@@ -182,6 +214,26 @@ freedumb_kit::sql_impl!(
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.map(Into::into))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_session_user(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
+        let row: Option<SessionUserRow> = sqlx::query_as(
+            "SELECT s.id AS session_id, s.create_time AS session_create_time, s.expire_time, \
+             s.revoke_time, u.id AS user_id, u.email, u.password_hash, \
+             u.create_time AS user_create_time \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.user_id = $2",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(SessionUserRow::into_records))
     }
 
     #[tracing::instrument(skip_all)]
