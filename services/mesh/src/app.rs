@@ -268,29 +268,25 @@ impl Supervisor {
         let Some(joined) = self.set.join_next_with_id().await else {
             return std::future::pending().await;
         };
-        Some(match joined {
-            Ok((id, outcome)) => (self.name(id), outcome),
-            Err(e) => (
-                self.name(e.id()),
-                Err(anyhow::anyhow!("task panicked: {e}")),
-            ),
-        })
+        Some(self.named(joined))
     }
 
-    fn name(&self, id: tokio::task::Id) -> &'static str {
-        self.names.get(&id).copied().unwrap_or("a task")
+    /// A finished task's name and outcome; a panic is its error.
+    fn named(
+        &self,
+        joined: Result<(tokio::task::Id, anyhow::Result<()>), tokio::task::JoinError>,
+    ) -> (&'static str, anyhow::Result<()>) {
+        let name = |id| self.names.get(&id).copied().unwrap_or("a task");
+        match joined {
+            Ok((id, outcome)) => (name(id), outcome),
+            Err(e) => (name(e.id()), Err(anyhow::anyhow!("task panicked: {e}"))),
+        }
     }
 
     /// Waits for every task still running (they have been told to stop).
     async fn finish(mut self) {
         while let Some(joined) = self.set.join_next_with_id().await {
-            let (name, outcome) = match joined {
-                Ok((id, outcome)) => (self.name(id), outcome),
-                Err(e) => (
-                    self.name(e.id()),
-                    Err(anyhow::anyhow!("task panicked: {e}")),
-                ),
-            };
+            let (name, outcome) = self.named(joined);
             if let Err(e) = outcome {
                 tracing::error!(task = name, error = ?e, "failed while stopping");
             }
