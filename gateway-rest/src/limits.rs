@@ -35,10 +35,6 @@ pub struct Limits {
     /// Identifies callers by their access token; without one every call
     /// counts per address.
     verifier: Option<Arc<TokenVerifier>>,
-    /// Tokens verified before: SHA-256 of the token -> (user, expiry).
-    /// Only the bucket depends on it: a token revoked meanwhile still
-    /// counts for its user here, and the service refuses it.
-    verified: moka::sync::Cache<[u8; 32], (Uuid, i64)>,
     /// Tokens that failed verification lately, so a client repeating a
     /// forged token costs a hash, not a signature check, per call.
     rejected: moka::sync::Cache<[u8; 32], ()>,
@@ -47,8 +43,8 @@ pub struct Limits {
 /// How long a rejected token is not checked again.
 const REJECTED_FOR: Duration = Duration::from_secs(60);
 
-/// Verified tokens remembered at most (about 64 bytes each).
-const VERIFIED_CAPACITY: u64 = 100_000;
+/// Rejected tokens remembered at most (32 bytes each).
+const REJECTED_CAPACITY: u64 = 100_000;
 
 impl Limits {
     /// Limits from the config on `counters`, counting every call per
@@ -64,9 +60,8 @@ impl Limits {
             user_per_minute: gateway.user_per_minute,
             proxies: TrustedProxies::new(config.trusted_proxies.iter().copied()),
             verifier: None,
-            verified: moka::sync::Cache::new(VERIFIED_CAPACITY),
             rejected: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_CAPACITY)
+                .max_capacity(REJECTED_CAPACITY)
                 .time_to_live(REJECTED_FOR)
                 .build(),
         }
@@ -107,25 +102,15 @@ impl Limits {
         use sha2::Digest as _;
         let verifier = self.verifier.as_ref()?;
         let token = bearer_token(headers)?;
-        // A signature check per call would cost the edge a tenth of its
-        // throughput; a token's user cannot change before it expires.
         let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-        let now = chrono::Utc::now().timestamp();
-        if let Some((user, expires_at)) = self.verified.get(&digest) {
-            if now < expires_at {
-                return Some(user);
-            }
-            self.verified.invalidate(&digest);
-        }
         if self.rejected.contains_key(&digest) {
             return None;
         }
-        match verifier.verify(token).await {
-            Ok(caller) => {
-                self.verified
-                    .insert(digest, (caller.user_id, caller.expires_at));
-                Some(caller.user_id)
-            }
+        // Only the bucket depends on it: the verifier remembers verified
+        // tokens (no RSA check per call), and the revocation check is the
+        // service's (a token revoked meanwhile still counts for its user).
+        match verifier.identify(token).await {
+            Ok(caller) => Some(caller.user_id),
             Err(TokenError::KeysUnavailable(e)) => {
                 tracing::warn!(error = ?e, "token keys unavailable: counting per address");
                 None
