@@ -168,7 +168,6 @@ impl KeySource for LocalKeySource {
 mod tests {
     use freedumb_kit::auth::TokenVerifier;
     use freedumb_kit::state::MemoryState;
-    use freedumb_kit::{Config, Database};
 
     use super::*;
 
@@ -185,20 +184,22 @@ mod tests {
         }
     }
 
+    /// Signing keys kept in a fresh SQLite database (alive with the guard).
+    async fn keys_on_sqlite(
+        auth: &AuthConfig,
+    ) -> (Arc<SigningKeys>, freedumb_kit::testing::TestDatabase) {
+        let test = freedumb_kit::testing::sqlite_database(crate::NAME, &crate::MIGRATIONS).await;
+        let keys = Arc::new(SigningKeys::new(crate::store::for_database(&test.db), auth));
+        (keys, test)
+    }
+
     #[tokio::test]
     async fn rotated_keys_keep_verifying_until_they_expire() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config {
-            data_dir: dir.path().to_owned(),
-            ..Config::default()
-        };
-        let db = Database::connect(&config, crate::NAME).await.expect("db");
-        db.migrate(&crate::MIGRATIONS).await.expect("migrate");
         let auth = AuthConfig {
             key_rotation_secs: 1,
             ..AuthConfig::default()
         };
-        let keys = Arc::new(SigningKeys::new(crate::store::for_database(&db), &auth));
+        let (keys, _db) = keys_on_sqlite(&auth).await;
         let verifier = TokenVerifier::new(
             &auth.token,
             Arc::new(LocalKeySource(keys.clone())),
@@ -242,16 +243,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_remembered_token_is_still_refused_once_revoked_or_expired() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config {
-            data_dir: dir.path().to_owned(),
-            ..Config::default()
-        };
-        let db = Database::connect(&config, crate::NAME).await.expect("db");
-        db.migrate(&crate::MIGRATIONS).await.expect("migrate");
         let mut auth = AuthConfig::default();
         auth.token.leeway_secs = 0;
-        let keys = Arc::new(SigningKeys::new(crate::store::for_database(&db), &auth));
+        let (keys, _db) = keys_on_sqlite(&auth).await;
         let revocations = Arc::new(MemoryState::default());
         let verifier = TokenVerifier::new(
             &auth.token,
