@@ -12,16 +12,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use freedumb_proto::auth::GetMeRequest;
 use freedumb_proto::auth::auth_service_client::AuthServiceClient;
-use freedumb_proto::auth::{GetMeRequest, RegisterRequest};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+use crate::Args;
 use crate::runner::{Sample, authed, measure, measure_clients, ms};
 use crate::server::{Server, freedumb_serve};
-use crate::{Args, PASSWORD};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -76,17 +76,7 @@ pub async fn run(args: Args, binary: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("no {key} reported"))
     };
     let (grpc, gateway) = (addr("grpc_addr")?, addr("gateway_addr")?);
-    let token = AuthServiceClient::connect(format!("http://{grpc}"))
-        .await?
-        .register(RegisterRequest {
-            email: format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
-            password: PASSWORD.into(),
-        })
-        .await?
-        .into_inner()
-        .tokens
-        .context("tokens")?
-        .access_token;
+    let token = crate::runner::register_user(format!("http://{grpc}")).await?;
 
     let file = |name: &str| certs.join(name).display().to_string();
     let mut tls = freedumb(binary, &data);

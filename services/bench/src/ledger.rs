@@ -9,8 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use freedumb_proto::auth::RegisterRequest;
-use freedumb_proto::auth::auth_service_client::AuthServiceClient;
 use freedumb_proto::common::Money;
 use freedumb_proto::google::r#type::Date;
 use freedumb_proto::ledger as pb;
@@ -18,9 +16,9 @@ use freedumb_proto::ledger::ledger_service_client::LedgerServiceClient;
 use sqlx::Connection as _;
 use tonic::Status;
 
+use crate::Args;
 use crate::runner::{authed, measure, ms};
 use crate::server::{Server, freedumb_serve};
-use crate::{Args, PASSWORD};
 
 /// Lines per imported statement.
 const STATEMENT_LINES: usize = 100_000;
@@ -97,17 +95,7 @@ pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
     freedumb.env("DATABASE_URL", &database_url);
     let (_server, addr) = Server::spawn(freedumb).context("starting freedumb serve")?;
     let endpoint = format!("http://{addr}");
-    let token = AuthServiceClient::connect(endpoint.clone())
-        .await?
-        .register(RegisterRequest {
-            email: format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
-            password: PASSWORD.into(),
-        })
-        .await?
-        .into_inner()
-        .tokens
-        .context("tokens")?
-        .access_token;
+    let token = crate::runner::register_user(endpoint.clone()).await?;
     let mut ledger = LedgerServiceClient::connect(endpoint).await?;
     let account = ledger
         .create_account(authed(

@@ -117,3 +117,22 @@ pub fn authed<T>(message: T, token: &str) -> Result<Request<T>, Status> {
     );
     Ok(request)
 }
+
+/// Registers a fresh user on the service at `endpoint` (`http://host:port`)
+/// and returns its access token.
+pub async fn register_user(endpoint: String) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use freedumb_proto::auth::RegisterRequest;
+    use freedumb_proto::auth::auth_service_client::AuthServiceClient;
+    Ok(AuthServiceClient::connect(endpoint)
+        .await?
+        .register(RegisterRequest {
+            email: format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+            password: crate::PASSWORD.into(),
+        })
+        .await?
+        .into_inner()
+        .tokens
+        .context("tokens")?
+        .access_token)
+}
