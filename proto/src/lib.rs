@@ -33,6 +33,13 @@ pub mod freedumb {
             tonic::include_proto!("freedumb.ledger.v1");
         }
     }
+    /// Budgets, their status per period and alerts.
+    pub mod budget {
+        /// `freedumb.budget.v1`
+        pub mod v1 {
+            tonic::include_proto!("freedumb.budget.v1");
+        }
+    }
 }
 
 /// Vendored Google API packages the contracts use.
@@ -51,7 +58,9 @@ pub mod google {
     }
 }
 
-pub use freedumb::{auth::v1 as auth, common::v1 as common, ledger::v1 as ledger};
+pub use freedumb::{
+    auth::v1 as auth, budget::v1 as budget, common::v1 as common, ledger::v1 as ledger,
+};
 
 impl common::ErrorReason {
     /// The `ErrorInfo.reason` string: the value name without its prefix.

@@ -1,7 +1,15 @@
 //! The platform event bus: the outbox relay appends events to named streams,
-//! and watchers fan live events out to clients. Redis Streams when
-//! `REDIS_URL` is set, so every replica sees every event; in-process
-//! broadcast channels otherwise (the embedded default).
+//! watchers fan live events out to clients, and consumer groups (the
+//! projections of other domains) read every event at least once. Redis
+//! Streams when `REDIS_URL` is set, so every replica sees every event;
+//! in-process channels otherwise (the embedded default).
+//!
+//! Consumer groups are durable in both: on Redis, the group's position and
+//! its unacknowledged entries live in the stream (`XREADGROUP`, `XACK`,
+//! `XAUTOCLAIM` for entries a dead consumer held); in process, `publish`
+//! returns only once every group has acknowledged the events, so the outbox
+//! rows the relay publishes stay in the database until the consumers have
+//! committed what they made of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,7 +20,7 @@ use async_trait::async_trait;
 use redis::Value;
 use redis::aio::ConnectionManager;
 use secrecy::ExposeSecret as _;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -28,6 +36,17 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Entries per XRANGE page of [`RedisBus::read_all`].
 const PAGE: usize = 1000;
+/// How long a group reader waits for events before returning none.
+const READ_WAIT: Duration = Duration::from_secs(5);
+/// Batches an in-process group may have queued (publishers wait beyond).
+const GROUP_QUEUE: usize = 16;
+/// Entries per read of a Redis group reader.
+const GROUP_BATCH: usize = 500;
+/// An entry a consumer has held this long unacknowledged is taken over by
+/// another reader of the group (its consumer died).
+const CLAIM_IDLE: Duration = Duration::from_secs(60);
+/// How often a Redis group reader looks for such entries.
+const CLAIM_EVERY: Duration = Duration::from_secs(15);
 
 type Senders = Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>;
 /// One stream entry: its Redis id and its event (`None` when malformed).
@@ -56,6 +75,72 @@ pub trait EventBus: Send + Sync + 'static {
     /// Redis), for fan-out to watchers. A receiver more than 1024 events
     /// behind gets `RecvError::Lagged`.
     fn subscribe(&self, stream: &str) -> broadcast::Receiver<Arc<Event>>;
+    /// Joins consumer group `group` of `stream`: every event appended to
+    /// the stream is delivered to one reader of the group until a reader
+    /// acknowledges it. Call it while the process is being wired, before
+    /// its tasks start, so the in-process bus holds the relay's first
+    /// events for the group.
+    fn group(&self, stream: &str, group: &str) -> Box<dyn GroupReader>;
+}
+
+/// One reader of a consumer group (see [`EventBus::group`]).
+#[async_trait]
+pub trait GroupReader: Send + 'static {
+    /// The next events for the group, waiting a few seconds at most (an
+    /// empty batch then). Events returned and not acknowledged are returned
+    /// again by the next call.
+    async fn read(&mut self) -> anyhow::Result<Vec<Arc<Event>>>;
+    /// Acknowledges the events the last [`read`](Self::read) returned.
+    async fn ack(&mut self) -> anyhow::Result<()>;
+}
+
+/// What a consumer group does with its events. It must be idempotent (an
+/// event can come twice, after a crash) and should commit a batch at once.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Handles `events`; an error has them delivered again after a pause.
+    async fn handle(&self, events: &[Arc<Event>]) -> anyhow::Result<()>;
+}
+
+/// Feeds `reader`'s events to `handler` until `stop`: acknowledged once
+/// handled, delivered again (after a growing pause) when handling fails.
+pub async fn run_group(
+    name: &'static str,
+    mut reader: Box<dyn GroupReader>,
+    handler: Arc<dyn Handler>,
+    stop: crate::Shutdown,
+) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let round = async {
+            let events = reader.read().await.context("reading")?;
+            if events.is_empty() {
+                return Ok(0);
+            }
+            handler.handle(&events).await.context("handling")?;
+            reader.ack().await.context("acknowledging")?;
+            anyhow::Ok(events.len())
+        };
+        let result = tokio::select! {
+            () = stop.wait() => return,
+            result = round => result,
+        };
+        match result {
+            Ok(n) => {
+                backoff = MIN_BACKOFF;
+                metrics::counter!("events_consumed_total", "group" => name).increment(n as u64);
+            }
+            Err(error) => {
+                metrics::counter!("events_consumer_failures_total", "group" => name).increment(1);
+                tracing::warn!(group = name, error = ?error, retry_in = ?backoff, "event consumer failed; retrying");
+                tokio::select! {
+                    () = stop.wait() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
 }
 
 /// Redis when `config.redis_url` is set, in-process otherwise.
@@ -67,11 +152,52 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
     Ok(bus)
 }
 
-/// In-process bus: one broadcast channel per stream, nothing persisted
-/// (events of a stream nobody subscribed to are dropped).
+/// In-process bus: one broadcast channel per stream for watchers (events
+/// of a stream nobody watches are dropped) and one queue per consumer
+/// group, which `publish` waits on until the group acknowledged.
 #[derive(Default)]
 pub struct MemoryBus {
     streams: Senders,
+    groups: Mutex<HashMap<String, Vec<(String, mpsc::Sender<Delivery>)>>>,
+}
+
+/// A published batch handed to one consumer group, and how the group says
+/// it is done with it.
+struct Delivery {
+    events: Vec<Arc<Event>>,
+    done: oneshot::Sender<()>,
+}
+
+/// A reader of an in-process consumer group.
+struct MemoryReader {
+    queue: mpsc::Receiver<Delivery>,
+    pending: Option<Delivery>,
+}
+
+#[async_trait]
+impl GroupReader for MemoryReader {
+    async fn read(&mut self) -> anyhow::Result<Vec<Arc<Event>>> {
+        if self.pending.is_none() {
+            match tokio::time::timeout(READ_WAIT, self.queue.recv()).await {
+                Ok(Some(delivery)) => self.pending = Some(delivery),
+                Ok(None) => anyhow::bail!("the event bus is gone"),
+                Err(_) => return Ok(Vec::new()),
+            }
+        }
+        Ok(self
+            .pending
+            .as_ref()
+            .map(|d| d.events.clone())
+            .unwrap_or_default())
+    }
+
+    async fn ack(&mut self) -> anyhow::Result<()> {
+        if let Some(delivery) = self.pending.take() {
+            // A publisher that gave up waiting is fine: it publishes again.
+            let _ = delivery.done.send(());
+        }
+        Ok(())
+    }
 }
 
 impl MemoryBus {
@@ -84,16 +210,38 @@ impl MemoryBus {
 #[async_trait]
 impl EventBus for MemoryBus {
     async fn publish(&self, stream: &str, events: &[Event]) -> anyhow::Result<()> {
+        let events: Vec<Arc<Event>> = events.iter().cloned().map(Arc::new).collect();
         let tx = {
             let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
             streams.get(stream).cloned()
         };
         if let Some(tx) = tx {
-            for event in events {
+            for event in &events {
                 // No receivers is fine: nobody is watching right now.
-                let _ = tx.send(Arc::new(event.clone()));
+                let _ = tx.send(event.clone());
             }
         }
+        let groups = {
+            let groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+            groups.get(stream).cloned().unwrap_or_default()
+        };
+        // Every group gets the batch at once; publishing ends when all have
+        // acknowledged it (a group that stopped fails the publish, so the
+        // events stay in the outbox for the next start).
+        let acks = groups.into_iter().map(|(group, queue)| {
+            let events = events.clone();
+            async move {
+                let (done, acked) = oneshot::channel();
+                queue
+                    .send(Delivery { events, done })
+                    .await
+                    .map_err(|_| anyhow::anyhow!("consumer group {group} has stopped"))?;
+                acked.await.map_err(|_| {
+                    anyhow::anyhow!("consumer group {group} stopped before acknowledging")
+                })
+            }
+        });
+        futures::future::try_join_all(acks).await?;
         Ok(())
     }
 
@@ -102,6 +250,19 @@ impl EventBus for MemoryBus {
         let tx = streams.entry(stream.to_owned());
         tx.or_insert_with(|| broadcast::channel(CAPACITY).0)
             .subscribe()
+    }
+
+    fn group(&self, stream: &str, group: &str) -> Box<dyn GroupReader> {
+        let (queue, rx) = mpsc::channel(GROUP_QUEUE);
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        let members = groups.entry(stream.to_owned()).or_default();
+        // One reader per group in a process: a second joins in its place.
+        members.retain(|(name, _)| name != group);
+        members.push((group.to_owned(), queue));
+        Box::new(MemoryReader {
+            queue: rx,
+            pending: None,
+        })
     }
 }
 
@@ -226,6 +387,190 @@ impl EventBus for RedisBus {
         self.runtime.spawn(reader);
         streams.insert(stream.to_owned(), tx);
         rx
+    }
+
+    fn group(&self, stream: &str, group: &str) -> Box<dyn GroupReader> {
+        Box::new(RedisReader {
+            client: self.client.clone(),
+            conn: None,
+            stream: stream.to_owned(),
+            group: group.to_owned(),
+            consumer: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+            held: Vec::new(),
+            own_pending: true,
+            claim_cursor: "0-0".to_owned(),
+            last_claim: None,
+        })
+    }
+}
+
+/// A reader of a Redis Streams consumer group, on a connection of its own
+/// (its blocking reads would stall a shared one). It first re-reads what
+/// it holds unacknowledged, takes over entries other consumers of the
+/// group have held for [`CLAIM_IDLE`] (they died), and reads new entries
+/// otherwise. A new group starts at the beginning of the stream.
+struct RedisReader {
+    client: redis::Client,
+    conn: Option<redis::aio::MultiplexedConnection>,
+    stream: String,
+    group: String,
+    /// Unique per process start; entries a dead one held are claimed.
+    consumer: String,
+    /// Entry ids the last read returned, acknowledged by `ack`.
+    held: Vec<String>,
+    /// Whether to read this consumer's pending entries before new ones.
+    own_pending: bool,
+    /// Where the next `XAUTOCLAIM` scan of the pending list resumes.
+    claim_cursor: String,
+    last_claim: Option<tokio::time::Instant>,
+}
+
+impl RedisReader {
+    /// The reader's connection, connecting (and creating the group) first
+    /// if it has none.
+    async fn connection(&mut self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+        if let Some(conn) = &self.conn {
+            return Ok(conn.clone());
+        }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_response_timeout(READ_TIMEOUT);
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .context("connecting to Redis")?;
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg(&["CREATE", &self.stream, &self.group, "0", "MKSTREAM"])
+            .query_async(&mut conn)
+            .await;
+        match created {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(e).context("creating the consumer group"),
+        }
+        self.conn = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Keeps the ids of `entries` for `ack` and returns their events.
+    fn hold(&mut self, entries: Vec<Entry>) -> Vec<Arc<Event>> {
+        let mut events = Vec::with_capacity(entries.len());
+        for (id, event) in entries {
+            self.held.push(id);
+            // Malformed entries are acknowledged with the rest: skipped.
+            events.extend(event.map(Arc::new));
+        }
+        events
+    }
+
+    async fn read_group(
+        &mut self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        from: &str,
+        block: bool,
+    ) -> anyhow::Result<Vec<Entry>> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg(&["GROUP", &self.group, &self.consumer, "COUNT"])
+            .arg(GROUP_BATCH);
+        if block {
+            cmd.arg("BLOCK").arg(READ_WAIT.as_millis() as u64);
+        }
+        cmd.arg(&["STREAMS", &self.stream, from]);
+        let reply: Value = cmd.query_async(conn).await.context("XREADGROUP")?;
+        let streams: Vec<(Value, Value)> =
+            redis::from_owned_redis_value(reply).context("XREADGROUP reply")?;
+        let mut entries = Vec::new();
+        for (_, list) in streams {
+            entries.extend(decode_entries(list)?);
+        }
+        Ok(entries)
+    }
+
+    /// Takes over entries idle for [`CLAIM_IDLE`] in other consumers.
+    async fn claim_abandoned(
+        &mut self,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> anyhow::Result<Vec<Entry>> {
+        let idle = CLAIM_IDLE.as_millis() as u64;
+        let reply: Value = redis::cmd("XAUTOCLAIM")
+            .arg(&[&self.stream, &self.group, &self.consumer])
+            .arg(idle)
+            .arg(&self.claim_cursor)
+            .arg("COUNT")
+            .arg(GROUP_BATCH)
+            .query_async(conn)
+            .await
+            .context("XAUTOCLAIM")?;
+        // [next cursor, entries, deleted ids] (Redis 7; 6.2 has two items).
+        let mut parts: Vec<Value> =
+            redis::from_owned_redis_value(reply).context("XAUTOCLAIM reply")?;
+        anyhow::ensure!(
+            parts.len() >= 2,
+            "XAUTOCLAIM reply has {} parts",
+            parts.len()
+        );
+        let entries = parts.swap_remove(1);
+        self.claim_cursor =
+            redis::from_owned_redis_value(parts.swap_remove(0)).context("XAUTOCLAIM cursor")?;
+        decode_entries(entries)
+    }
+}
+
+#[async_trait]
+impl GroupReader for RedisReader {
+    async fn read(&mut self) -> anyhow::Result<Vec<Arc<Event>>> {
+        let result = self.read_next().await;
+        if result.is_err() {
+            // Reconnect next time.
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn ack(&mut self) -> anyhow::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.connection().await?;
+        let _: i64 = redis::cmd("XACK")
+            .arg(&[&self.stream, &self.group])
+            .arg(&self.held)
+            .query_async(&mut conn)
+            .await
+            .context("XACK")?;
+        self.held.clear();
+        Ok(())
+    }
+}
+
+impl RedisReader {
+    async fn read_next(&mut self) -> anyhow::Result<Vec<Arc<Event>>> {
+        let mut conn = self.connection().await?;
+        if !self.held.is_empty() {
+            // Not acknowledged: they are still ours, read them again.
+            self.held.clear();
+            self.own_pending = true;
+        }
+        if self.own_pending {
+            let entries = self.read_group(&mut conn, "0", false).await?;
+            if !entries.is_empty() {
+                return Ok(self.hold(entries));
+            }
+            self.own_pending = false;
+        }
+        let claim_due = self.last_claim.is_none_or(|at| at.elapsed() >= CLAIM_EVERY);
+        if claim_due {
+            let entries = self.claim_abandoned(&mut conn).await?;
+            if self.claim_cursor == "0-0" {
+                self.last_claim = Some(tokio::time::Instant::now());
+            }
+            if !entries.is_empty() {
+                return Ok(self.hold(entries));
+            }
+        }
+        let entries = self.read_group(&mut conn, ">", true).await?;
+        Ok(self.hold(entries))
     }
 }
 
@@ -367,5 +712,67 @@ mod tests {
         bus.publish("a", &events).await.expect("publish");
         assert!(matches!(rx.recv().await, Err(RecvError::Lagged(5))));
         assert_eq!(*rx.recv().await.expect("recv"), events[5]);
+    }
+
+    #[tokio::test]
+    async fn memory_groups_get_every_event_and_publish_waits_for_their_ack() {
+        let bus = Arc::new(MemoryBus::new());
+        let mut reader = bus.group("a", "budget");
+        let events = sample(3);
+        let publisher = {
+            let (bus, events) = (bus.clone(), events.clone());
+            tokio::spawn(async move { bus.publish("a", &events).await })
+        };
+        let first = reader.read().await.expect("read");
+        assert_eq!(first.len(), 3);
+        // Not acknowledged: the same events again, and the publisher waits.
+        let again = reader.read().await.expect("read");
+        assert_eq!(again, first);
+        tokio::task::yield_now().await;
+        assert!(!publisher.is_finished());
+        reader.ack().await.expect("ack");
+        publisher.await.expect("join").expect("published");
+        let delivered: Vec<Event> = first.iter().map(|e| (**e).clone()).collect();
+        assert_eq!(delivered, events);
+    }
+
+    #[tokio::test]
+    async fn publishing_to_a_stopped_group_fails_so_the_outbox_keeps_the_events() {
+        let bus = MemoryBus::new();
+        let reader = bus.group("a", "budget");
+        drop(reader);
+        let err = bus.publish("a", &sample(1)).await.expect_err("no reader");
+        assert!(err.to_string().contains("budget"), "{err}");
+        // Other streams are not affected.
+        bus.publish("b", &sample(1)).await.expect("no group on b");
+    }
+
+    #[tokio::test]
+    async fn run_group_redelivers_what_the_handler_failed() {
+        struct FailOnce(Mutex<Vec<usize>>);
+        #[async_trait]
+        impl Handler for FailOnce {
+            async fn handle(&self, events: &[Arc<Event>]) -> anyhow::Result<()> {
+                let mut seen = self.0.lock().expect("lock");
+                seen.push(events.len());
+                anyhow::ensure!(seen.len() > 1, "first attempt fails");
+                Ok(())
+            }
+        }
+        let bus = Arc::new(MemoryBus::new());
+        let handler = Arc::new(FailOnce(Mutex::new(Vec::new())));
+        let stop = crate::Shutdown::new();
+        let runner = tokio::spawn(run_group(
+            "test",
+            bus.group("a", "g"),
+            handler.clone(),
+            stop.clone(),
+        ));
+        bus.publish("a", &sample(2))
+            .await
+            .expect("acknowledged after a retry");
+        assert_eq!(*handler.0.lock().expect("lock"), [2, 2]);
+        stop.trigger();
+        runner.await.expect("stops");
     }
 }

@@ -47,3 +47,43 @@ async fn published_events_reach_subscribers_of_another_connection_in_order() {
     let stored = publisher.read_all(&stream).await.expect("read back");
     assert_eq!(stored, sent);
 }
+
+#[tokio::test]
+async fn a_consumer_group_starts_at_the_beginning_and_keeps_what_was_not_acknowledged() {
+    let Some(url) = backend_url("TEST_REDIS_URL") else {
+        return;
+    };
+    let stream = format!("test:events:{}", Uuid::new_v4());
+    let bus = RedisBus::connect(&url).await.expect("connect");
+    // Published before the group exists: a new group still reads it.
+    let sent: Vec<Event> = (0..5).map(|n| event(n, "user-a")).collect();
+    bus.publish(&stream, &sent).await.expect("publish");
+
+    let mut reader = bus.group(&stream, "budget");
+    let first = reader.read().await.expect("read");
+    let ids =
+        |events: &[std::sync::Arc<Event>]| events.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&first),
+        sent.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+    );
+    // Not acknowledged: read again, by this reader…
+    assert_eq!(ids(&reader.read().await.expect("read")), ids(&first));
+    // …and not by a second reader of the group, which sees only new ones.
+    let mut other = bus.group(&stream, "budget");
+    let later = event(9, "user-b");
+    bus.publish(&stream, std::slice::from_ref(&later))
+        .await
+        .expect("publish");
+    assert_eq!(ids(&other.read().await.expect("read")), [later.id.clone()]);
+    other.ack().await.expect("ack");
+    reader.ack().await.expect("ack");
+    // Everything acknowledged: nothing comes back to either (they wait
+    // out their block and return empty).
+    drop(other);
+    let mut fresh = bus.group(&stream, "budget");
+    assert!(fresh.read().await.expect("read").is_empty());
+    // Another group has its own position.
+    let mut analytics = bus.group(&stream, "analytics");
+    assert_eq!(analytics.read().await.expect("read").len(), 6);
+}

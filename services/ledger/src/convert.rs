@@ -1,31 +1,12 @@
 //! Records to their API form.
 
-use chrono::{Datelike as _, NaiveDate};
 use freedumb_kit::time::timestamp;
-use freedumb_proto::common::Money;
-use freedumb_proto::google::r#type::Date;
 use freedumb_proto::ledger as pb;
 
 use crate::recurrence::Frequency;
 use crate::store::{AccountRecord, CategoryRecord, RuleRecord, TransactionRecord, TransferRecord};
 
-/// The API form of an amount.
-pub fn money(currency: &str, minor: i64) -> Money {
-    Money {
-        currency_code: currency.to_owned(),
-        amount_minor: minor,
-    }
-}
-
-/// The API form of a date.
-pub fn date(d: NaiveDate) -> Date {
-    Date {
-        year: d.year(),
-        // Months and days are below 32: the conversions cannot fail.
-        month: i32::try_from(d.month()).unwrap_or_default(),
-        day: i32::try_from(d.day()).unwrap_or_default(),
-    }
-}
+pub use freedumb_kit::domain::{date, money};
 
 fn account_kind(name: &str) -> pb::AccountKind {
     match name {
@@ -147,6 +128,8 @@ pub fn rule(r: &RuleRecord) -> pb::RecurringRule {
 
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+
     use super::*;
 
     #[test]

@@ -9,7 +9,6 @@ pub mod domain;
 pub mod error;
 pub mod import;
 pub mod outbox;
-pub mod page;
 pub mod recurrence;
 pub mod service;
 pub mod store;
@@ -71,10 +70,11 @@ impl Ledger {
     }
 
     /// The outbox relay (one per process that writes to the ledger).
-    pub fn relay(&self) -> outbox::Relay {
-        outbox::Relay::new(
-            self.stores.system.clone(),
+    pub fn relay(&self) -> freedumb_kit::outbox::Relay {
+        freedumb_kit::outbox::Relay::new(
+            self.stores.outbox.clone(),
             self.bus.clone(),
+            outbox::STREAM,
             self.wake.clone(),
             self.config.relay_poll(),
         )

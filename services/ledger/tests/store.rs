@@ -103,7 +103,7 @@ async fn balances_never_leave_their_bounds(stores: Stores) {
         now.balance_minor, MAX_BALANCE_MINOR,
         "the refused write changed nothing"
     );
-    assert_eq!(stores.system.count_outbox().await.expect("len"), steps);
+    assert_eq!(stores.outbox.count().await.expect("len"), steps);
 }
 
 async fn outbox_claims_are_exclusive_and_expire(stores: Stores) {
@@ -115,44 +115,32 @@ async fn outbox_claims_are_exclusive_and_expire(stores: Stores) {
             .await
             .expect("create");
     }
-    let store = &stores.system;
+    let store = &stores.outbox;
     let (one, two, three) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-    let first = store
-        .claim_outbox(one, 1_000, 31_000, 2)
-        .await
-        .expect("claim");
+    let first = store.claim(one, 1_000, 31_000, 2).await.expect("claim");
     assert_eq!(first.len(), 2);
     assert!(first[0].seq < first[1].seq, "oldest first");
-    let second = store
-        .claim_outbox(two, 1_000, 31_000, 10)
-        .await
-        .expect("claim");
+    let second = store.claim(two, 1_000, 31_000, 10).await.expect("claim");
     assert_eq!(second.len(), 1, "claimed rows are not handed out twice");
     store
-        .delete_outbox(one, &first.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .delete(one, &first.iter().map(|r| r.seq).collect::<Vec<_>>())
         .await
         .expect("delete");
-    assert_eq!(store.count_outbox().await.expect("len"), 1);
+    assert_eq!(store.count().await.expect("len"), 1);
     // Relay two died: after its claim expires another relay takes over.
-    let retaken = store
-        .claim_outbox(three, 40_000, 70_000, 10)
-        .await
-        .expect("claim");
+    let retaken = store.claim(three, 40_000, 70_000, 10).await.expect("claim");
     assert_eq!(retaken, second);
     store
-        .delete_outbox(two, &[second[0].seq])
+        .delete(two, &[second[0].seq])
         .await
         .expect("stale delete");
     assert_eq!(
-        store.count_outbox().await.expect("len"),
+        store.count().await.expect("len"),
         1,
         "a stale token deletes nothing"
     );
-    store
-        .delete_outbox(three, &[second[0].seq])
-        .await
-        .expect("delete");
-    assert_eq!(store.count_outbox().await.expect("len"), 0);
+    store.delete(three, &[second[0].seq]).await.expect("delete");
+    assert_eq!(store.count().await.expect("len"), 0);
 }
 
 async fn archived_accounts_take_no_transactions(stores: Stores) {
@@ -318,8 +306,8 @@ async fn an_import_records_each_line_once(stores: Stores) {
     assert_eq!(with_y[0].tags, ["x", "y"]);
     // One event per recorded line, in line order.
     let events = stores
-        .system
-        .claim_outbox(Uuid::new_v4(), 1_000, 31_000, 10)
+        .outbox
+        .claim(Uuid::new_v4(), 1_000, 31_000, 10)
         .await
         .expect("claim");
     let announced: Vec<String> = events
@@ -358,7 +346,7 @@ async fn an_import_larger_than_one_statement_is_recorded_whole(stores: Stores) {
         .expect("get")
         .expect("account");
     assert_eq!(account.balance_minor, LINES);
-    assert_eq!(stores.system.count_outbox().await.expect("len"), LINES);
+    assert_eq!(stores.outbox.count().await.expect("len"), LINES);
     let tagged = TransactionFilter {
         tags: vec!["c".into()],
         ..TransactionFilter::default()

@@ -126,6 +126,24 @@ pub const REGISTRY: &[Module] = &[
         init: init_worker_recurring,
     },
     Module {
+        name: "budget-core",
+        about: "the budget's store, its spending projection of ledger events and its outbox relay",
+        kind: Kind::Internal,
+        deps: &["event-bus"],
+        config: Some(section::<freedumb_budget::BudgetConfig>()),
+        database: Some(|| (freedumb_budget::NAME, freedumb_budget::MIGRATIONS)),
+        init: init_budget_core,
+    },
+    Module {
+        name: "budget",
+        about: "budgets per category and period, their status and threshold alerts (freedumb.budget.v1)",
+        kind: Kind::Service,
+        deps: &["budget-core"],
+        config: None,
+        database: None,
+        init: init_budget,
+    },
+    Module {
         name: "verifier",
         about: "access-token verification (auth's keys in process, or its JWKS via FREEDUMB_AUTH_URL)",
         kind: Kind::Internal,
@@ -283,10 +301,61 @@ fn init_ledger_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
     })
 }
 
+/// Says that this process serves the ledger's gRPC API.
+#[derive(Debug, Clone, Copy)]
+struct LedgerServed;
+
 fn init_ledger(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
         let ledger: Arc<freedumb_ledger::Ledger> = w.get("ledger")?;
         w.server.add_service(ledger.service(w.shutdown.clone()));
+        w.provide(LedgerServed);
+        Ok(())
+    })
+}
+
+fn init_budget_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        // The projection reads the ledger's events: in process when the
+        // ledger writes here, through Redis otherwise.
+        let ledger_here = w.try_get::<Arc<freedumb_ledger::Ledger>>().is_some();
+        anyhow::ensure!(
+            ledger_here || w.config.redis_url.is_some(),
+            "REDIS_URL is required when the ledger does not run in this process \
+             (the budget reads the ledger's events through it)"
+        );
+        let db = w
+            .database(freedumb_budget::NAME, freedumb_budget::MIGRATIONS)
+            .await?;
+        let bus: Arc<dyn EventBus> = w.get("budget-core")?;
+        let budget = Arc::new(freedumb_budget::Budget::new(&w.config, &db, bus)?);
+        let (reader, handler) = budget.projection();
+        w.background("budget projection", move |stop| {
+            freedumb_kit::events::run_group("budget", reader, handler, stop)
+        });
+        let relay = budget.relay();
+        w.background("budget outbox relay", |stop| relay.run(stop));
+        w.provide(budget);
+        Ok(())
+    })
+}
+
+fn init_budget(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let budget: Arc<freedumb_budget::Budget> = w.get("budget")?;
+        let own = format!("http://{}", w.grpc_addr);
+        if !budget.ledger_configured() {
+            anyhow::ensure!(
+                w.try_get::<LedgerServed>().is_some(),
+                "FREEDUMB_BUDGET__LEDGER_URL is required when the ledger target does not run in this process"
+            );
+            anyhow::ensure!(
+                w.config.tls.cert_file.is_none(),
+                "with TLS on the gRPC listener (FREEDUMB_TLS__*), the budget needs FREEDUMB_BUDGET__LEDGER_URL"
+            );
+        }
+        w.server
+            .add_service(budget.service(&own, w.shutdown.clone())?);
         Ok(())
     })
 }

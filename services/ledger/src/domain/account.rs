@@ -7,8 +7,8 @@ use super::{
     AmountMinor, Currency, IdempotencyKey, MoneyInput, Name, PageSize, RequestId, required_date,
     required_id, validated, violation,
 };
-use crate::page;
 use crate::store::AccountRecord;
+use freedumb_kit::page;
 
 /// Accounts per page unless the client asks otherwise.
 const DEFAULT_PAGE_SIZE: u32 = 100;

@@ -9,50 +9,43 @@
 //! `splits[1].category_id`); clients and tests rely on them.
 
 mod account;
-mod amount;
 mod category;
-mod currency;
-mod date;
 mod exchange;
 #[cfg(test)]
 pub(crate) mod fixtures;
-mod id;
 mod import_options;
-mod page_size;
 mod request_id;
 mod rule;
 mod splits;
 mod tags;
-mod text;
 mod transaction;
 mod transfer;
 
 pub use self::account::{
     AccountKind, AccountListing, AccountUpdate, BalanceHistoryQuery, NewAccount,
 };
-pub use self::amount::{AmountMinor, MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, MoneyInput};
 pub use self::category::{CategoryDeletion, CategoryKind, CategoryUpdate, NewCategory};
-pub use self::currency::Currency;
-pub use self::date::{optional_date, required_date};
 pub use self::exchange::ExchangeRate;
-pub use self::id::{optional_id, required_id};
 pub use self::import_options::ImportOptions;
-pub use self::page_size::PageSize;
 pub use self::request_id::{IdempotencyKey, RequestId};
 pub use self::rule::{NewRule, RuleListing};
 pub use self::splits::Splits;
 pub use self::tags::Tags;
-pub use self::text::{Description, Merchant, Name, Notes, RequiredText, SearchText, Text};
 pub use self::transaction::{NewTransaction, TransactionPatch, TransactionQuery};
 pub use self::transfer::{NewTransfer, TransferAmounts};
+pub use freedumb_kit::domain::{
+    AmountMinor, Currency, MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, MoneyInput, Name, PageSize,
+    RequiredText, Text, optional_date, optional_id, required_date, required_id,
+};
 
-/// At most `max` characters of `s`, for quoting client input in messages.
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
+/// What a transaction, transfer or rule is for.
+pub type Description = Text<500>;
+/// Who was paid or paid.
+pub type Merchant = Text<200>;
+/// The owner's notes on a transaction.
+pub type Notes = Text<2000>;
+/// A substring searched for in descriptions and merchants.
+pub type SearchText = Text<200>;
 
 /// Copies the violations of `inner` into `v`, each field under `prefix`
 /// (`splits[0].amount_minor` becomes `transaction.splits[0].amount_minor`
@@ -86,4 +79,18 @@ fn violation(field: &str, why: impl Into<String>) -> freedumb_kit::FieldViolatio
     let mut v = freedumb_kit::FieldViolations::new();
     v.add(field, why);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_named_limits_are_the_api_limits() {
+        assert!(Description::parse(&"x".repeat(500)).is_ok());
+        assert!(Description::parse(&"x".repeat(501)).is_err());
+        assert!(Merchant::parse(&"x".repeat(201)).is_err());
+        assert!(Notes::parse(&"x".repeat(2000)).is_ok());
+        assert!(SearchText::parse(&"x".repeat(201)).is_err());
+    }
 }

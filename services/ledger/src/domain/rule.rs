@@ -6,9 +6,9 @@ use super::{
     AmountMinor, Currency, Description, IdempotencyKey, Merchant, MoneyInput, PageSize, RequestId,
     Tags, optional_date, optional_id, required_date, required_id, validated, violation,
 };
-use crate::page;
 use crate::recurrence::{Frequency, Schedule};
 use crate::store::RuleRecord;
+use freedumb_kit::page;
 
 /// Rules per page unless the client asks otherwise.
 const DEFAULT_PAGE_SIZE: u32 = 100;

@@ -8,8 +8,8 @@ use super::{
     RequestId, SearchText, Splits, Tags, merge_violations, optional_date, optional_id,
     required_date, required_id, validated, violation,
 };
-use crate::page;
 use crate::store::{TransactionCursor, TransactionFilter, TransactionRecord};
+use freedumb_kit::page;
 
 /// Transactions per page unless the client asks otherwise.
 const DEFAULT_PAGE_SIZE: u32 = 50;

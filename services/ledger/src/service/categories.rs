@@ -7,10 +7,10 @@ use freedumb_proto::ledger as pb;
 use uuid::Uuid;
 
 use super::{LedgerApi, Result};
-use crate::convert;
 use crate::domain::{CategoryDeletion, CategoryUpdate, NewCategory};
 use crate::error::LedgerError;
 use crate::store::{CategoryRecord, StoreError};
+use crate::{convert, outbox};
 
 /// The default category tree of a new user: (kind, name, subcategories).
 const DEFAULT_TREE: &[(&str, &str, &[&str])] = &[
@@ -153,7 +153,13 @@ impl LedgerApi {
         let moved = self
             .deps
             .store
-            .delete_category(user_id, deletion.id, deletion.reassign_to, time::now())
+            .delete_category(
+                user_id,
+                deletion.id,
+                deletion.reassign_to,
+                time::now(),
+                &outbox::build,
+            )
             .await
             .map_err(|e| match e {
                 StoreError::UnknownCategory(t) => {

@@ -89,7 +89,7 @@ fn touches_account(event: &pb::LedgerEvent, account: &str) -> bool {
         Some(C::TransactionDeleted(e)) => on(&e.transaction),
         Some(C::TransferCreated(e)) => on(&e.from_transaction) || on(&e.to_transaction),
         Some(C::TransferDeleted(e)) => on(&e.from_transaction) || on(&e.to_transaction),
-        None => false,
+        Some(C::CategoryDeleted(_)) | None => false,
     }
 }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{EventBuilder, StoreError};
 
 /// A category row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +45,14 @@ pub trait CategoryStore: Send + Sync + 'static {
     async fn update_category(&self, category: &CategoryRecord) -> Result<(), StoreError>;
 
     /// Deletes a leaf category, moving its transactions and rules to
-    /// `reassign_to`; returns how many transactions moved.
+    /// `reassign_to`, and announces it (one event, see `CategoryDeleted`);
+    /// returns how many transactions moved.
     async fn delete_category(
         &self,
         user_id: Uuid,
         id: Uuid,
         reassign_to: Option<Uuid>,
         now: DateTime<Utc>,
+        events: EventBuilder<'_>,
     ) -> Result<u64, StoreError>;
 }

@@ -26,12 +26,13 @@ mod transfers;
 
 use std::sync::Arc;
 
+use freedumb_kit::outbox::Outbox;
 use uuid::Uuid;
 
 pub use self::accounts::{AccountPatch, AccountRecord, AccountStore};
 pub use self::categories::{CategoryRecord, CategoryStore};
 pub use self::import::{ImportCounts, ImportStore, StatisticsStore};
-pub use self::outbox::{Change, EventBuilder, OutboxEvent, OutboxRow, OutboxStore};
+pub use self::outbox::{Change, EventBuilder, OutboxEvent};
 pub use self::rules::{RecurringStore, RuleRecord, RuleStore};
 pub use self::sql::SqlStore;
 pub use self::transactions::{
@@ -52,36 +53,40 @@ impl<S> LedgerStore for S where
 {
 }
 
-/// The system-wide work of the recurring worker, the outbox relay and bulk
-/// imports, across every user.
-pub trait LedgerSystemStore: RecurringStore + OutboxStore + StatisticsStore {}
+/// The system-wide work of the recurring worker and bulk imports, across
+/// every user.
+pub trait LedgerSystemStore: RecurringStore + StatisticsStore {}
 
-impl<S> LedgerSystemStore for S where S: RecurringStore + OutboxStore + StatisticsStore {}
+impl<S> LedgerSystemStore for S where S: RecurringStore + StatisticsStore {}
 
 /// The ledger's stores on one database: both are the same [`SqlStore`].
 #[derive(Clone)]
 pub struct Stores {
     /// What requests use: every method scoped by the caller's user id.
     pub user: Arc<dyn LedgerStore>,
-    /// What the relay, the recurring worker and bulk imports use.
+    /// What the recurring worker and bulk imports use.
     pub system: Arc<dyn LedgerSystemStore>,
+    /// What the outbox relay uses.
+    pub outbox: Arc<dyn Outbox>,
 }
 
 impl Stores {
-    fn on<S: LedgerStore + LedgerSystemStore>(store: S) -> Self {
+    fn on<S: LedgerStore + LedgerSystemStore>(store: S, outbox: Arc<dyn Outbox>) -> Self {
         let store = Arc::new(store);
         Self {
             user: store.clone(),
             system: store,
+            outbox,
         }
     }
 }
 
 /// Builds the stores for a kit database (already migrated).
 pub fn for_database(db: &freedumb_kit::Database) -> Stores {
+    let outbox = freedumb_kit::outbox::for_database(db);
     db.with_pool(
-        |pool| Stores::on(SqlStore::new(pool)),
-        |pool| Stores::on(SqlStore::new(pool)),
+        |pool| Stores::on(SqlStore::new(pool), outbox.clone()),
+        |pool| Stores::on(SqlStore::new(pool), outbox.clone()),
     )
 }
 

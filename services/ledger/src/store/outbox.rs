@@ -1,32 +1,12 @@
-//! The outbox: the change a store method announces, the event built from
-//! it in the same transaction, and the relay's claims.
+//! The outbox: the change a store method announces and the event built
+//! from it in the same transaction (the table and the relay are the kit's,
+//! [`freedumb_kit::outbox`]).
 
-use async_trait::async_trait;
+pub use freedumb_kit::outbox::OutboxEvent;
+
 use uuid::Uuid;
 
-use super::{StoreError, TransactionRecord, TransferRecord};
-
-/// An event for the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEvent {
-    /// Event id.
-    pub event_id: Uuid,
-    /// The user it concerns.
-    pub user_id: Uuid,
-    /// Its type.
-    pub kind: String,
-    /// Encoded `LedgerEvent`.
-    pub payload: Vec<u8>,
-}
-
-/// An outbox row claimed by a relay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRow {
-    /// Commit sequence.
-    pub seq: i64,
-    /// The event.
-    pub event: OutboxEvent,
-}
+use super::{CategoryRecord, TransactionRecord, TransferRecord};
 
 /// Builds the outbox events of a change from its records, so the store
 /// writes them in the change's own database transaction.
@@ -50,24 +30,12 @@ pub enum Change<'a> {
     TransferCreated(&'a TransferRecord),
     /// Transfer deleted.
     TransferDeleted(&'a TransferRecord),
-}
-
-/// The outbox relay's side of the outbox, across every user.
-#[async_trait]
-pub trait OutboxStore: Send + Sync + 'static {
-    /// Claims up to `limit` unpublished events, oldest first, until
-    /// `claim_until_ms` (another relay takes them over after that).
-    async fn claim_outbox(
-        &self,
-        token: Uuid,
-        now_ms: i64,
-        claim_until_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<OutboxRow>, StoreError>;
-
-    /// Deletes published events still held by `token`.
-    async fn delete_outbox(&self, token: Uuid, seqs: &[i64]) -> Result<(), StoreError>;
-
-    /// How many events wait to be published.
-    async fn count_outbox(&self) -> Result<i64, StoreError>;
+    /// Category deleted, its transactions moved to `reassigned_to` (or
+    /// uncategorized).
+    CategoryDeleted {
+        /// The category as it was.
+        category: &'a CategoryRecord,
+        /// Where its transactions went.
+        reassigned_to: Option<Uuid>,
+    },
 }

@@ -8,7 +8,7 @@ use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 use super::map_duplicate;
-use crate::store::{CategoryRecord, CategoryStore, StoreError};
+use crate::store::{CategoryRecord, CategoryStore, Change, EventBuilder, StoreError};
 use freedumb_kit::sql::{RunBuilt as _, rows_per_statement};
 
 #[derive(FromRow)]
@@ -120,11 +120,12 @@ sql_store!(
         id: Uuid,
         reassign_to: Option<Uuid>,
         now: DateTime<Utc>,
+        events: EventBuilder<'_>,
     ) -> Result<u64, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
-        if Self::fetch_category(&mut tx, user_id, id).await?.is_none() {
+        let Some(category) = Self::fetch_category(&mut tx, user_id, id).await? else {
             return Err(StoreError::NotFound("category"));
-        }
+        };
         if let Some(target) = reassign_to
             && (target == id
                 || Self::fetch_category(&mut tx, user_id, target)
@@ -206,6 +207,11 @@ sql_store!(
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        let deleted = Change::CategoryDeleted {
+            category: &category,
+            reassigned_to: reassign_to,
+        };
+        Self::insert_event(&mut tx, events(&deleted), now).await?;
         tx.commit().await?;
         moved.sort();
         moved.dedup();

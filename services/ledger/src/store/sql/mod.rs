@@ -31,14 +31,13 @@ macro_rules! sql_store {
 mod accounts;
 mod categories;
 mod import;
-mod outbox;
 mod rules;
 mod transactions;
 mod transfers;
 
 use chrono::{DateTime, Utc};
-use freedumb_kit::sql::{RunBuilt as _, rows_per_statement};
-use sqlx::{Database, FromRow, Pool, QueryBuilder};
+
+use sqlx::{Database, FromRow, Pool};
 use uuid::Uuid;
 
 use super::{Created, Idempotency, OutboxEvent, StoreError};
@@ -182,20 +181,6 @@ sql_store!(
         conn: &mut DB::Connection,
         events: &[(OutboxEvent, DateTime<Utc>)],
     ) -> Result<(), StoreError> {
-        const COLUMNS: usize = 5;
-        for batch in events.chunks(rows_per_statement::<DB>(COLUMNS)) {
-            let mut insert = QueryBuilder::<DB>::new(
-                "INSERT INTO outbox (event_id, user_id, kind, payload, create_time) ",
-            );
-            insert.push_values(batch, |mut row, (event, time)| {
-                row.push_bind(event.event_id)
-                    .push_bind(event.user_id)
-                    .push_bind(event.kind.clone())
-                    .push_bind(event.payload.clone())
-                    .push_bind(*time);
-            });
-            insert.execute(&mut *conn).await?;
-        }
-        Ok(())
+        Ok(freedumb_kit::outbox::SqlOutbox::<DB>::insert(conn, events).await?)
     }
 );

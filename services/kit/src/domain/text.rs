@@ -16,16 +16,8 @@ pub struct Text<const MAX: usize>(String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequiredText<const MAX: usize>(String);
 
-/// The name of an account or a category.
+/// The name of an object (an account, a category, a budget).
 pub type Name = RequiredText<100>;
-/// What a transaction, transfer or rule is for.
-pub type Description = Text<500>;
-/// Who was paid or paid.
-pub type Merchant = Text<200>;
-/// The owner's notes on a transaction.
-pub type Notes = Text<2000>;
-/// A substring searched for in descriptions and merchants.
-pub type SearchText = Text<200>;
 
 impl<const MAX: usize> Text<MAX> {
     /// Trims and checks `raw`.
@@ -118,14 +110,5 @@ mod tests {
         );
         assert_eq!(Name::parse("   "), Err("is required".to_owned()));
         assert!(Name::parse(&"x".repeat(101)).is_err());
-    }
-
-    #[test]
-    fn the_named_limits_are_the_api_limits() {
-        assert!(Description::parse(&"x".repeat(500)).is_ok());
-        assert!(Description::parse(&"x".repeat(501)).is_err());
-        assert!(Merchant::parse(&"x".repeat(201)).is_err());
-        assert!(Notes::parse(&"x".repeat(2000)).is_ok());
-        assert!(SearchText::parse(&"x".repeat(201)).is_err());
     }
 }

@@ -1,0 +1,86 @@
+-- Budgets and their categories, the alerts raised, the spending projection
+-- built from ledger events, and the outbox of budget events.
+-- SQLite: ids are 16-byte blobs, instants RFC 3339 text and dates
+-- YYYY-MM-DD text, as sqlx encodes them.
+
+CREATE TABLE budgets (
+    id           BLOB PRIMARY KEY,
+    user_id      BLOB NOT NULL,
+    name         TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    -- weekly, monthly, yearly or custom
+    period       TEXT NOT NULL,
+    start_date   TEXT NOT NULL,
+    end_date     TEXT,
+    -- Ascending percentages, comma-separated ("80,100").
+    thresholds   TEXT NOT NULL,
+    create_time  TEXT NOT NULL,
+    update_time  TEXT NOT NULL
+);
+CREATE INDEX budgets_by_user ON budgets (user_id, id);
+
+CREATE TABLE budget_categories (
+    budget_id   BLOB NOT NULL,
+    user_id     BLOB NOT NULL,
+    category_id BLOB NOT NULL,
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (budget_id, category_id)
+);
+CREATE INDEX budget_categories_by_category ON budget_categories (user_id, category_id);
+
+-- One row per budget, period and threshold crossed: the alert is raised by
+-- the insert that creates the row, so never twice.
+CREATE TABLE budget_alerts (
+    budget_id    BLOB NOT NULL,
+    period_start TEXT NOT NULL,
+    threshold    INTEGER NOT NULL,
+    spent_minor  BIGINT NOT NULL,
+    create_time  TEXT NOT NULL,
+    PRIMARY KEY (budget_id, period_start, threshold)
+);
+
+-- The projection: the last version seen of every ledger transaction (the
+-- microseconds of its update time, or of its deletion), so that events
+-- applied out of order or twice change nothing...
+CREATE TABLE tracked_transactions (
+    user_id        BLOB NOT NULL,
+    transaction_id BLOB NOT NULL,
+    version        BIGINT NOT NULL,
+    deleted        BOOLEAN NOT NULL,
+    PRIMARY KEY (user_id, transaction_id)
+);
+
+-- ...and what each one counts in each category (one row per category, or
+-- per split), which budget figures sum.
+CREATE TABLE spending_entries (
+    user_id        BLOB NOT NULL,
+    transaction_id BLOB NOT NULL,
+    category_id    BLOB NOT NULL,
+    currency       TEXT NOT NULL,
+    day            TEXT NOT NULL,
+    amount_minor   BIGINT NOT NULL,
+    split          BOOLEAN NOT NULL
+);
+CREATE INDEX spending_by_category ON spending_entries (user_id, category_id, day);
+CREATE INDEX spending_by_transaction ON spending_entries (user_id, transaction_id);
+
+-- Ledger events already applied (kept a week).
+CREATE TABLE handled_events (
+    event_id   BLOB PRIMARY KEY,
+    handled_ms BIGINT NOT NULL
+);
+CREATE INDEX handled_events_by_time ON handled_events (handled_ms);
+
+-- Budget events committed with the change they announce (see the kit's
+-- outbox relay).
+CREATE TABLE outbox (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id       BLOB NOT NULL,
+    user_id        BLOB NOT NULL,
+    kind           TEXT NOT NULL,
+    claim_token    BLOB,
+    claim_until_ms BIGINT NOT NULL DEFAULT 0,
+    payload        BLOB NOT NULL,
+    create_time    TEXT NOT NULL
+);

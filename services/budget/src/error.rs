@@ -1,0 +1,118 @@
+//! The budget's errors and their one mapping to `tonic::Status`.
+
+use freedumb_kit::FieldViolations;
+use freedumb_kit::error;
+use freedumb_kit::storage::{self, Transient};
+use freedumb_proto::common::ErrorReason;
+use tonic::{Code, Status};
+
+use crate::store::StoreError;
+
+/// Everything a budget RPC can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum BudgetError {
+    /// Bad input, field by field.
+    #[error("invalid request")]
+    InvalidArgument(FieldViolations),
+    /// No such object for this caller (whether or not someone else has it).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The object's state forbids the request.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The ledger could not be reached; retrying may pass.
+    #[error("the ledger is unavailable")]
+    LedgerUnavailable,
+    /// The database failed in a way that may pass when retried.
+    #[error("transient database failure: {0:?}")]
+    Transient(Transient),
+    /// Anything unexpected: logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl BudgetError {
+    /// A single field violation.
+    pub fn field(field: &str, description: impl Into<String>) -> Self {
+        let mut v = FieldViolations::new();
+        v.add(field, description);
+        Self::InvalidArgument(v)
+    }
+}
+
+impl From<FieldViolations> for BudgetError {
+    fn from(v: FieldViolations) -> Self {
+        Self::InvalidArgument(v)
+    }
+}
+
+impl From<StoreError> for BudgetError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Corrupt(why) => Self::Unexpected(anyhow::anyhow!("corrupt row: {why}")),
+            StoreError::Database(e) => match storage::transient(&e) {
+                Some(kind) => {
+                    tracing::warn!(error = %e, ?kind, "transient database failure");
+                    Self::Transient(kind)
+                }
+                None => Self::Unexpected(e.into()),
+            },
+        }
+    }
+}
+
+impl From<BudgetError> for Status {
+    fn from(e: BudgetError) -> Self {
+        match e {
+            BudgetError::InvalidArgument(v) => error::invalid_argument(v),
+            BudgetError::NotFound(what) => error::status(
+                Code::NotFound,
+                ErrorReason::NotFound,
+                format!("{what} not found"),
+            ),
+            BudgetError::FailedPrecondition(why) => error::status(
+                Code::FailedPrecondition,
+                ErrorReason::FailedPrecondition,
+                why,
+            ),
+            BudgetError::LedgerUnavailable => error::status(
+                Code::Unavailable,
+                ErrorReason::Unavailable,
+                "the ledger is unavailable; retry the request",
+            ),
+            BudgetError::Transient(kind) => error::transient(kind),
+            BudgetError::Unexpected(cause) => error::internal(&cause),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_code_and_internal_causes_are_hidden() {
+        let cases = [
+            (
+                BudgetError::field("budget.name", "is required"),
+                Code::InvalidArgument,
+            ),
+            (BudgetError::NotFound("budget"), Code::NotFound),
+            (
+                BudgetError::FailedPrecondition("no".into()),
+                Code::FailedPrecondition,
+            ),
+            (BudgetError::LedgerUnavailable, Code::Unavailable),
+            (
+                BudgetError::Unexpected(anyhow::anyhow!("secret detail")),
+                Code::Internal,
+            ),
+        ];
+        for (error, code) in cases {
+            let status = Status::from(error);
+            assert_eq!(status.code(), code);
+            assert!(!status.message().contains("secret"), "{}", status.message());
+        }
+    }
+}

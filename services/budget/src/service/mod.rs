@@ -1,0 +1,192 @@
+//! The `freedumb.budget.v1.BudgetService` implementation: budgets
+//! (`budgets.rs`) and their status, watch and rebuild (`status.rs`). This
+//! file is the thin tonic adapter: every handler takes the user from the
+//! access token, parses the request into its validated form, calls one
+//! function returning `Result<_, BudgetError>`, and the error becomes a
+//! `Status` in one place (`From<BudgetError> for Status`).
+
+mod budgets;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use freedumb_kit::domain::required_id;
+use freedumb_kit::events::EventBus;
+use freedumb_kit::{FieldViolations, Shutdown, UpdateMask};
+use freedumb_proto::budget as pb;
+use freedumb_proto::budget::budget_service_server::BudgetService;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::domain::{BudgetListing, BudgetSpec, UPDATABLE};
+use crate::error::BudgetError;
+use crate::peer::{Credentials, LedgerPeer};
+use crate::store::{BudgetRecord, BudgetStore};
+
+type Result<T, E = BudgetError> = std::result::Result<T, E>;
+
+/// What the service needs.
+pub struct BudgetDeps {
+    /// Persistence, scoped by the caller.
+    pub store: Arc<dyn BudgetStore>,
+    /// The ledger, called as the caller.
+    pub ledger: LedgerPeer,
+    /// Where spending hints are published, for watchers.
+    pub bus: Arc<dyn EventBus>,
+    /// Ends watch streams on shutdown.
+    pub shutdown: Shutdown,
+    /// How often a watch looks again without a hint.
+    pub watch_refresh: Duration,
+}
+
+/// The budget service.
+#[derive(Clone)]
+pub struct BudgetApi {
+    deps: Arc<BudgetDeps>,
+}
+
+impl BudgetApi {
+    /// A service over `deps`.
+    pub fn new(deps: BudgetDeps) -> Self {
+        Self {
+            deps: Arc::new(deps),
+        }
+    }
+
+    async fn budget(&self, user_id: Uuid, id: Uuid) -> Result<BudgetRecord> {
+        self.deps
+            .store
+            .get_budget(user_id, id)
+            .await?
+            .ok_or(BudgetError::NotFound("budget"))
+    }
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Uuid, Status> {
+    Ok(freedumb_kit::auth::caller(request)?.user_id)
+}
+
+/// A request's id field that must hold an id.
+fn parse_id(field: &str, raw: &str) -> Result<Uuid> {
+    required_id(raw).map_err(|e| BudgetError::field(field, e))
+}
+
+/// Parses a request into its validated form.
+fn parse<R, T>(request: R) -> Result<T>
+where
+    T: TryFrom<R, Error = FieldViolations>,
+{
+    T::try_from(request).map_err(BudgetError::InvalidArgument)
+}
+
+#[tonic::async_trait]
+impl BudgetService for BudgetApi {
+    #[tracing::instrument(skip_all)]
+    async fn create_budget(
+        &self,
+        request: Request<pb::CreateBudgetRequest>,
+    ) -> Result<Response<pb::CreateBudgetResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let budget = request.into_inner().budget.unwrap_or_default();
+        let spec = BudgetSpec::parse(&budget, "budget.").map_err(BudgetError::from)?;
+        Ok(Response::new(
+            self.create(user_id, &credentials, spec).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_budget(
+        &self,
+        request: Request<pb::GetBudgetRequest>,
+    ) -> Result<Response<pb::GetBudgetResponse>, Status> {
+        let user_id = caller(&request)?;
+        let id = parse_id("budget_id", &request.get_ref().budget_id)?;
+        Ok(Response::new(self.get(user_id, id).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_budgets(
+        &self,
+        request: Request<pb::ListBudgetsRequest>,
+    ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
+        let user_id = caller(&request)?;
+        let listing: BudgetListing = parse(request.into_inner())?;
+        Ok(Response::new(self.list(user_id, &listing).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_budget(
+        &self,
+        request: Request<pb::UpdateBudgetRequest>,
+    ) -> Result<Response<pb::UpdateBudgetResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let req = request.into_inner();
+        let patch = req.budget.unwrap_or_default();
+        let id = parse_id("budget.id", &patch.id)?;
+        let mask =
+            UpdateMask::parse(req.update_mask.as_ref(), UPDATABLE).map_err(BudgetError::from)?;
+        Ok(Response::new(
+            self.update(user_id, &credentials, id, &patch, &mask)
+                .await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_budget(
+        &self,
+        request: Request<pb::DeleteBudgetRequest>,
+    ) -> Result<Response<pb::DeleteBudgetResponse>, Status> {
+        let user_id = caller(&request)?;
+        let id = parse_id("budget_id", &request.get_ref().budget_id)?;
+        self.deps
+            .store
+            .delete_budget(user_id, id)
+            .await
+            .map_err(BudgetError::from)?;
+        crate::watch::spending_changed(self.deps.bus.as_ref(), &[user_id]).await;
+        Ok(Response::new(pb::DeleteBudgetResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_budget_status(
+        &self,
+        request: Request<pb::GetBudgetStatusRequest>,
+    ) -> Result<Response<pb::GetBudgetStatusResponse>, Status> {
+        let user_id = caller(&request)?;
+        let req = request.into_inner();
+        let id = parse_id("budget_id", &req.budget_id)?;
+        let today = freedumb_kit::time::now().date_naive();
+        let day = crate::domain::status_day(req.date.as_ref(), today)
+            .map_err(|e| BudgetError::field("date", e))?;
+        let budget = self.budget(user_id, id).await?;
+        let status = status::compute(self.deps.store.as_ref(), &budget, day).await?;
+        Ok(Response::new(pb::GetBudgetStatusResponse {
+            status: Some(status),
+        }))
+    }
+
+    type WatchBudgetStatusStream = status::WatchStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_budget_status(
+        &self,
+        request: Request<pb::WatchBudgetStatusRequest>,
+    ) -> Result<Response<Self::WatchBudgetStatusStream>, Status> {
+        let user_id = caller(&request)?;
+        let id = parse_id("budget_id", &request.get_ref().budget_id)?;
+        Ok(Response::new(self.watch(user_id, id).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn rebuild_spending(
+        &self,
+        request: Request<pb::RebuildSpendingRequest>,
+    ) -> Result<Response<pb::RebuildSpendingResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        Ok(Response::new(self.rebuild(user_id, &credentials).await?))
+    }
+}

@@ -1,0 +1,296 @@
+//! The spending projection: ledger changes applied by version, handled
+//! event ids, and the alerts of the budgets a batch touched.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use freedumb_kit::outbox::SqlOutbox;
+use freedumb_kit::sql::{RunBuilt as _, rows_per_statement};
+use freedumb_kit::storage::begin_write;
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use super::SqlStore;
+use super::budgets::{BudgetRow, COLUMNS};
+use crate::domain::Span;
+use crate::store::{
+    Alert, AlertEvents, Applied, LedgerChange, LedgerEventChanges, ProjectionStore, StoreError,
+};
+
+freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
+    /// The sum of the user's entries per category in `currency` and `span`.
+    pub(super) async fn sums(
+        conn: &mut DB::Connection,
+        user_id: Uuid,
+        currency: &str,
+        categories: &[Uuid],
+        span: Span,
+    ) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+        if categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT category_id, CAST(SUM(amount_minor) AS BIGINT) FROM spending_entries \
+             WHERE user_id = ",
+        );
+        query
+            .push_bind(user_id)
+            .push(" AND currency = ")
+            .push_bind(currency.to_owned())
+            .push(" AND day >= ")
+            .push_bind(span.start)
+            .push(" AND day <= ")
+            .push_bind(span.end)
+            .push(" AND category_id IN (");
+        let mut ids = query.separated(", ");
+        for id in categories {
+            ids.push_bind(*id);
+        }
+        query.push(") GROUP BY category_id");
+        query.fetch_all(conn).await
+    }
+
+    /// Applies one change if it is newer than what is tracked; returns the
+    /// categories whose spending it changed.
+    pub(super) async fn apply_change(
+        conn: &mut DB::Connection,
+        change: &LedgerChange,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        match change {
+            LedgerChange::Upsert { user_id, transaction_id, version, entries } => {
+                if !Self::track(conn, *user_id, *transaction_id, *version, false).await? {
+                    return Ok(Vec::new());
+                }
+                let mut touched = Self::clear_entries(conn, *user_id, *transaction_id).await?;
+                if !entries.is_empty() {
+                    let mut insert = QueryBuilder::<DB>::new(
+                        "INSERT INTO spending_entries \
+                         (user_id, transaction_id, category_id, currency, day, amount_minor, split) ",
+                    );
+                    insert.push_values(entries, |mut row, e| {
+                        row.push_bind(*user_id)
+                            .push_bind(*transaction_id)
+                            .push_bind(e.category_id)
+                            .push_bind(e.currency.clone())
+                            .push_bind(e.day)
+                            .push_bind(e.amount_minor)
+                            .push_bind(e.split);
+                    });
+                    insert.execute(&mut *conn).await?;
+                    touched.extend(entries.iter().map(|e| e.category_id));
+                }
+                Ok(touched)
+            }
+            LedgerChange::Delete { user_id, transaction_id, version } => {
+                if !Self::track(conn, *user_id, *transaction_id, *version, true).await? {
+                    return Ok(Vec::new());
+                }
+                Self::clear_entries(conn, *user_id, *transaction_id).await
+            }
+            LedgerChange::CategoryDeleted { user_id, category_id, reassigned_to } => {
+                let mut touched = vec![*category_id];
+                match reassigned_to {
+                    Some(target) => {
+                        sqlx::query(
+                            "UPDATE spending_entries SET category_id = $1 \
+                             WHERE user_id = $2 AND category_id = $3",
+                        )
+                        .bind(*target)
+                        .bind(*user_id)
+                        .bind(*category_id)
+                        .execute(&mut *conn)
+                        .await?;
+                        touched.push(*target);
+                    }
+                    None => {
+                        // A split transaction with a split here lost all its
+                        // splits in the ledger.
+                        let dropped: Vec<(Uuid,)> = sqlx::query_as(
+                            "DELETE FROM spending_entries WHERE user_id = $1 AND transaction_id IN \
+                             (SELECT transaction_id FROM spending_entries \
+                              WHERE user_id = $1 AND category_id = $2 AND split = $3) \
+                             RETURNING category_id",
+                        )
+                        .bind(*user_id)
+                        .bind(*category_id)
+                        .bind(true)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                        touched.extend(dropped.into_iter().map(|(c,)| c));
+                        sqlx::query(
+                            "DELETE FROM spending_entries WHERE user_id = $1 AND category_id = $2",
+                        )
+                        .bind(*user_id)
+                        .bind(*category_id)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+                Ok(touched)
+            }
+        }
+    }
+
+    /// Records `version` of a transaction if it is newer than the one
+    /// tracked; whether it was.
+    async fn track(
+        conn: &mut DB::Connection,
+        user_id: Uuid,
+        transaction_id: Uuid,
+        version: i64,
+        deleted: bool,
+    ) -> Result<bool, StoreError> {
+        let newer: Option<(Uuid,)> = sqlx::query_as(
+            "INSERT INTO tracked_transactions (user_id, transaction_id, version, deleted) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, transaction_id) DO UPDATE \
+             SET version = excluded.version, deleted = excluded.deleted \
+             WHERE tracked_transactions.version < excluded.version \
+             RETURNING transaction_id",
+        )
+        .bind(user_id)
+        .bind(transaction_id)
+        .bind(version)
+        .bind(deleted)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(newer.is_some())
+    }
+
+    /// Deletes a transaction's entries; returns their categories.
+    async fn clear_entries(
+        conn: &mut DB::Connection,
+        user_id: Uuid,
+        transaction_id: Uuid,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let cleared: Vec<(Uuid,)> = sqlx::query_as(
+            "DELETE FROM spending_entries WHERE user_id = $1 AND transaction_id = $2 \
+             RETURNING category_id",
+        )
+        .bind(user_id)
+        .bind(transaction_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(cleared.into_iter().map(|(c,)| c).collect())
+    }
+
+    /// Records the ids of `events` as handled; returns those not seen
+    /// before.
+    async fn first_seen(
+        conn: &mut DB::Connection,
+        events: &[LedgerEventChanges],
+        now_ms: i64,
+    ) -> Result<HashSet<Uuid>, StoreError> {
+        let mut fresh = HashSet::with_capacity(events.len());
+        for batch in events.chunks(rows_per_statement::<DB>(2)) {
+            let mut insert =
+                QueryBuilder::<DB>::new("INSERT INTO handled_events (event_id, handled_ms) ");
+            insert.push_values(batch, |mut row, e| {
+                row.push_bind(e.event_id).push_bind(now_ms);
+            });
+            insert.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+            let rows: Vec<(Uuid,)> = insert.fetch_all(&mut *conn).await?;
+            fresh.extend(rows.into_iter().map(|(id,)| id));
+        }
+        Ok(fresh)
+    }
+
+    /// Raises the alerts of the user's budgets over `categories` whose
+    /// period containing `today` crossed a threshold not raised before.
+    async fn raise_alerts(
+        conn: &mut DB::Connection,
+        user_id: Uuid,
+        categories: &BTreeSet<Uuid>,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+        events: AlertEvents<'_>,
+    ) -> Result<usize, StoreError> {
+        let mut query = QueryBuilder::<DB>::new(format!("SELECT {COLUMNS} FROM budgets WHERE user_id = "));
+        query
+            .push_bind(user_id)
+            .push(" AND id IN (SELECT budget_id FROM budget_categories WHERE user_id = ")
+            .push_bind(user_id)
+            .push(" AND category_id IN (");
+        let mut ids = query.separated(", ");
+        for id in categories {
+            ids.push_bind(*id);
+        }
+        query.push("))");
+        let rows: Vec<BudgetRow> = query.fetch_all(&mut *conn).await?;
+        let budgets = Self::with_categories(conn, rows).await?;
+        let mut raised = 0;
+        for budget in &budgets {
+            let Some(period) = budget.schedule.period_of(today) else {
+                continue;
+            };
+            let sums = Self::sums(conn, user_id, &budget.currency, &budget.category_ids, period).await?;
+            let spent = -sums.iter().map(|(_, s)| *s).sum::<i64>();
+            for threshold in budget.thresholds.reached(budget.amount_minor, spent) {
+                let new: Option<(i32,)> = sqlx::query_as(
+                    "INSERT INTO budget_alerts \
+                     (budget_id, period_start, threshold, spent_minor, create_time) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (budget_id, period_start, threshold) DO NOTHING \
+                     RETURNING threshold",
+                )
+                .bind(budget.id)
+                .bind(period.start)
+                .bind(threshold)
+                .bind(spent)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if new.is_some() {
+                    let alert = Alert { budget, period, threshold, spent_minor: spent };
+                    SqlOutbox::<DB>::insert(conn, &[(events(&alert), now)]).await?;
+                    raised += 1;
+                }
+            }
+        }
+        Ok(raised)
+    }
+);
+
+freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore for SqlStore<DB>]
+    #[tracing::instrument(skip_all, fields(events = events.len()))]
+    async fn apply_events(
+        &self,
+        events: &[LedgerEventChanges],
+        today: NaiveDate,
+        now: DateTime<Utc>,
+        alerts: AlertEvents<'_>,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let mut fresh = Self::first_seen(&mut tx, events, now.timestamp_millis()).await?;
+        let mut touched: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+        let mut applied = Applied::default();
+        for event in events {
+            // Once each, even when a batch carries an event twice.
+            if !fresh.remove(&event.event_id) {
+                continue;
+            }
+            applied.events += 1;
+            for change in &event.changes {
+                let categories = Self::apply_change(&mut tx, change).await?;
+                if !categories.is_empty() {
+                    touched.entry(change.user_id()).or_default().extend(categories);
+                }
+            }
+        }
+        for (user_id, categories) in &touched {
+            applied.alerts += Self::raise_alerts(&mut tx, *user_id, categories, today, now, alerts).await?;
+        }
+        tx.commit().await?;
+        applied.users = touched.into_keys().collect();
+        Ok(applied)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn prune_handled_events(&self, before_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM handled_events WHERE handled_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+);
