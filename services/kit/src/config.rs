@@ -40,6 +40,10 @@ pub struct Config {
     /// Redis URL; in-process cache, limiter and revocations when absent.
     #[serde(serialize_with = "ser_secret_opt")]
     pub redis_url: Option<SecretString>,
+    /// A prefix for the event streams in Redis (`staging` makes
+    /// `staging:freedumb.ledger.v1.events`), for deployments sharing one
+    /// Redis: letters, digits, `-` and `_`, at most 64.
+    pub event_namespace: Option<String>,
     /// Base URL of the auth service, for services that verify tokens but do
     /// not host auth in the same process (e.g. `http://auth:50051`).
     pub auth_url: Option<String>,
@@ -204,6 +208,7 @@ impl Default for Config {
             gateway_addr: ([127, 0, 0, 1], 8080).into(),
             database_url: None,
             redis_url: None,
+            event_namespace: None,
             auth_url: None,
             trusted_proxies: Vec::new(),
             gateway_upstream_url: None,
@@ -381,6 +386,16 @@ impl Config {
             check(
                 url.starts_with("redis://") || url.starts_with("rediss://"),
                 "redis_url (REDIS_URL): must start with redis:// or rediss://",
+            );
+        }
+        if let Some(ns) = &self.event_namespace {
+            check(
+                !ns.is_empty()
+                    && ns.len() <= 64
+                    && ns
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "event_namespace (FREEDUMB_EVENT_NAMESPACE): letters, digits, - and _, 1 to 64 of them",
             );
         }
         if let Some(url) = &self.gateway_upstream_url {

@@ -146,7 +146,11 @@ pub async fn run_group(
 /// Redis when `config.redis_url` is set, in-process otherwise.
 pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
     let bus: Arc<dyn EventBus> = match &config.redis_url {
-        Some(url) => Arc::new(RedisBus::connect(url.expose_secret()).await?),
+        Some(url) => Arc::new(
+            RedisBus::connect(url.expose_secret())
+                .await?
+                .with_namespace(config.event_namespace.as_deref()),
+        ),
         None => Arc::new(MemoryBus::new()),
     };
     Ok(bus)
@@ -158,8 +162,11 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
 #[derive(Default)]
 pub struct MemoryBus {
     streams: Senders,
-    groups: Mutex<HashMap<String, Vec<(String, mpsc::Sender<Delivery>)>>>,
+    groups: Mutex<HashMap<String, Vec<Member>>>,
 }
+
+/// A consumer group of a stream: its name and its queue.
+type Member = (String, mpsc::Sender<Delivery>);
 
 /// A published batch handed to one consumer group, and how the group says
 /// it is done with it.
@@ -278,9 +285,25 @@ pub struct RedisBus {
     clock_offset_ms: i64,
     streams: Senders,
     stop: CancellationToken,
+    /// Prefix of every stream key (`staging:`), or empty.
+    prefix: String,
 }
 
 impl RedisBus {
+    /// Keeps this bus's streams under `namespace` (keys `namespace:stream`),
+    /// so deployments or test runs sharing one Redis never see each other's
+    /// events or consumer groups.
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: Option<&str>) -> Self {
+        self.prefix = namespace.map(|n| format!("{n}:")).unwrap_or_default();
+        self
+    }
+
+    /// The Redis key of `stream`.
+    fn key(&self, stream: &str) -> String {
+        format!("{}{stream}", self.prefix)
+    }
+
     /// Connects (fails fast if Redis is unreachable).
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Handle::try_current().context("no Tokio runtime")?;
@@ -302,6 +325,7 @@ impl RedisBus {
             clock_offset_ms: secs * 1000 + micros / 1000 - now_ms(),
             streams: Senders::default(),
             stop: CancellationToken::new(),
+            prefix: String::new(),
         })
     }
 
@@ -320,9 +344,10 @@ impl RedisBus {
     ) -> anyhow::Result<Vec<Event>> {
         let first = since_ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms}-0"));
         let (mut start, mut events) = (first, Vec::new());
+        let key = self.key(stream);
         loop {
             let reply: Value = redis::cmd("XRANGE")
-                .arg(&[stream, start.as_str(), "+", "COUNT"])
+                .arg(&[key.as_str(), start.as_str(), "+", "COUNT"])
                 .arg(PAGE)
                 .query_async(&mut self.conn.clone())
                 .await
@@ -351,14 +376,12 @@ impl EventBus for RedisBus {
     async fn publish(&self, stream: &str, events: &[Event]) -> anyhow::Result<()> {
         let mut pipe = redis::pipe();
         pipe.atomic();
+        let key = self.key(stream);
         for e in events {
             let fields: [&str; 8] = [
                 "*", "id", &e.id, "type", &e.kind, "user", &e.user_id, "payload",
             ];
-            let xadd = pipe
-                .cmd("XADD")
-                .arg(stream)
-                .arg(&["MAXLEN", "~", "1000000"]);
+            let xadd = pipe.cmd("XADD").arg(&key).arg(&["MAXLEN", "~", "1000000"]);
             xadd.arg(&fields).arg(&e.payload[..]);
         }
         // Errors of single XADDs inside the transaction surface here too.
@@ -383,7 +406,7 @@ impl EventBus for RedisBus {
             .saturating_sub(1);
         let start = format!("{}-{}", ms.max(0), u64::MAX);
         let (client, stop) = (self.client.clone(), self.stop.clone());
-        let reader = read_loop(client, stream.to_owned(), start, tx.clone(), stop);
+        let reader = read_loop(client, self.key(stream), start, tx.clone(), stop);
         self.runtime.spawn(reader);
         streams.insert(stream.to_owned(), tx);
         rx
@@ -393,15 +416,28 @@ impl EventBus for RedisBus {
         Box::new(RedisReader {
             client: self.client.clone(),
             conn: None,
-            stream: stream.to_owned(),
+            stream: self.key(stream),
             group: group.to_owned(),
-            consumer: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+            consumer: consumer_name(),
             held: Vec::new(),
             own_pending: true,
             claim_cursor: "0-0".to_owned(),
             last_claim: None,
         })
     }
+}
+
+/// This reader's name in its group: the host's name, the same across
+/// restarts of a container or pod, so a restarted reader takes back at once
+/// what it held when it died. (Readers on one host share the name: they
+/// may both handle an entry one of them holds, which consumers tolerate,
+/// being idempotent.) A random name when the host's is unknown.
+fn consumer_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
 /// A reader of a Redis Streams consumer group, on a connection of its own
@@ -414,7 +450,7 @@ struct RedisReader {
     conn: Option<redis::aio::MultiplexedConnection>,
     stream: String,
     group: String,
-    /// Unique per process start; entries a dead one held are claimed.
+    /// The host's name (see [`consumer_name`]).
     consumer: String,
     /// Entry ids the last read returned, acknowledged by `ack`.
     held: Vec<String>,

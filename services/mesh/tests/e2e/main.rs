@@ -4,6 +4,8 @@
 mod auth_flow;
 mod bad_input;
 mod browser;
+mod budget;
+mod budget_backends;
 mod envoy;
 mod gateway;
 mod grpcurl;
