@@ -40,6 +40,13 @@ pub mod freedumb {
             tonic::include_proto!("freedumb.budget.v1");
         }
     }
+    /// The in-app feed, preferences, email and webhooks.
+    pub mod notification {
+        /// `freedumb.notification.v1`
+        pub mod v1 {
+            tonic::include_proto!("freedumb.notification.v1");
+        }
+    }
 }
 
 /// Vendored Google API packages the contracts use.
@@ -60,6 +67,7 @@ pub mod google {
 
 pub use freedumb::{
     auth::v1 as auth, budget::v1 as budget, common::v1 as common, ledger::v1 as ledger,
+    notification::v1 as notification,
 };
 
 impl common::ErrorReason {

@@ -22,8 +22,6 @@ use crate::store::{Entry, LedgerChange, LedgerEventChanges, ProjectionStore, Sto
 /// The consumer group the projection reads the ledger's stream as.
 pub const GROUP: &str = "budget";
 
-/// Handled event ids are kept this long (far beyond any redelivery).
-const KEEP_HANDLED_MS: i64 = 7 * 24 * 3600 * 1000;
 /// How often old handled ids are pruned.
 const PRUNE_EVERY_MS: i64 = 3600 * 1000;
 
@@ -55,7 +53,7 @@ impl Projection {
         }
         self.last_prune_ms.store(now_ms, Ordering::Relaxed);
         self.store
-            .prune_handled_events(now_ms - KEEP_HANDLED_MS)
+            .prune_handled_events(now_ms - freedumb_kit::inbox::KEEP_MS)
             .await
     }
 }

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod field_mask;
+pub mod inbox;
 pub mod metrics;
 pub mod outbox;
 pub mod page;

@@ -166,6 +166,45 @@ pub fn next_token<T, C: Serialize>(
         .unwrap_or_default()
 }
 
+/// One page of a listing as a request asks for it: the page size, where
+/// the previous page ended (a cursor of type `C`), and the fingerprint of
+/// the filters its tokens are bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<C> {
+    /// Rows per page.
+    pub size: PageSize,
+    /// Where the previous page ended (`None` for the first page).
+    pub after: Option<C>,
+    filters: String,
+}
+
+impl<C: Serialize + DeserializeOwned> Page<C> {
+    /// Parses the request's `page_size` (0 means `default`) and
+    /// `page_token` for `filters`, recording violations on those fields.
+    pub fn parse(
+        v: &mut crate::FieldViolations,
+        page_size: i32,
+        default: u32,
+        page_token: &str,
+        filters: &Filters,
+    ) -> Option<Self> {
+        let size = v.check("page_size", PageSize::parse(page_size, default));
+        let filters = filters.fingerprint();
+        let after = v.check("page_token", resume(page_token, &filters));
+        Some(Self {
+            size: size?,
+            after: after?,
+            filters,
+        })
+    }
+
+    /// Cuts `rows` (fetched with [`PageSize::fetch_limit`]) to the page and
+    /// returns the next page's token (empty on the last page).
+    pub fn next_page_token<T>(&self, rows: &mut Vec<T>, cursor: impl Fn(&T) -> C) -> String {
+        next_token(rows, self.size, cursor, &self.filters)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

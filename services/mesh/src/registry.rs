@@ -144,6 +144,38 @@ pub const REGISTRY: &[Module] = &[
         init: init_budget,
     },
     Module {
+        name: "notification-core",
+        about: "the notification store and the consumers that make notifications from events",
+        kind: Kind::Internal,
+        deps: &["event-bus"],
+        config: Some(section::<freedumb_notification::NotificationConfig>()),
+        database: Some(|| {
+            (
+                freedumb_notification::NAME,
+                freedumb_notification::MIGRATIONS,
+            )
+        }),
+        init: init_notification_core,
+    },
+    Module {
+        name: "notification",
+        about: "the in-app feed, preferences and webhook endpoints (freedumb.notification.v1)",
+        kind: Kind::Service,
+        deps: &["notification-core"],
+        config: None,
+        database: None,
+        init: init_notification,
+    },
+    Module {
+        name: "worker-notification",
+        about: "delivers email and signed webhooks, with retries (needs the notification database)",
+        kind: Kind::Worker,
+        deps: &["notification-core"],
+        config: None,
+        database: None,
+        init: init_worker_notification,
+    },
+    Module {
         name: "verifier",
         about: "access-token verification (auth's keys in process, or its JWKS via FREEDUMB_AUTH_URL)",
         kind: Kind::Internal,
@@ -365,6 +397,56 @@ fn init_worker_recurring(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         let ledger: Arc<freedumb_ledger::Ledger> = w.get("worker-recurring")?;
         let worker = ledger.recurring_worker();
         w.background("worker-recurring", |stop| worker.run(stop));
+        Ok(())
+    })
+}
+
+fn init_notification_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        // Notifications come from the ledger's and the budget's events: in
+        // process when both write here, through Redis otherwise.
+        let sources_here = w.try_get::<Arc<freedumb_ledger::Ledger>>().is_some()
+            && w.try_get::<Arc<freedumb_budget::Budget>>().is_some();
+        anyhow::ensure!(
+            sources_here || w.config.redis_url.is_some(),
+            "REDIS_URL is required when the ledger and the budget do not both run in this process \
+             (notifications are made from their events)"
+        );
+        let db = w
+            .database(
+                freedumb_notification::NAME,
+                freedumb_notification::MIGRATIONS,
+            )
+            .await?;
+        let bus: Arc<dyn EventBus> = w.get("notification-core")?;
+        let notifications = Arc::new(freedumb_notification::Notifications::new(
+            &w.config, &db, bus,
+        )?);
+        for (name, reader, handler) in notifications.consumers() {
+            w.background(name, move |stop| {
+                freedumb_kit::events::run_group(name, reader, handler, stop)
+            });
+        }
+        w.provide(notifications);
+        Ok(())
+    })
+}
+
+fn init_notification(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let notifications: Arc<freedumb_notification::Notifications> = w.get("notification")?;
+        w.server
+            .add_service(notifications.service(w.shutdown.clone()));
+        Ok(())
+    })
+}
+
+fn init_worker_notification(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let notifications: Arc<freedumb_notification::Notifications> =
+            w.get("worker-notification")?;
+        let worker = notifications.worker()?;
+        w.background("worker-notification", |stop| worker.run(stop));
         Ok(())
     })
 }

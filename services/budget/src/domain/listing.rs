@@ -1,49 +1,27 @@
 use freedumb_kit::FieldViolations;
-use freedumb_kit::domain::PageSize;
-use freedumb_kit::page;
+use freedumb_kit::page::{Filters, Page};
 use freedumb_proto::budget as pb;
 use uuid::Uuid;
 
 /// Budgets per page when the request does not say.
 const DEFAULT_PAGE_SIZE: u32 = 50;
 
-/// A validated `ListBudgetsRequest`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BudgetListing {
-    /// Rows per page.
-    pub page_size: PageSize,
-    /// The last budget of the previous page.
-    pub after: Option<Uuid>,
-    filters: String,
-}
+/// A validated `ListBudgetsRequest`: oldest first, by id.
+pub type BudgetListing = Page<Uuid>;
 
-impl TryFrom<pb::ListBudgetsRequest> for BudgetListing {
-    type Error = FieldViolations;
-
-    fn try_from(req: pb::ListBudgetsRequest) -> Result<Self, Self::Error> {
-        let mut v = FieldViolations::new();
-        let page_size = v.check(
-            "page_size",
-            PageSize::parse(req.page_size, DEFAULT_PAGE_SIZE),
-        );
-        let filters = page::Filters::new("budgets").fingerprint();
-        let after = v.check("page_token", page::resume(&req.page_token, &filters));
-        match (page_size, after) {
-            (Some(page_size), Some(after)) if v.is_empty() => Ok(Self {
-                page_size,
-                after,
-                filters,
-            }),
-            _ => Err(v),
-        }
-    }
-}
-
-impl BudgetListing {
-    /// Cuts `rows` (fetched with [`PageSize::fetch_limit`]) to the page and
-    /// returns the next page's token (empty on the last page).
-    pub fn next_page_token<T>(&self, rows: &mut Vec<T>, id: impl Fn(&T) -> Uuid) -> String {
-        page::next_token(rows, self.page_size, id, &self.filters)
+/// Parses a `ListBudgetsRequest`.
+pub fn budget_listing(req: &pb::ListBudgetsRequest) -> Result<BudgetListing, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let page = Page::parse(
+        &mut v,
+        req.page_size,
+        DEFAULT_PAGE_SIZE,
+        &req.page_token,
+        &Filters::new("budgets"),
+    );
+    match page {
+        Some(page) if v.is_empty() => Ok(page),
+        _ => Err(v),
     }
 }
 
@@ -53,9 +31,9 @@ mod tests {
 
     #[test]
     fn page_size_and_token_are_checked() {
-        let ok = BudgetListing::try_from(pb::ListBudgetsRequest::default()).expect("valid");
-        assert_eq!(ok.page_size.get(), 50);
-        let bad = BudgetListing::try_from(pb::ListBudgetsRequest {
+        let ok = budget_listing(&pb::ListBudgetsRequest::default()).expect("valid");
+        assert_eq!(ok.size.get(), 50);
+        let bad = budget_listing(&pb::ListBudgetsRequest {
             page_size: -1,
             page_token: "garbage".into(),
         })

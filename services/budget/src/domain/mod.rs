@@ -11,5 +11,5 @@ pub use self::budget::{
     BudgetSpec, DEFAULT_THRESHOLDS, MAX_CATEGORIES, MAX_THRESHOLDS, Thresholds, UPDATABLE, merge,
     status_day,
 };
-pub use self::listing::BudgetListing;
+pub use self::listing::{BudgetListing, budget_listing};
 pub use self::period::{Period, Schedule, Span};

@@ -75,7 +75,7 @@ impl BudgetApi {
         let mut rows = self
             .deps
             .store
-            .list_budgets(user_id, listing.after, listing.page_size.fetch_limit())
+            .list_budgets(user_id, listing.after, listing.size.fetch_limit())
             .await?;
         let next_page_token = listing.next_page_token(&mut rows, |b| b.id);
         Ok(pb::ListBudgetsResponse {

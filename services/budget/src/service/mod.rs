@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use freedumb_kit::domain::required_id;
 use freedumb_kit::events::EventBus;
-use freedumb_kit::{FieldViolations, Shutdown, UpdateMask};
+use freedumb_kit::{Shutdown, UpdateMask};
 use freedumb_proto::budget as pb;
 use freedumb_proto::budget::budget_service_server::BudgetService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::domain::{BudgetListing, BudgetSpec, UPDATABLE};
+use crate::domain::{BudgetSpec, UPDATABLE};
 use crate::error::BudgetError;
 use crate::peer::{Credentials, LedgerPeer};
 use crate::store::{BudgetRecord, BudgetStore};
@@ -72,14 +72,6 @@ fn parse_id(field: &str, raw: &str) -> Result<Uuid> {
     required_id(raw).map_err(|e| BudgetError::field(field, e))
 }
 
-/// Parses a request into its validated form.
-fn parse<R, T>(request: R) -> Result<T>
-where
-    T: TryFrom<R, Error = FieldViolations>,
-{
-    T::try_from(request).map_err(BudgetError::InvalidArgument)
-}
-
 #[tonic::async_trait]
 impl BudgetService for BudgetApi {
     #[tracing::instrument(skip_all)]
@@ -112,7 +104,8 @@ impl BudgetService for BudgetApi {
         request: Request<pb::ListBudgetsRequest>,
     ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
         let user_id = caller(&request)?;
-        let listing: BudgetListing = parse(request.into_inner())?;
+        let listing =
+            crate::domain::budget_listing(request.get_ref()).map_err(BudgetError::from)?;
         Ok(Response::new(self.list(user_id, &listing).await?))
     }
 

@@ -14,6 +14,8 @@ mod ledger;
 mod ledger_backends;
 mod ledger_support;
 mod mtls;
+mod notification;
+mod notification_support;
 mod ops;
 mod shared_backends;
 mod token_attacks;

@@ -1,11 +1,12 @@
 //! The spending projection: ledger changes applied by version, handled
 //! event ids, and the alerts of the budgets a batch touched.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use freedumb_kit::inbox::Inbox;
 use freedumb_kit::outbox::SqlOutbox;
-use freedumb_kit::sql::{RunBuilt as _, rows_per_statement};
+use freedumb_kit::sql::RunBuilt as _;
 use freedumb_kit::storage::begin_write;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -174,27 +175,6 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         Ok(cleared.into_iter().map(|(c,)| c).collect())
     }
 
-    /// Records the ids of `events` as handled; returns those not seen
-    /// before.
-    async fn first_seen(
-        conn: &mut DB::Connection,
-        events: &[LedgerEventChanges],
-        now_ms: i64,
-    ) -> Result<HashSet<Uuid>, StoreError> {
-        let mut fresh = HashSet::with_capacity(events.len());
-        for batch in events.chunks(rows_per_statement::<DB>(2)) {
-            let mut insert =
-                QueryBuilder::<DB>::new("INSERT INTO handled_events (event_id, handled_ms) ");
-            insert.push_values(batch, |mut row, e| {
-                row.push_bind(e.event_id).push_bind(now_ms);
-            });
-            insert.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
-            let rows: Vec<(Uuid,)> = insert.fetch_all(&mut *conn).await?;
-            fresh.extend(rows.into_iter().map(|(id,)| id));
-        }
-        Ok(fresh)
-    }
-
     /// Raises the alerts of the user's budgets over `categories` whose
     /// period containing `today` crossed a threshold not raised before.
     async fn raise_alerts(
@@ -261,7 +241,8 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
         alerts: AlertEvents<'_>,
     ) -> Result<Applied, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
-        let mut fresh = Self::first_seen(&mut tx, events, now.timestamp_millis()).await?;
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let mut fresh = Inbox::<DB>::first_seen(&mut tx, &ids, now.timestamp_millis()).await?;
         let mut touched: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
         let mut applied = Applied::default();
         for event in events {
@@ -287,10 +268,6 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
 
     #[tracing::instrument(skip_all)]
     async fn prune_handled_events(&self, before_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM handled_events WHERE handled_ms < $1")
-            .bind(before_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        Ok(Inbox::<DB>::prune(&self.pool, before_ms).await?)
     }
 );

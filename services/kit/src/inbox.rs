@@ -1,0 +1,61 @@
+//! The inbox of an event consumer: the ids of the events it applied, kept
+//! in its own database (a `handled_events` table) and written in the
+//! transaction that applies them, so an event delivered again (at least
+//! once) is applied once.
+//!
+//! The table, in each consuming domain's migrations (`UUID` on Postgres,
+//! `BLOB` on SQLite):
+//!
+//! ```sql
+//! CREATE TABLE handled_events (
+//!     event_id   UUID PRIMARY KEY,
+//!     handled_ms BIGINT NOT NULL
+//! );
+//! CREATE INDEX handled_events_by_time ON handled_events (handled_ms);
+//! ```
+
+use std::collections::HashSet;
+use std::marker::PhantomData;
+
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use crate::sql::{RunBuilt as _, rows_per_statement};
+
+/// How long handled ids are kept: far beyond any redelivery.
+pub const KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The `handled_events` table of a backend `DB`.
+pub struct Inbox<DB>(PhantomData<DB>);
+
+crate::sql_impl!([impl<DB> Inbox<DB>]
+    /// Records `ids` as handled at `now_ms`; returns those not handled
+    /// before (each once, even if `ids` repeats one).
+    pub async fn first_seen(
+        conn: &mut DB::Connection,
+        ids: &[Uuid],
+        now_ms: i64,
+    ) -> Result<HashSet<Uuid>, sqlx::Error> {
+        let mut fresh = HashSet::with_capacity(ids.len());
+        for batch in ids.chunks(rows_per_statement::<DB>(2)) {
+            let mut insert =
+                QueryBuilder::<DB>::new("INSERT INTO handled_events (event_id, handled_ms) ");
+            insert.push_values(batch, |mut row, id| {
+                row.push_bind(*id).push_bind(now_ms);
+            });
+            insert.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+            let rows: Vec<(Uuid,)> = insert.fetch_all(&mut *conn).await?;
+            fresh.extend(rows.into_iter().map(|(id,)| id));
+        }
+        Ok(fresh)
+    }
+
+    /// Forgets ids handled before `before_ms`.
+    pub async fn prune(pool: &sqlx::Pool<DB>, before_ms: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM handled_events WHERE handled_ms < $1")
+            .bind(before_ms)
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+);

@@ -1,0 +1,501 @@
+//! Notifications on the embedded defaults: budget alerts and large
+//! transactions reach the feed and the caller's watch only; webhooks are
+//! signed (checked with the Standard Webhooks reference library), retried
+//! with backoff, dead-lettered and redelivered; email reaches a real SMTP
+//! server; bad preferences and SSRF endpoints are refused; other users'
+//! ids are not found.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use freedumb_proto::notification as npb;
+use tonic::Code;
+
+use crate::budget::{budgets, create_budget, monthly, today, two_categories};
+use crate::helpers::{Backends, TestApp, authed, spawn_app, spawn_app_with, violated_fields};
+use crate::ledger_support::{Ledger, create, mask, money, new_transaction, open_account};
+use crate::notification_support::{
+    Behaviour, Notifications, Receiver, SmtpServer, WEBHOOK_ENV, notifications, notify_large,
+    verify_signatures,
+};
+
+/// Records a transaction of `minor` EUR today.
+async fn spend(
+    ledger: &mut Ledger,
+    token: &str,
+    account: &freedumb_proto::ledger::Account,
+    minor: i64,
+    category: &str,
+) {
+    let request = freedumb_proto::ledger::CreateTransactionRequest {
+        date: today(),
+        category_id: category.into(),
+        ..new_transaction(account, minor)
+    };
+    create(ledger, token, request).await;
+}
+
+async fn next(watch: &mut tonic::Streaming<npb::WatchNotificationsResponse>) -> npb::Notification {
+    tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("a notification within 10 s")
+        .expect("stream ok")
+        .expect("a notification")
+        .notification
+        .expect("notification")
+}
+
+async fn feed(
+    client: &mut Notifications,
+    token: &str,
+    unread_only: bool,
+) -> Vec<npb::Notification> {
+    client
+        .list_notifications(authed(
+            npb::ListNotificationsRequest {
+                unread_only,
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .notifications
+}
+
+async fn unread(client: &mut Notifications, token: &str) -> i64 {
+    client
+        .get_unread_count(authed(npb::GetUnreadCountRequest {}, token))
+        .await
+        .expect("count")
+        .into_inner()
+        .unread
+}
+
+#[tokio::test]
+async fn budget_alerts_and_large_transactions_reach_the_callers_feed_and_watch_only() {
+    let app = spawn_app().await;
+    let (token, other) = (app.token().await, app.token().await);
+    let (mut ledger, mut client) = (app.ledger().await, notifications(&app).await);
+    let mut mine = client
+        .watch_notifications(authed(npb::WatchNotificationsRequest {}, &token))
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut theirs = client
+        .watch_notifications(authed(npb::WatchNotificationsRequest {}, &other))
+        .await
+        .expect("watch")
+        .into_inner();
+    notify_large(&mut client, &token, 1_000, "").await;
+    let (food, _) = two_categories(&mut ledger, &token).await;
+    let account = open_account(&mut ledger, &token, "EUR", 0).await;
+    create_budget(
+        &mut budgets(&app).await,
+        &token,
+        monthly(&[&food], 5_000, &[50]),
+    )
+    .await;
+
+    spend(&mut ledger, &token, &account, -3_000, &food).await;
+    let kinds: BTreeSet<i32> = [next(&mut mine).await, next(&mut mine).await]
+        .iter()
+        .map(|n| n.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            npb::NotificationKind::BudgetThreshold as i32,
+            npb::NotificationKind::LargeTransaction as i32
+        ])
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), theirs.message())
+            .await
+            .is_err(),
+        "another user's watch carries nothing"
+    );
+    assert!(feed(&mut client, &other, false).await.is_empty());
+
+    let listed = feed(&mut client, &token, false).await;
+    assert_eq!(listed.len(), 2);
+    let alert = listed
+        .iter()
+        .find(|n| n.kind == npb::NotificationKind::BudgetThreshold as i32)
+        .expect("alert");
+    assert!(alert.title.contains("reached 50%"), "{}", alert.title);
+    assert_eq!(unread(&mut client, &token).await, 2);
+    let marked = client
+        .mark_read(authed(
+            npb::MarkReadRequest {
+                notification_ids: vec![alert.id.clone()],
+            },
+            &token,
+        ))
+        .await
+        .expect("mark")
+        .into_inner()
+        .marked;
+    assert_eq!((marked, unread(&mut client, &token).await), (1, 1));
+    client
+        .mark_all_read(authed(npb::MarkAllReadRequest {}, &token))
+        .await
+        .expect("mark all");
+    assert_eq!(unread(&mut client, &token).await, 0);
+    assert!(feed(&mut client, &token, true).await.is_empty());
+}
+
+async fn webhook_app() -> TestApp {
+    spawn_app_with(Backends::default(), WEBHOOK_ENV).await
+}
+
+async fn endpoint(
+    client: &mut Notifications,
+    token: &str,
+    url: &str,
+) -> (npb::WebhookEndpoint, String) {
+    let created = client
+        .create_webhook_endpoint(authed(
+            npb::CreateWebhookEndpointRequest {
+                endpoint: Some(npb::WebhookEndpoint {
+                    url: url.into(),
+                    description: "test receiver".into(),
+                    ..Default::default()
+                }),
+            },
+            token,
+        ))
+        .await
+        .expect("endpoint")
+        .into_inner();
+    (created.endpoint.expect("endpoint"), created.secret)
+}
+
+async fn deliveries(
+    client: &mut Notifications,
+    token: &str,
+    endpoint: &str,
+) -> Vec<npb::WebhookDelivery> {
+    client
+        .list_webhook_deliveries(authed(
+            npb::ListWebhookDeliveriesRequest {
+                endpoint_id: endpoint.into(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .expect("deliveries")
+        .into_inner()
+        .deliveries
+}
+
+async fn await_state(
+    client: &mut Notifications,
+    token: &str,
+    endpoint: &str,
+    state: npb::DeliveryState,
+) -> npb::WebhookDelivery {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = deliveries(client, token, endpoint).await;
+        if let Some(d) = log.iter().find(|d| d.state == state as i32) {
+            return d.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery became {state:?}: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_with_backoff_dead_lettered_and_redelivered() {
+    let app = webhook_app().await;
+    let token = app.token().await;
+    let (mut ledger, mut client) = (app.ledger().await, notifications(&app).await);
+    let flaky = Receiver::start(Behaviour::FailFirst(3)).await;
+    let (hook, secret) = endpoint(&mut client, &token, &flaky.url()).await;
+    notify_large(&mut client, &token, 100, "").await;
+    let account = open_account(&mut ledger, &token, "EUR", 0).await;
+    spend(&mut ledger, &token, &account, -500, "").await;
+
+    // 500, 500, 500, then 200: delivered on the fourth attempt.
+    let received = flaky
+        .wait_for("a delivered webhook", |r| {
+            r.iter().any(|r| r.answered == 200)
+        })
+        .await;
+    assert_eq!(
+        received.iter().map(|r| r.answered).collect::<Vec<_>>(),
+        [500, 500, 500, 200]
+    );
+    assert!(
+        received.iter().all(|r| r.id == received[0].id),
+        "one webhook-id on every attempt"
+    );
+    let gaps: Vec<Duration> = received.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(
+        gaps.windows(2).all(|g| g[1] > g[0]),
+        "the backoff grows: {gaps:?}"
+    );
+    verify_signatures(&secret, &received);
+    let body: serde_json::Value = serde_json::from_str(&received[0].body).expect("json");
+    assert_eq!(body["type"], "transaction.large");
+    let delivered = await_state(&mut client, &token, &hook.id, npb::DeliveryState::Delivered).await;
+    assert_eq!((delivered.attempts, delivered.last_status_code), (4, 200));
+    assert_eq!(
+        format!("msg_{}", delivered.id.replace('-', "")),
+        received[0].id
+    );
+
+    // A receiver that always fails: dead after the last attempt, then
+    // redelivered by hand once it works.
+    let broken = Receiver::start(Behaviour::AlwaysFail).await;
+    let (dead_hook, dead_secret) = endpoint(&mut client, &token, &broken.url()).await;
+    spend(&mut ledger, &token, &account, -700, "").await;
+    let dead = await_state(&mut client, &token, &dead_hook.id, npb::DeliveryState::Dead).await;
+    assert_eq!((dead.attempts, dead.last_status_code), (4, 500));
+    assert!(!dead.last_error.is_empty());
+    broken.set(Behaviour::FailFirst(0));
+    let redelivered = client
+        .redeliver_webhook_delivery(authed(
+            npb::RedeliverWebhookDeliveryRequest {
+                delivery_id: dead.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("redeliver")
+        .into_inner()
+        .delivery
+        .expect("delivery");
+    assert_eq!(redelivered.state, npb::DeliveryState::Pending as i32);
+    let done = await_state(
+        &mut client,
+        &token,
+        &dead_hook.id,
+        npb::DeliveryState::Delivered,
+    )
+    .await;
+    assert_eq!(done.id, dead.id);
+    let all = broken.received();
+    assert_eq!(all.len(), 5);
+    assert!(
+        all.iter().all(|r| r.id == all[0].id),
+        "the same webhook-id after redelivery"
+    );
+    verify_signatures(&dead_secret, &all);
+}
+
+#[tokio::test]
+async fn email_reaches_a_real_smtp_server_with_text_and_html_parts() {
+    let Some(smtp) = SmtpServer::start().await else {
+        return;
+    };
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = spawn_app_with(
+        Backends::default(),
+        &[("FREEDUMB_NOTIFICATION__SMTP_URL", &url)],
+    )
+    .await;
+    let token = app.token().await;
+    let (mut ledger, mut client) = (app.ledger().await, notifications(&app).await);
+    notify_large(&mut client, &token, 100, "ada@example.com").await;
+    let account = open_account(&mut ledger, &token, "EUR", 0).await;
+    spend(&mut ledger, &token, &account, -12_345, "").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        if let Some(m) = smtp.messages().into_iter().next() {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "no email arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        message.contains("Subject: Large transaction: -123.45 EUR"),
+        "{message}"
+    );
+    assert!(message.contains("To: ada@example.com"), "{message}");
+    assert!(
+        message.contains("text/plain") && message.contains("text/html"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn bad_preferences_and_endpoints_are_refused_field_by_field_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let mut client = notifications(&app).await;
+    let cases: Vec<(npb::Preferences, &[&str], &str)> = vec![
+        (
+            npb::Preferences {
+                kinds: vec![npb::KindPreference {
+                    kind: npb::NotificationKind::LargeTransaction.into(),
+                    email_template: "x".repeat(10_000),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            &["preferences.kinds[0].email_template"],
+            "kinds",
+        ),
+        (
+            npb::Preferences {
+                email: "nobody".into(),
+                ..Default::default()
+            },
+            &["preferences.email"],
+            "email",
+        ),
+        (
+            npb::Preferences {
+                time_zone: "Mars/Base".into(),
+                ..Default::default()
+            },
+            &["preferences.time_zone"],
+            "time_zone",
+        ),
+        (
+            npb::Preferences {
+                large_transaction_threshold: money("EUR", -1),
+                ..Default::default()
+            },
+            &["preferences.large_transaction_threshold.amount_minor"],
+            "large_transaction_threshold",
+        ),
+    ];
+    for (preferences, fields, path) in cases {
+        let err = client
+            .update_preferences(authed(
+                npb::UpdatePreferencesRequest {
+                    preferences: Some(preferences),
+                    update_mask: mask(&[path]),
+                },
+                &token,
+            ))
+            .await
+            .expect_err("invalid");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(violated_fields(&err), fields);
+    }
+    let stored = client
+        .get_preferences(authed(npb::GetPreferencesRequest {}, &token))
+        .await
+        .expect("get")
+        .into_inner()
+        .preferences;
+    assert_eq!(
+        stored,
+        Some(npb::Preferences::default()),
+        "still the defaults"
+    );
+
+    for url in [
+        "http://hooks.example.com/in",
+        "https://127.0.0.1/in",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/in",
+        "https://localhost/in",
+        "https://10.0.0.8/in",
+    ] {
+        let err = client
+            .create_webhook_endpoint(authed(
+                npb::CreateWebhookEndpointRequest {
+                    endpoint: Some(npb::WebhookEndpoint {
+                        url: url.into(),
+                        ..Default::default()
+                    }),
+                },
+                &token,
+            ))
+            .await
+            .expect_err(url);
+        assert_eq!(err.code(), Code::InvalidArgument, "{url}");
+        assert_eq!(violated_fields(&err), ["endpoint.url"], "{url}");
+    }
+    let endpoints = client
+        .list_webhook_endpoints(authed(npb::ListWebhookEndpointsRequest {}, &token))
+        .await
+        .expect("list")
+        .into_inner()
+        .endpoints;
+    assert!(endpoints.is_empty());
+}
+
+#[tokio::test]
+async fn another_users_notifications_endpoints_and_deliveries_are_not_found() {
+    let app = webhook_app().await;
+    let (owner, intruder) = (app.token().await, app.token().await);
+    let (mut ledger, mut client) = (app.ledger().await, notifications(&app).await);
+    let receiver = Receiver::start(Behaviour::FailFirst(0)).await;
+    let (hook, _) = endpoint(&mut client, &owner, &receiver.url()).await;
+    notify_large(&mut client, &owner, 100, "").await;
+    let account = open_account(&mut ledger, &owner, "EUR", 0).await;
+    spend(&mut ledger, &owner, &account, -500, "").await;
+    let delivery = await_state(&mut client, &owner, &hook.id, npb::DeliveryState::Delivered).await;
+    let notification = feed(&mut client, &owner, false).await.remove(0);
+
+    let t = intruder.as_str();
+    let not_found = [
+        client
+            .delete_webhook_endpoint(authed(
+                npb::DeleteWebhookEndpointRequest {
+                    endpoint_id: hook.id.clone(),
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+        client
+            .list_webhook_deliveries(authed(
+                npb::ListWebhookDeliveriesRequest {
+                    endpoint_id: hook.id.clone(),
+                    ..Default::default()
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+        client
+            .redeliver_webhook_delivery(authed(
+                npb::RedeliverWebhookDeliveryRequest {
+                    delivery_id: delivery.id.clone(),
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+    ];
+    for result in not_found {
+        assert_eq!(result.expect_err("not theirs").code(), Code::NotFound);
+    }
+    let marked = client
+        .mark_read(authed(
+            npb::MarkReadRequest {
+                notification_ids: vec![notification.id.clone()],
+            },
+            t,
+        ))
+        .await
+        .expect("mark")
+        .into_inner()
+        .marked;
+    assert_eq!(marked, 0);
+    assert_eq!(
+        unread(&mut client, &owner).await,
+        1,
+        "the owner's notification is still unread"
+    );
+    assert_eq!(receiver.received().len(), 1, "nothing was sent again");
+    let theirs = client
+        .list_webhook_endpoints(authed(npb::ListWebhookEndpointsRequest {}, t))
+        .await
+        .expect("list")
+        .into_inner()
+        .endpoints;
+    assert!(theirs.is_empty());
+}

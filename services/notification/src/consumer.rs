@@ -1,0 +1,494 @@
+//! The event consumer: the ledger's and the budget's events, read as the
+//! consumer group `notification`, become notifications and their
+//! deliveries, by each user's preferences, recorded once per event. New
+//! feed entries are told to watchers through the bus; the worker is woken
+//! for new deliveries.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use freedumb_kit::events::{Event, EventBus, Handler};
+use freedumb_kit::time;
+use freedumb_proto::budget as budget_pb;
+use freedumb_proto::ledger as ledger_pb;
+use prost::Message as _;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::domain::clock::next_local;
+use crate::domain::{Kind, Preferences};
+use crate::render::{self, money};
+use crate::store::{
+    Channel, DeliveryRecord, DeliveryState, InboxStore, Made, NotificationRecord, Recipient,
+};
+
+/// The consumer group name on every stream it reads.
+pub const GROUP: &str = "notification";
+/// The live stream of new feed entries, for watchers.
+pub const FEED: &str = "freedumb.notification.v1.feed";
+/// How often old handled ids are pruned.
+const PRUNE_EVERY_MS: i64 = 3600 * 1000;
+
+/// Which stream a consumer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `freedumb.ledger.v1.events`.
+    Ledger,
+    /// `freedumb.budget.v1.events`.
+    Budget,
+}
+
+impl Source {
+    /// The consumer's name in logs, metrics and task failures.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ledger => "notification consumer of ledger events",
+            Self::Budget => "notification consumer of budget events",
+        }
+    }
+
+    /// The stream.
+    pub fn stream(self) -> &'static str {
+        match self {
+            Self::Ledger => "freedumb.ledger.v1.events",
+            Self::Budget => "freedumb.budget.v1.events",
+        }
+    }
+}
+
+/// What an event is about, when it may notify.
+#[derive(Debug, Clone)]
+enum About {
+    Threshold(budget_pb::ThresholdCrossed),
+    Transaction(Box<ledger_pb::Transaction>),
+}
+
+/// An event that may notify.
+#[derive(Debug, Clone)]
+struct Incoming {
+    event_id: Uuid,
+    user_id: Uuid,
+    about: About,
+}
+
+/// Makes notifications from one stream's events.
+pub struct Consumer {
+    source: Source,
+    store: Arc<dyn InboxStore>,
+    bus: Arc<dyn EventBus>,
+    wake_worker: Arc<Notify>,
+    email_enabled: bool,
+    last_prune_ms: AtomicI64,
+}
+
+impl Consumer {
+    /// A consumer of `source` writing to `store`.
+    pub fn new(
+        source: Source,
+        store: Arc<dyn InboxStore>,
+        bus: Arc<dyn EventBus>,
+        wake_worker: Arc<Notify>,
+        email_enabled: bool,
+    ) -> Self {
+        Self {
+            source,
+            store,
+            bus,
+            wake_worker,
+            email_enabled,
+            last_prune_ms: AtomicI64::new(0),
+        }
+    }
+
+    fn decode(&self, event: &Event) -> Option<Incoming> {
+        let decoded = match self.source {
+            Source::Ledger if event.kind == "transaction_created" => {
+                ledger_pb::LedgerEvent::decode(event.payload.as_ref()).map(|e| {
+                    let about = match e.change {
+                        Some(ledger_pb::ledger_event::Change::TransactionCreated(c)) => {
+                            c.transaction.map(|t| About::Transaction(Box::new(t)))
+                        }
+                        _ => None,
+                    };
+                    (e.event_id, e.user_id, about)
+                })
+            }
+            Source::Budget if event.kind == "threshold_crossed" => {
+                budget_pb::BudgetEvent::decode(event.payload.as_ref()).map(|e| {
+                    let about = match e.change {
+                        Some(budget_pb::budget_event::Change::ThresholdCrossed(c)) => {
+                            Some(About::Threshold(c))
+                        }
+                        _ => None,
+                    };
+                    (e.event_id, e.user_id, about)
+                })
+            }
+            // Kinds that never notify.
+            _ => return None,
+        };
+        match decoded {
+            Ok((event_id, user_id, Some(about))) => {
+                match (Uuid::try_parse(&event_id), Uuid::try_parse(&user_id)) {
+                    (Ok(event_id), Ok(user_id)) => Some(Incoming {
+                        event_id,
+                        user_id,
+                        about,
+                    }),
+                    _ => {
+                        tracing::warn!(event = %event.id, "skipping an event without valid ids");
+                        None
+                    }
+                }
+            }
+            Ok(_) => None,
+            Err(error) => {
+                metrics::counter!("notification_events_skipped_total").increment(1);
+                tracing::warn!(event = %event.id, error = %error, "skipping an undecodable event");
+                None
+            }
+        }
+    }
+
+    async fn prune(&self, now_ms: i64) -> anyhow::Result<()> {
+        if now_ms - self.last_prune_ms.load(Ordering::Relaxed) < PRUNE_EVERY_MS {
+            return Ok(());
+        }
+        self.last_prune_ms.store(now_ms, Ordering::Relaxed);
+        Ok(self
+            .store
+            .prune_handled_events(now_ms - freedumb_kit::inbox::KEEP_MS)
+            .await?)
+    }
+}
+
+#[async_trait]
+impl Handler for Consumer {
+    async fn handle(&self, events: &[Arc<Event>]) -> anyhow::Result<()> {
+        let incoming: Vec<Incoming> = events.iter().filter_map(|e| self.decode(e)).collect();
+        if incoming.is_empty() {
+            return Ok(());
+        }
+        let mut users: Vec<Uuid> = incoming.iter().map(|i| i.user_id).collect();
+        users.sort_unstable();
+        users.dedup();
+        let recipients = self.store.recipients(&users).await?;
+        let now = time::now();
+        let made: Vec<Made> = incoming
+            .iter()
+            .map(|i| make(i, recipients.get(&i.user_id), now, self.email_enabled))
+            .collect();
+        let deliveries: usize = made.iter().map(|m| m.deliveries.len()).sum();
+        let feed = self.store.record(&made, now.timestamp_millis()).await?;
+        metrics::counter!("notifications_total").increment(feed.len() as u64);
+        if deliveries > 0 {
+            self.wake_worker.notify_one();
+        }
+        publish_feed(self.bus.as_ref(), &feed).await;
+        self.prune(now.timestamp_millis()).await
+    }
+}
+
+/// Tells watchers about new feed entries (not durable: a watcher that is
+/// not connected sees them by listing).
+async fn publish_feed(bus: &dyn EventBus, feed: &[NotificationRecord]) {
+    if feed.is_empty() {
+        return;
+    }
+    let events: Vec<Event> = feed
+        .iter()
+        .map(|n| Event {
+            id: n.id.to_string(),
+            kind: "notification".to_owned(),
+            user_id: n.user_id.to_string(),
+            payload: crate::convert::notification(n).encode_to_vec().into(),
+        })
+        .collect();
+    if let Err(error) = bus.publish(FEED, &events).await {
+        tracing::warn!(error = ?error, "telling notification watchers failed");
+    }
+}
+
+/// The notification and deliveries one event makes for its user.
+fn make(
+    incoming: &Incoming,
+    recipient: Option<&Recipient>,
+    now: DateTime<Utc>,
+    email_enabled: bool,
+) -> Made {
+    let default = Recipient::default();
+    let recipient = recipient.unwrap_or(&default);
+    let prefs = &recipient.preferences;
+    let mut made = Made {
+        event_id: incoming.event_id,
+        ..Made::default()
+    };
+    let Some((kind, title, body, attributes)) = content(&incoming.about, prefs) else {
+        return made;
+    };
+    let notification = NotificationRecord {
+        id: Uuid::now_v7(),
+        user_id: incoming.user_id,
+        kind,
+        title,
+        body,
+        attributes,
+        event_id: incoming.event_id,
+        create_time: now,
+        read_time: None,
+    };
+    let channels = prefs.channels(kind);
+    let delivery =
+        |channel: Channel, payload: String, digest: bool, due: DateTime<Utc>| DeliveryRecord {
+            id: Uuid::now_v7(),
+            user_id: incoming.user_id,
+            channel,
+            notification_id: notification.id,
+            kind,
+            payload,
+            digest,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_ms: due.timestamp_millis(),
+            last_status: 0,
+            last_error: String::new(),
+            create_time: now,
+            deliver_time: None,
+        };
+    if channels.email
+        && email_enabled
+        && let Some(to) = &prefs.email
+    {
+        match email_payload(&notification, to, channels.email_template.as_deref()) {
+            Ok(payload) => {
+                let zone = prefs.zone();
+                let due = if prefs.daily_digest {
+                    next_local(zone, prefs.digest_at(), now)
+                } else {
+                    prefs.quiet().map_or(now, |q| q.release(zone, now))
+                };
+                made.deliveries
+                    .push(delivery(Channel::Email, payload, prefs.daily_digest, due));
+            }
+            Err(error) => {
+                tracing::warn!(error = ?error, user = %incoming.user_id, "rendering an email failed")
+            }
+        }
+    }
+    if channels.webhook {
+        let body = render::webhook_body(&notification);
+        for endpoint in recipient.endpoints.iter().filter(|e| e.receives(kind)) {
+            made.deliveries.push(delivery(
+                Channel::Webhook(endpoint.id),
+                body.clone(),
+                false,
+                now,
+            ));
+        }
+    }
+    made.in_feed = channels.in_app;
+    if made.in_feed || !made.deliveries.is_empty() {
+        made.notification = Some(notification);
+    }
+    made
+}
+
+/// The email as the worker sends it; the user's template failing (too much
+/// work) falls back to the standard one.
+fn email_payload(
+    n: &NotificationRecord,
+    to: &str,
+    template: Option<&str>,
+) -> anyhow::Result<String> {
+    let email = render::email(n, to, template).or_else(|error| {
+        tracing::info!(error = %error, "a custom email template failed; using the standard one");
+        render::email(n, to, None)
+    })?;
+    Ok(serde_json::to_string(&email)?)
+}
+
+type Content = (Kind, String, String, BTreeMap<String, String>);
+
+/// What an event says, if it notifies this user.
+fn content(about: &About, prefs: &Preferences) -> Option<Content> {
+    match about {
+        About::Threshold(t) => {
+            let budgeted = t
+                .budgeted
+                .as_ref()
+                .map(|m| money(&m.currency_code, m.amount_minor))
+                .unwrap_or_default();
+            let spent = t
+                .spent
+                .as_ref()
+                .map(|m| money(&m.currency_code, m.amount_minor))
+                .unwrap_or_default();
+            let period = |d: &Option<freedumb_proto::google::r#type::Date>| {
+                d.as_ref()
+                    .map(|d| format!("{}-{:02}-{:02}", d.year, d.month, d.day))
+                    .unwrap_or_default()
+            };
+            Some((
+                Kind::BudgetThreshold,
+                format!(
+                    "Budget \u{201c}{}\u{201d} reached {}%",
+                    t.budget_name, t.threshold_percent
+                ),
+                format!(
+                    "You have spent {spent} of {budgeted} between {} and {}.",
+                    period(&t.period_start),
+                    period(&t.period_end)
+                ),
+                BTreeMap::from([
+                    ("budget_id".to_owned(), t.budget_id.clone()),
+                    (
+                        "threshold_percent".to_owned(),
+                        t.threshold_percent.to_string(),
+                    ),
+                ]),
+            ))
+        }
+        About::Transaction(t) => {
+            let m = t.amount.as_ref()?;
+            let amount = money(&m.currency_code, m.amount_minor);
+            let date = t
+                .date
+                .as_ref()
+                .map(|d| format!("{}-{:02}-{:02}", d.year, d.month, d.day))
+                .unwrap_or_default();
+            let what = [&t.description, &t.merchant]
+                .into_iter()
+                .find(|s| !s.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "A transaction".to_owned());
+            let mut attributes = BTreeMap::from([
+                ("transaction_id".to_owned(), t.id.clone()),
+                ("account_id".to_owned(), t.account_id.clone()),
+            ]);
+            if !t.recurring_rule_id.is_empty() {
+                attributes.insert("rule_id".to_owned(), t.recurring_rule_id.clone());
+                return Some((
+                    Kind::RecurringRecorded,
+                    format!("Recurring transaction recorded: {amount}"),
+                    format!("{what} on {date}: {amount}."),
+                    attributes,
+                ));
+            }
+            if t.transfer_id.is_empty() && prefs.is_large(&m.currency_code, m.amount_minor) {
+                return Some((
+                    Kind::LargeTransaction,
+                    format!("Large transaction: {amount}"),
+                    format!("{what} on {date}: {amount}."),
+                    attributes,
+                ));
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use freedumb_kit::domain::money as pb_money;
+
+    use super::*;
+    use crate::store::EndpointRecord;
+
+    fn threshold() -> Incoming {
+        Incoming {
+            event_id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            about: About::Threshold(budget_pb::ThresholdCrossed {
+                budget_id: "b1".into(),
+                budget_name: "Food".into(),
+                threshold_percent: 80,
+                budgeted: Some(pb_money("EUR", 40_000)),
+                spent: Some(pb_money("EUR", 32_000)),
+                period_start: Some(freedumb_kit::domain::date(
+                    "2026-11-01".parse().expect("date"),
+                )),
+                period_end: Some(freedumb_kit::domain::date(
+                    "2026-11-30".parse().expect("date"),
+                )),
+            }),
+        }
+    }
+
+    fn endpoint(user: Uuid, kinds: Vec<Kind>) -> EndpointRecord {
+        EndpointRecord {
+            id: Uuid::now_v7(),
+            user_id: user,
+            url: "https://hooks.example.com/in".into(),
+            description: String::new(),
+            kinds,
+            secret: crate::domain::webhook::new_secret(),
+            create_time: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_threshold_goes_to_the_feed_and_to_every_endpoint_that_wants_it() {
+        let event = threshold();
+        let recipient = Recipient {
+            preferences: Preferences::default(),
+            endpoints: vec![
+                endpoint(event.user_id, vec![]),
+                endpoint(event.user_id, vec![Kind::BudgetThreshold]),
+                endpoint(event.user_id, vec![Kind::LargeTransaction]),
+            ],
+        };
+        let made = make(&event, Some(&recipient), Utc::now(), true);
+        let n = made.notification.expect("notifies");
+        assert!(made.in_feed);
+        assert_eq!(n.title, "Budget \u{201c}Food\u{201d} reached 80%");
+        assert_eq!(
+            n.body,
+            "You have spent 320.00 EUR of 400.00 EUR between 2026-11-01 and 2026-11-30."
+        );
+        assert_eq!(
+            made.deliveries.len(),
+            2,
+            "no email address, two endpoints want it"
+        );
+    }
+
+    #[test]
+    fn small_transactions_do_not_notify_and_large_ones_do() {
+        let user = Uuid::now_v7();
+        let transaction = |minor: i64| Incoming {
+            event_id: Uuid::now_v7(),
+            user_id: user,
+            about: About::Transaction(Box::new(ledger_pb::Transaction {
+                id: Uuid::now_v7().to_string(),
+                amount: Some(pb_money("EUR", minor)),
+                description: "Rent".into(),
+                ..Default::default()
+            })),
+        };
+        let mut preferences = Preferences::default();
+        let none = make(&transaction(-1_000_000), None, Utc::now(), true);
+        assert!(none.notification.is_none(), "no threshold set");
+        preferences.large_transaction = Some(("EUR".into(), 100_000));
+        preferences.email = Some("ada@example.com".into());
+        let recipient = Recipient {
+            preferences,
+            endpoints: vec![],
+        };
+        assert!(
+            make(&transaction(-99_999), Some(&recipient), Utc::now(), true)
+                .notification
+                .is_none()
+        );
+        let large = make(&transaction(-100_000), Some(&recipient), Utc::now(), true);
+        assert_eq!(
+            large.notification.map(|n| n.kind),
+            Some(Kind::LargeTransaction)
+        );
+        assert_eq!(large.deliveries.len(), 1, "one email");
+        let without_smtp = make(&transaction(-100_000), Some(&recipient), Utc::now(), false);
+        assert!(without_smtp.deliveries.is_empty());
+    }
+}

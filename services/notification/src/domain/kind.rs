@@ -1,0 +1,70 @@
+use freedumb_proto::notification as pb;
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A budget crossed a threshold.
+    BudgetThreshold,
+    /// A large transaction was recorded.
+    LargeTransaction,
+    /// A recurring rule recorded a transaction.
+    RecurringRecorded,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Self; 3] = [
+        Self::BudgetThreshold,
+        Self::LargeTransaction,
+        Self::RecurringRecorded,
+    ];
+
+    /// The stored name (also the webhook payload's `type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BudgetThreshold => "budget.threshold_crossed",
+            Self::LargeTransaction => "transaction.large",
+            Self::RecurringRecorded => "transaction.recurring_recorded",
+        }
+    }
+
+    /// A stored name back.
+    pub fn from_stored(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The API form.
+    pub fn to_pb(self) -> pb::NotificationKind {
+        match self {
+            Self::BudgetThreshold => pb::NotificationKind::BudgetThreshold,
+            Self::LargeTransaction => pb::NotificationKind::LargeTransaction,
+            Self::RecurringRecorded => pb::NotificationKind::RecurringRecorded,
+        }
+    }
+
+    /// Parses the API form.
+    pub fn parse(raw: i32) -> Result<Self, String> {
+        match pb::NotificationKind::try_from(raw) {
+            Ok(pb::NotificationKind::BudgetThreshold) => Ok(Self::BudgetThreshold),
+            Ok(pb::NotificationKind::LargeTransaction) => Ok(Self::LargeTransaction),
+            Ok(pb::NotificationKind::RecurringRecorded) => Ok(Self::RecurringRecorded),
+            Ok(pb::NotificationKind::Unspecified) => Err("is required".into()),
+            Err(_) => Err(format!("{raw} is not a notification kind")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_storage_and_the_api() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::from_stored(kind.as_str()), Some(kind));
+            assert_eq!(Kind::parse(kind.to_pb() as i32), Ok(kind));
+        }
+        assert!(Kind::parse(0).is_err());
+        assert!(Kind::parse(99).is_err());
+    }
+}
