@@ -145,7 +145,7 @@ pub const REGISTRY: &[Module] = &[
     },
     Module {
         name: "notification-core",
-        about: "the notification store and the consumers that make notifications from events",
+        about: "the notification store",
         kind: Kind::Internal,
         deps: &["event-bus"],
         config: Some(section::<freedumb_notification::NotificationConfig>()),
@@ -159,7 +159,7 @@ pub const REGISTRY: &[Module] = &[
     },
     Module {
         name: "notification",
-        about: "the in-app feed, preferences and webhook endpoints (freedumb.notification.v1)",
+        about: "the in-app feed, preferences and webhook endpoints (freedumb.notification.v1), made from ledger and budget events",
         kind: Kind::Service,
         deps: &["notification-core"],
         config: None,
@@ -403,15 +403,6 @@ fn init_worker_recurring(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
 
 fn init_notification_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
-        // Notifications come from the ledger's and the budget's events: in
-        // process when both write here, through Redis otherwise.
-        let sources_here = w.try_get::<Arc<freedumb_ledger::Ledger>>().is_some()
-            && w.try_get::<Arc<freedumb_budget::Budget>>().is_some();
-        anyhow::ensure!(
-            sources_here || w.config.redis_url.is_some(),
-            "REDIS_URL is required when the ledger and the budget do not both run in this process \
-             (notifications are made from their events)"
-        );
         let db = w
             .database(
                 freedumb_notification::NAME,
@@ -419,22 +410,29 @@ fn init_notification_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
             )
             .await?;
         let bus: Arc<dyn EventBus> = w.get("notification-core")?;
-        let notifications = Arc::new(freedumb_notification::Notifications::new(
-            &w.config, &db, bus,
-        )?);
-        for (name, reader, handler) in notifications.consumers() {
-            w.background(name, move |stop| {
-                freedumb_kit::events::run_group(name, reader, handler, stop)
-            });
-        }
-        w.provide(notifications);
+        let notifications = freedumb_notification::Notifications::new(&w.config, &db, bus)?;
+        w.provide(Arc::new(notifications));
         Ok(())
     })
 }
 
 fn init_notification(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
+        // Notifications are made from the ledger's and the budget's events:
+        // in process when both write here, through Redis otherwise.
+        let sources_here = w.try_get::<Arc<freedumb_ledger::Ledger>>().is_some()
+            && w.try_get::<Arc<freedumb_budget::Budget>>().is_some();
+        anyhow::ensure!(
+            sources_here || w.config.redis_url.is_some(),
+            "REDIS_URL is required when the ledger and the budget do not both run in this process \
+             (notifications are made from their events)"
+        );
         let notifications: Arc<freedumb_notification::Notifications> = w.get("notification")?;
+        for (name, reader, handler) in notifications.consumers() {
+            w.background(name, move |stop| {
+                freedumb_kit::events::run_group(name, reader, handler, stop)
+            });
+        }
         w.server
             .add_service(notifications.service(w.shutdown.clone()));
         Ok(())

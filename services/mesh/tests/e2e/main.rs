@@ -15,6 +15,7 @@ mod ledger_backends;
 mod ledger_support;
 mod mtls;
 mod notification;
+mod notification_backends;
 mod notification_support;
 mod ops;
 mod shared_backends;

@@ -12,7 +12,7 @@ use freedumb_proto::notification as npb;
 use tonic::Code;
 
 use crate::budget::{budgets, create_budget, monthly, today, two_categories};
-use crate::helpers::{Backends, TestApp, authed, spawn_app, spawn_app_with, violated_fields};
+use crate::helpers::{Backends, TestApp, authed, rest, spawn_app, spawn_app_with, violated_fields};
 use crate::ledger_support::{Ledger, create, mask, money, new_transaction, open_account};
 use crate::notification_support::{
     Behaviour, Notifications, Receiver, SmtpServer, WEBHOOK_ENV, notifications, notify_large,
@@ -498,4 +498,93 @@ async fn another_users_notifications_endpoints_and_deliveries_are_not_found() {
         .into_inner()
         .endpoints;
     assert!(theirs.is_empty());
+}
+
+#[tokio::test]
+async fn notifications_over_rest_through_the_gateway() {
+    let app = webhook_app().await;
+    let gw = app.gateway_addr.expect("gateway");
+    let token = app.token().await;
+    let receiver = Receiver::start(Behaviour::FailFirst(0)).await;
+    let t = Some(token.as_str());
+
+    let patch = serde_json::json!({ "largeTransactionThreshold": { "currencyCode": "EUR", "amountMinor": "100" } });
+    let (status, _, prefs) = rest(
+        gw,
+        "PATCH",
+        "/v1/notificationPreferences?updateMask=largeTransactionThreshold",
+        t,
+        Some(&patch.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{prefs}");
+    let (status, _, got) = rest(gw, "GET", "/v1/notificationPreferences", t, None).await;
+    assert_eq!(
+        (
+            status,
+            &got["preferences"]["largeTransactionThreshold"]["amountMinor"]
+        ),
+        (200, &serde_json::json!("100"))
+    );
+
+    let hook = serde_json::json!({ "url": receiver.url(), "kinds": ["NOTIFICATION_KIND_LARGE_TRANSACTION"] });
+    let (status, _, created) = rest(
+        gw,
+        "POST",
+        "/v1/webhookEndpoints",
+        t,
+        Some(&hook.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    assert!(
+        created["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_"))
+    );
+    let id = created["endpoint"]["id"].as_str().expect("id").to_owned();
+    let bad = serde_json::json!({ "url": "ftp://example.com" });
+    let (status, _, refused) = rest(
+        gw,
+        "POST",
+        "/v1/webhookEndpoints",
+        t,
+        Some(&bad.to_string()),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+
+    let mut ledger = app.ledger().await;
+    let account = open_account(&mut ledger, &token, "EUR", 0).await;
+    spend(&mut ledger, &token, &account, -500, "").await;
+    receiver.wait_for("the webhook", |r| !r.is_empty()).await;
+    let (status, _, count) = rest(gw, "GET", "/v1/notifications:unreadCount", t, None).await;
+    assert_eq!((status, &count["unread"]), (200, &serde_json::json!("1")));
+    let (status, _, listed) = rest(gw, "GET", "/v1/notifications?pageSize=10", t, None).await;
+    assert_eq!(
+        (status, listed["notifications"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    let (status, _, log) = rest(
+        gw,
+        "GET",
+        &format!("/v1/webhookEndpoints/{id}/deliveries"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, log["deliveries"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    let (status, _, marked) =
+        rest(gw, "POST", "/v1/notifications:markAllRead", t, Some("{}")).await;
+    assert_eq!((status, &marked["marked"]), (200, &serde_json::json!("1")));
+    let (status, _, _) = rest(gw, "DELETE", &format!("/v1/webhookEndpoints/{id}"), t, None).await;
+    assert_eq!(status, 200);
+    let (status, _, listed) = rest(gw, "GET", "/v1/webhookEndpoints", t, None).await;
+    assert_eq!(
+        (status, listed["endpoints"].as_array().map_or(0, Vec::len)),
+        (200, 0)
+    );
 }
