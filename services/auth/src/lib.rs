@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod hashing;
 pub mod keys;
+pub mod outbox;
 pub mod service;
 pub mod store;
 pub mod throttle;
@@ -48,13 +49,28 @@ pub struct Auth {
     pub server: AuthServiceServer<AuthApi>,
     /// Its signing keys, for an in-process verifier.
     pub keys: Arc<SigningKeys>,
+    /// The relay of its events (sign-ins from new clients).
+    pub relay: freedumb_kit::outbox::Relay,
 }
 
 /// Builds the auth service on a migrated `db`, configured by the `[auth]`
 /// section of `config`.
-pub fn build(config: &Config, db: &Database, state: &SharedState) -> anyhow::Result<Auth> {
+pub fn build(
+    config: &Config,
+    db: &Database,
+    state: &SharedState,
+    bus: Arc<dyn freedumb_kit::events::EventBus>,
+) -> anyhow::Result<Auth> {
     let section: AuthConfig = config.section()?;
     let store = store::for_database(db);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let relay = freedumb_kit::outbox::Relay::new(
+        freedumb_kit::outbox::for_database(db),
+        bus,
+        outbox::STREAM,
+        wake.clone(),
+        std::time::Duration::from_secs(1),
+    );
     let keys = Arc::new(SigningKeys::new(store.clone(), &section));
     let deps = AuthDeps {
         store,
@@ -62,10 +78,12 @@ pub fn build(config: &Config, db: &Database, state: &SharedState) -> anyhow::Res
         throttle: throttle::LoginThrottle::new(state.counters.clone()),
         revocations: state.revocations.clone(),
         proxies: freedumb_kit::client::TrustedProxies::new(config.trusted_proxies.iter().copied()),
+        wake,
     };
     let api = AuthApi::new(deps, &section)?;
     Ok(Auth {
         server: AuthServiceServer::new(api),
         keys,
+        relay,
     })
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use freedumb_auth::domain::{Email, RefreshToken};
+use freedumb_auth::outbox::Client;
 use freedumb_auth::store::{
-    AuthStore, RevokeReason, Rotation, SessionRecord, SigningKeyRecord, UserRecord,
+    AuthStore, ClientSighting, RevokeReason, Rotation, SessionRecord, SigningKeyRecord, UserRecord,
 };
 use uuid::Uuid;
 
@@ -23,6 +24,7 @@ freedumb_kit::store_contract!(
     logout_all_keeps_only_the_current_session,
     password_change_revokes_other_sessions,
     signing_keys_are_listed_newest_first_until_they_expire,
+    sign_ins_from_new_clients_are_announced_once,
 );
 
 fn user(email: &str) -> UserRecord {
@@ -87,7 +89,10 @@ async fn refresh_tokens_rotate_once_and_reuse_revokes_the_session(store: Arc<dyn
         RefreshToken::generate(),
         RefreshToken::generate(),
     );
-    store.create_session(&s, &r1.hash()).await.expect("session");
+    store
+        .create_session(&s, &r1.hash(), None)
+        .await
+        .expect("session");
 
     let rotated = store
         .rotate_refresh_token(&r1.hash(), &r2.hash(), freedumb_kit::time::now())
@@ -139,7 +144,7 @@ async fn concurrent_rotations_of_one_token_rotate_once(store: Arc<dyn AuthStore>
     let s = session(u.id, Duration::days(1));
     let presented = RefreshToken::generate();
     store
-        .create_session(&s, &presented.hash())
+        .create_session(&s, &presented.hash(), None)
         .await
         .expect("session");
     let calls = (0..8).map(|_| {
@@ -173,7 +178,10 @@ async fn expired_sessions_do_not_rotate(store: Arc<dyn AuthStore>) {
     store.create_user(&u).await.expect("user");
     let s = session(u.id, Duration::seconds(1));
     let r1 = RefreshToken::generate();
-    store.create_session(&s, &r1.hash()).await.expect("session");
+    store
+        .create_session(&s, &r1.hash(), None)
+        .await
+        .expect("session");
     let later = freedumb_kit::time::now() + Duration::seconds(5);
     let outcome = store
         .rotate_refresh_token(&r1.hash(), &RefreshToken::generate().hash(), later)
@@ -187,7 +195,7 @@ async fn sessions_are_scoped_to_their_user(store: Arc<dyn AuthStore>) {
     store.create_user(&b).await.expect("b");
     let s = session(a.id, Duration::days(1));
     store
-        .create_session(&s, &RefreshToken::generate().hash())
+        .create_session(&s, &RefreshToken::generate().hash(), None)
         .await
         .expect("session");
     assert!(store.get_session(b.id, s.id).await.expect("find").is_none());
@@ -240,13 +248,13 @@ async fn logout_all_keeps_only_the_current_session(store: Arc<dyn AuthStore>) {
     let sessions: Vec<_> = (0..3).map(|_| session(a.id, Duration::days(1))).collect();
     for s in &sessions {
         store
-            .create_session(s, &RefreshToken::generate().hash())
+            .create_session(s, &RefreshToken::generate().hash(), None)
             .await
             .expect("session");
     }
     let other = session(b.id, Duration::days(1));
     store
-        .create_session(&other, &RefreshToken::generate().hash())
+        .create_session(&other, &RefreshToken::generate().hash(), None)
         .await
         .expect("session");
 
@@ -286,11 +294,11 @@ async fn password_change_revokes_other_sessions(store: Arc<dyn AuthStore>) {
         session(a.id, Duration::days(1)),
     );
     store
-        .create_session(&keep, &RefreshToken::generate().hash())
+        .create_session(&keep, &RefreshToken::generate().hash(), None)
         .await
         .expect("keep");
     store
-        .create_session(&other, &RefreshToken::generate().hash())
+        .create_session(&other, &RefreshToken::generate().hash(), None)
         .await
         .expect("other");
     let revoked = store
@@ -340,4 +348,40 @@ async fn signing_keys_are_listed_newest_first_until_they_expire(store: Arc<dyn A
             .expect_err("duplicate kid")
             .is_duplicate()
     );
+}
+
+async fn sign_ins_from_new_clients_are_announced_once(store: Arc<dyn AuthStore>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let u = user("clients@example.com");
+    store.create_user(&u).await.expect("user");
+    let laptop = Client {
+        address: Some("203.0.113.7".parse().expect("ip")),
+        user_agent: "Firefox/140".into(),
+    };
+    let phone = Client {
+        address: Some("198.51.100.20".parse().expect("ip")),
+        user_agent: "FREEDUMB-iOS/1.0".into(),
+    };
+    let announced = AtomicUsize::new(0);
+    let announce = || {
+        announced.fetch_add(1, Ordering::SeqCst);
+        laptop.announce(u.id, Uuid::now_v7())
+    };
+    // Registration (the first client), the same client again, a new one,
+    // and the new one again: only the third is announced.
+    for (client, expected) in [(&laptop, 0), (&laptop, 0), (&phone, 1), (&phone, 1)] {
+        let sighting = ClientSighting {
+            key: client.key(),
+            announce: &announce,
+        };
+        store
+            .create_session(
+                &session(u.id, Duration::days(1)),
+                &RefreshToken::generate().hash(),
+                Some(&sighting),
+            )
+            .await
+            .expect("session");
+        assert_eq!(announced.load(Ordering::SeqCst), expected);
+    }
 }

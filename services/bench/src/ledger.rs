@@ -24,7 +24,7 @@ use crate::server::{Server, freedumb_serve};
 const STATEMENT_LINES: usize = 100_000;
 
 /// A fresh database next to `url`'s (so runs start equal), and its URL.
-async fn scratch_database(url: &str) -> anyhow::Result<String> {
+pub(crate) async fn scratch_database(url: &str) -> anyhow::Result<String> {
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .context("connecting")?;

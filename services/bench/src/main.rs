@@ -11,12 +11,15 @@
 //! cargo run --release -p freedumb-bench -- \
 //!     --ledger-database-url postgres://postgres@127.0.0.1:5432/bench
 //! cargo run --release -p freedumb-bench -- --edge --clients 16,64
+//! cargo run --release -p freedumb-bench -- --events --rates 100,1000 \\
+//!     --events-database-url postgres://postgres@127.0.0.1:5432/bench --redis-url redis://127.0.0.1:6379
 //! ```
 #![forbid(unsafe_code)]
 
 mod auth;
 mod bare;
 mod edge;
+mod events;
 mod jwt;
 mod ledger;
 mod runner;
@@ -46,6 +49,20 @@ struct Args {
     /// gateway, over gRPC via Envoy (mTLS to the service), and direct.
     #[arg(long)]
     edge: bool,
+    /// Benchmark the event path instead: write to budget alert
+    /// notification latency at `--rates`, and the projection's absorption.
+    #[arg(long)]
+    events: bool,
+    /// Transactions per second for `--events`.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    rates: Vec<usize>,
+    /// Run `--events` on this Postgres database (a scratch database is
+    /// created beside it); SQLite otherwise.
+    #[arg(long)]
+    events_database_url: Option<String>,
+    /// Run `--events` with Redis (event streams and consumer groups).
+    #[arg(long)]
+    redis_url: Option<String>,
     /// Transactions stored for the measuring user before the ledger runs.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
@@ -67,6 +84,10 @@ fn main() -> anyhow::Result<()> {
     let freedumb = server::freedumb_binary(args.freedumb.as_deref())?;
     if args.edge {
         return runtime.block_on(edge::run(args, &freedumb));
+    }
+    if args.events {
+        let url = args.events_database_url.clone();
+        return runtime.block_on(events::run(args, &freedumb, url));
     }
     if let Some(url) = args.ledger_database_url.clone() {
         return runtime.block_on(ledger::run(args, &freedumb, url));

@@ -93,7 +93,7 @@ pub const REGISTRY: &[Module] = &[
         name: "auth",
         about: "accounts, sessions and token signing (freedumb.auth.v1)",
         kind: Kind::Service,
-        deps: &[],
+        deps: &["event-bus"],
         config: Some(section::<freedumb_auth::AuthConfig>()),
         database: Some(|| (freedumb_auth::NAME, freedumb_auth::MIGRATIONS)),
         init: init_auth,
@@ -308,7 +308,10 @@ fn init_auth(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         let db = w
             .database(freedumb_auth::NAME, freedumb_auth::MIGRATIONS)
             .await?;
-        let auth = freedumb_auth::build(&w.config, &db, &w.state).context("starting auth")?;
+        let bus: Arc<dyn EventBus> = w.get("auth")?;
+        let auth = freedumb_auth::build(&w.config, &db, &w.state, bus).context("starting auth")?;
+        let relay = auth.relay;
+        w.background("auth outbox relay", |stop| relay.run(stop));
         for method in freedumb_auth::PUBLIC_METHODS {
             w.server.allow_anonymous(method);
         }
@@ -418,14 +421,16 @@ fn init_notification_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
 
 fn init_notification(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
-        // Notifications are made from the ledger's and the budget's events:
-        // in process when both write here, through Redis otherwise.
+        // Notifications are made from the ledger's, the budget's and auth's
+        // events: in process when all three write here, through Redis
+        // otherwise.
         let sources_here = w.try_get::<Arc<freedumb_ledger::Ledger>>().is_some()
-            && w.try_get::<Arc<freedumb_budget::Budget>>().is_some();
+            && w.try_get::<Arc<freedumb_budget::Budget>>().is_some()
+            && w.try_get::<Arc<dyn KeySource>>().is_some();
         anyhow::ensure!(
             sources_here || w.config.redis_url.is_some(),
-            "REDIS_URL is required when the ledger and the budget do not both run in this process \
-             (notifications are made from their events)"
+            "REDIS_URL is required when the ledger, the budget and auth do not all run in this \
+             process (notifications are made from their events)"
         );
         let notifications: Arc<freedumb_notification::Notifications> = w.get("notification")?;
         for (name, reader, handler) in notifications.consumers() {
@@ -504,7 +509,10 @@ mod tests {
             names(&parse("worker-recurring").expect("valid")),
             ["event-bus", "ledger-core", "worker-recurring", "verifier"]
         );
-        assert_eq!(names(&parse("auth").expect("valid")), ["auth", "verifier"]);
+        assert_eq!(
+            names(&parse("auth").expect("valid")),
+            ["event-bus", "auth", "verifier"]
+        );
         assert_eq!(names(&Targets::all()).len(), REGISTRY.len());
     }
 

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use freedumb_kit::events::{Event, EventBus, Handler};
 use freedumb_kit::time;
+use freedumb_proto::auth as auth_pb;
 use freedumb_proto::budget as budget_pb;
 use freedumb_proto::ledger as ledger_pb;
 use prost::Message as _;
@@ -39,6 +40,8 @@ pub enum Source {
     Ledger,
     /// `freedumb.budget.v1.events`.
     Budget,
+    /// `freedumb.auth.v1.events`.
+    Auth,
 }
 
 impl Source {
@@ -47,6 +50,7 @@ impl Source {
         match self {
             Self::Ledger => "notification consumer of ledger events",
             Self::Budget => "notification consumer of budget events",
+            Self::Auth => "notification consumer of auth events",
         }
     }
 
@@ -55,6 +59,7 @@ impl Source {
         match self {
             Self::Ledger => "freedumb.ledger.v1.events",
             Self::Budget => "freedumb.budget.v1.events",
+            Self::Auth => "freedumb.auth.v1.events",
         }
     }
 }
@@ -64,6 +69,7 @@ impl Source {
 enum About {
     Threshold(budget_pb::ThresholdCrossed),
     Transaction(Box<ledger_pb::Transaction>),
+    SignIn(auth_pb::SignInFromNewClient),
 }
 
 /// An event that may notify.
@@ -121,6 +127,17 @@ impl Consumer {
                     let about = match e.change {
                         Some(budget_pb::budget_event::Change::ThresholdCrossed(c)) => {
                             Some(About::Threshold(c))
+                        }
+                        _ => None,
+                    };
+                    (e.event_id, e.user_id, about)
+                })
+            }
+            Source::Auth if event.kind == "sign_in_from_new_client" => {
+                auth_pb::AuthEvent::decode(event.payload.as_ref()).map(|e| {
+                    let about = match e.change {
+                        Some(auth_pb::auth_event::Change::SignInFromNewClient(s)) => {
+                            Some(About::SignIn(s))
                         }
                         _ => None,
                     };
@@ -349,6 +366,23 @@ fn content(about: &About, prefs: &Preferences) -> Option<Content> {
                         t.threshold_percent.to_string(),
                     ),
                 ]),
+            ))
+        }
+        About::SignIn(s) => {
+            let from = match (s.user_agent.as_str(), s.client_address.as_str()) {
+                ("", "") => "an unknown client".to_owned(),
+                ("", address) => format!("a client at {address}"),
+                (agent, "") => agent.to_owned(),
+                (agent, address) => format!("{agent} at {address}"),
+            };
+            Some((
+                Kind::NewSignIn,
+                "New sign-in to your account".to_owned(),
+                format!(
+                    "Someone signed in to your account from {from}, a client not seen before. \
+                     If it was not you, change your password: that signs out every other session."
+                ),
+                BTreeMap::from([("session_id".to_owned(), s.session_id.clone())]),
             ))
         }
         About::Transaction(t) => {

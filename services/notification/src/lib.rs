@@ -71,20 +71,24 @@ impl Notifications {
     /// The consumers: one group reader per stream the feed is made from,
     /// with its handler (join them while wiring, before tasks start).
     pub fn consumers(&self) -> Vec<(&'static str, Box<dyn GroupReader>, Arc<consumer::Consumer>)> {
-        [consumer::Source::Ledger, consumer::Source::Budget]
-            .into_iter()
-            .map(|source| {
-                let reader = self.bus.group(source.stream(), consumer::GROUP);
-                let handler = consumer::Consumer::new(
-                    source,
-                    self.stores.inbox.clone(),
-                    self.bus.clone(),
-                    self.wake_worker.clone(),
-                    self.config.smtp_url.is_some(),
-                );
-                (source.name(), reader, Arc::new(handler))
-            })
-            .collect()
+        [
+            consumer::Source::Ledger,
+            consumer::Source::Budget,
+            consumer::Source::Auth,
+        ]
+        .into_iter()
+        .map(|source| {
+            let reader = self.bus.group(source.stream(), consumer::GROUP);
+            let handler = consumer::Consumer::new(
+                source,
+                self.stores.inbox.clone(),
+                self.bus.clone(),
+                self.wake_worker.clone(),
+                self.config.smtp_url.is_some(),
+            );
+            (source.name(), reader, Arc::new(handler))
+        })
+        .collect()
     }
 
     /// The delivery worker.

@@ -23,7 +23,8 @@ use crate::domain::RefreshToken;
 use crate::error::AuthError;
 use crate::hashing::PasswordHasher;
 use crate::keys::SigningKeys;
-use crate::store::{AuthStore, SessionRecord, UserRecord};
+use crate::outbox::Client;
+use crate::store::{AuthStore, ClientSighting, SessionRecord, UserRecord};
 use crate::throttle::LoginThrottle;
 
 /// The auth service.
@@ -34,6 +35,7 @@ pub struct AuthApi {
     throttle: LoginThrottle,
     revocations: Arc<dyn Revocations>,
     proxies: freedumb_kit::client::TrustedProxies,
+    wake: Arc<tokio::sync::Notify>,
     issuer: String,
     audience: String,
     access_ttl: chrono::Duration,
@@ -55,6 +57,8 @@ pub struct AuthDeps {
     pub revocations: Arc<dyn Revocations>,
     /// Proxies whose `x-forwarded-for` names the client (the gateway).
     pub proxies: freedumb_kit::client::TrustedProxies,
+    /// Wakes the outbox relay after a commit that wrote an event.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl AuthApi {
@@ -68,6 +72,7 @@ impl AuthApi {
             throttle: deps.throttle,
             revocations: deps.revocations,
             proxies: deps.proxies,
+            wake: deps.wake,
             issuer: config.token.issuer.clone(),
             audience: config.token.audience.clone(),
             access_ttl: secs(config.token.access_ttl_secs),
@@ -103,6 +108,7 @@ impl AuthApi {
         &self,
         user_id: Uuid,
         now: DateTime<Utc>,
+        client: &Client,
     ) -> Result<TokenPair, AuthError> {
         let session = SessionRecord {
             id: Uuid::now_v7(),
@@ -112,7 +118,16 @@ impl AuthApi {
             revoke_time: None,
         };
         let refresh = RefreshToken::generate();
-        self.store.create_session(&session, &refresh.hash()).await?;
+        let announce = || client.announce(user_id, session.id);
+        let sighting = ClientSighting {
+            key: client.key(),
+            announce: &announce,
+        };
+        self.store
+            .create_session(&session, &refresh.hash(), Some(&sighting))
+            .await?;
+        // A sign-in from a new client may have left an event to publish.
+        self.wake.notify_one();
         self.tokens(user_id, &session, &refresh, now).await
     }
 
@@ -159,17 +174,17 @@ impl AuthService for AuthApi {
         &self,
         req: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        let address = self.proxies.grpc_client(&req);
+        let client = Client::of(&req, self.proxies.grpc_client(&req));
         Ok(Response::new(
-            AuthApi::register(self, req.into_inner(), address).await?,
+            AuthApi::register(self, req.into_inner(), client).await?,
         ))
     }
 
     #[tracing::instrument(skip_all)]
     async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
-        let address = self.proxies.grpc_client(&req);
+        let client = Client::of(&req, self.proxies.grpc_client(&req));
         Ok(Response::new(
-            AuthApi::login(self, req.into_inner(), address).await?,
+            AuthApi::login(self, req.into_inner(), client).await?,
         ))
     }
 

@@ -1,7 +1,5 @@
 //! Sessions: sign-in, refresh-token rotation, sign-out.
 
-use std::net::IpAddr;
-
 use freedumb_kit::auth::Caller;
 use freedumb_kit::time;
 use freedumb_proto::auth::*;
@@ -9,6 +7,7 @@ use freedumb_proto::auth::*;
 use super::{AuthApi, user_pb};
 use crate::domain::{Credentials, RefreshToken};
 use crate::error::AuthError;
+use crate::outbox::Client;
 use crate::store::{RevokeReason, Rotation};
 use crate::throttle::Throttled;
 
@@ -16,8 +15,9 @@ impl AuthApi {
     pub(super) async fn login(
         &self,
         req: LoginRequest,
-        address: Option<IpAddr>,
+        client: Client,
     ) -> Result<LoginResponse, AuthError> {
+        let address = client.address;
         let Credentials { email, password } = req.try_into()?;
         if let Err(Throttled(wait)) = self.throttle.attempt(&email, address).await? {
             return Err(AuthError::Throttled(wait));
@@ -35,7 +35,7 @@ impl AuthApi {
             _ => return Err(AuthError::InvalidCredentials),
         };
         self.throttle.record_success(&email, address).await?;
-        let tokens = self.start_session(user.id, time::now()).await?;
+        let tokens = self.start_session(user.id, time::now(), &client).await?;
         Ok(LoginResponse {
             user: Some(user_pb(&user)),
             tokens: Some(tokens),

@@ -7,6 +7,8 @@ use freedumb_kit::time;
 use freedumb_proto::auth::*;
 use uuid::Uuid;
 
+use crate::outbox::Client;
+
 use super::{AuthApi, user_pb};
 use crate::domain::{PasswordChange, Registration};
 use crate::error::AuthError;
@@ -17,9 +19,9 @@ impl AuthApi {
     pub(super) async fn register(
         &self,
         req: RegisterRequest,
-        address: Option<IpAddr>,
+        client: Client,
     ) -> Result<RegisterResponse, AuthError> {
-        if let Err(Throttled(wait)) = self.throttle.register_attempt(address).await? {
+        if let Err(Throttled(wait)) = self.throttle.register_attempt(client.address).await? {
             return Err(AuthError::Throttled(wait));
         }
         let Registration { email, password } = req.try_into()?;
@@ -38,7 +40,7 @@ impl AuthApi {
             }
         })?;
         tracing::info!(user_id = %user.id, "user registered");
-        let tokens = self.start_session(user.id, now).await?;
+        let tokens = self.start_session(user.id, now, &client).await?;
         Ok(RegisterResponse {
             user: Some(user_pb(&user)),
             tokens: Some(tokens),

@@ -22,6 +22,14 @@ pub fn for_database(db: &freedumb_kit::Database) -> Arc<dyn AuthStore> {
     )
 }
 
+/// The client a session starts from.
+pub struct ClientSighting<'a> {
+    /// SHA-256 of the client's network and user agent.
+    pub key: [u8; 32],
+    /// The event announcing a sign-in from a new client.
+    pub announce: &'a (dyn Fn() -> freedumb_kit::outbox::OutboxEvent + Send + Sync),
+}
+
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -172,11 +180,15 @@ pub trait AuthStore: Send + Sync + 'static {
         keep: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError>;
-    /// Starts a session with its first refresh token.
+    /// Starts a session with its first refresh token, and records the
+    /// client it was started from: when the user had signed in before but
+    /// never from this client, `client.announce()` goes to the outbox in
+    /// the same transaction.
     async fn create_session(
         &self,
         session: &SessionRecord,
         token: &RefreshTokenHash,
+        client: Option<&ClientSighting<'_>>,
     ) -> Result<(), StoreError>;
     /// The session `session_id` of `user_id`.
     async fn get_session(

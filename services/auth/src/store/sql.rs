@@ -10,7 +10,8 @@ use sqlx::{Database, FromRow, Pool};
 use uuid::Uuid;
 
 use super::{
-    AuthStore, RevokeReason, Rotation, SessionRecord, SigningKeyRecord, StoreError, UserRecord,
+    AuthStore, ClientSighting, RevokeReason, Rotation, SessionRecord, SigningKeyRecord, StoreError,
+    UserRecord,
 };
 use crate::domain::{Email, RefreshTokenHash};
 
@@ -185,6 +186,7 @@ freedumb_kit::sql_impl!(
         &self,
         session: &SessionRecord,
         token: &RefreshTokenHash,
+        client: Option<&ClientSighting<'_>>,
     ) -> Result<(), StoreError> {
         let mut tx = freedumb_kit::storage::begin_write(&self.pool).await?;
         sqlx::query(
@@ -197,6 +199,27 @@ freedumb_kit::sql_impl!(
         .execute(&mut *tx)
         .await?;
         Self::insert_refresh_token(&mut tx, token, session.id, session.create_time).await?;
+        if let Some(client) = client {
+            let (seen_before,): (bool,) =
+                sqlx::query_as("SELECT EXISTS (SELECT 1 FROM known_clients WHERE user_id = $1)")
+                    .bind(session.user_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let new: Option<(Uuid,)> = sqlx::query_as(
+                "INSERT INTO known_clients (user_id, client_key, first_seen) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id, client_key) DO NOTHING RETURNING user_id",
+            )
+            .bind(session.user_id)
+            .bind(client.key.to_vec())
+            .bind(session.create_time)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if new.is_some() && seen_before {
+                let event = (client.announce)();
+                freedumb_kit::outbox::SqlOutbox::<DB>::insert(&mut tx, &[(event, session.create_time)])
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }

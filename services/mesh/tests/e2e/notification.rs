@@ -588,3 +588,70 @@ async fn notifications_over_rest_through_the_gateway() {
         (200, 0)
     );
 }
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_client_is_notified_once() {
+    use freedumb_proto::auth::LoginRequest;
+    use freedumb_proto::auth::auth_service_client::AuthServiceClient;
+
+    let app = spawn_app().await;
+    let registered = app.register().await;
+    let token = registered
+        .tokens
+        .as_ref()
+        .expect("tokens")
+        .access_token
+        .clone();
+    let email = registered.user.as_ref().expect("user").email.clone();
+    let login = |agent: &'static str| {
+        let (url, email) = (app.url(), email.clone());
+        async move {
+            let channel = tonic::transport::Endpoint::from_shared(url)
+                .expect("url")
+                .user_agent(agent)
+                .expect("agent")
+                .connect()
+                .await
+                .expect("connect");
+            AuthServiceClient::new(channel)
+                .login(LoginRequest {
+                    email,
+                    password: crate::helpers::PASSWORD.into(),
+                })
+                .await
+                .expect("login");
+        }
+    };
+    // The client that registered signs in again: not new.
+    app.login(&registered).await;
+    login("Firefox/140").await;
+    login("Firefox/140").await;
+    let mut client = notifications(&app).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let sign_ins = loop {
+        let sign_ins: Vec<npb::Notification> = feed(&mut client, &token, false)
+            .await
+            .into_iter()
+            .filter(|n| n.kind == npb::NotificationKind::NewSignIn as i32)
+            .collect();
+        if !sign_ins.is_empty() || std::time::Instant::now() > deadline {
+            break sign_ins;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(sign_ins.len(), 1, "{sign_ins:?}");
+    assert!(
+        sign_ins[0].body.contains("Firefox/140"),
+        "{}",
+        sign_ins[0].body
+    );
+    // Nothing more arrives for the repeated sign-in.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = feed(&mut client, &token, false).await;
+    assert_eq!(
+        all.iter()
+            .filter(|n| n.kind == npb::NotificationKind::NewSignIn as i32)
+            .count(),
+        1
+    );
+}

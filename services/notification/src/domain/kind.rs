@@ -9,14 +9,17 @@ pub enum Kind {
     LargeTransaction,
     /// A recurring rule recorded a transaction.
     RecurringRecorded,
+    /// A sign-in from a new client.
+    NewSignIn,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::BudgetThreshold,
         Self::LargeTransaction,
         Self::RecurringRecorded,
+        Self::NewSignIn,
     ];
 
     /// The stored name (also the webhook payload's `type`).
@@ -25,6 +28,7 @@ impl Kind {
             Self::BudgetThreshold => "budget.threshold_crossed",
             Self::LargeTransaction => "transaction.large",
             Self::RecurringRecorded => "transaction.recurring_recorded",
+            Self::NewSignIn => "account.new_sign_in",
         }
     }
 
@@ -39,6 +43,7 @@ impl Kind {
             Self::BudgetThreshold => pb::NotificationKind::BudgetThreshold,
             Self::LargeTransaction => pb::NotificationKind::LargeTransaction,
             Self::RecurringRecorded => pb::NotificationKind::RecurringRecorded,
+            Self::NewSignIn => pb::NotificationKind::NewSignIn,
         }
     }
 
@@ -48,6 +53,7 @@ impl Kind {
             Ok(pb::NotificationKind::BudgetThreshold) => Ok(Self::BudgetThreshold),
             Ok(pb::NotificationKind::LargeTransaction) => Ok(Self::LargeTransaction),
             Ok(pb::NotificationKind::RecurringRecorded) => Ok(Self::RecurringRecorded),
+            Ok(pb::NotificationKind::NewSignIn) => Ok(Self::NewSignIn),
             Ok(pb::NotificationKind::Unspecified) => Err("is required".into()),
             Err(_) => Err(format!("{raw} is not a notification kind")),
         }
