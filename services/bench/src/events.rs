@@ -235,6 +235,26 @@ async fn latency(
     ))
 }
 
+/// What a budget's current period has spent.
+async fn spent(
+    budgets: &mut BudgetServiceClient<Channel>,
+    token: &str,
+    budget_id: &str,
+) -> anyhow::Result<i64> {
+    let status = budgets
+        .get_budget_status(authed(
+            bpb::GetBudgetStatusRequest {
+                budget_id: budget_id.to_owned(),
+                date: None,
+            },
+            token,
+        )?)
+        .await?
+        .into_inner()
+        .status;
+    Ok(status.and_then(|s| s.spent).map_or(0, |m| m.amount_minor))
+}
+
 /// Imports `IMPORT_LINES` transactions into one category and times the
 /// import and the projection catching up with it.
 async fn absorb(channel: Channel, world: &World) -> anyhow::Result<String> {
@@ -281,19 +301,7 @@ async fn absorb(channel: Channel, world: &World) -> anyhow::Result<String> {
         });
     }
     let mut budgets = BudgetServiceClient::new(channel.clone());
-    let before = budgets
-        .get_budget_status(authed(
-            bpb::GetBudgetStatusRequest {
-                budget_id: budget_id.clone(),
-                date: None,
-            },
-            &world.token,
-        )?)
-        .await?
-        .into_inner()
-        .status
-        .and_then(|s| s.spent)
-        .map_or(0, |m| m.amount_minor);
+    let before = spent(&mut budgets, &world.token, &budget_id).await?;
     let started = Instant::now();
     LedgerServiceClient::new(channel.clone())
         .import_transactions(authed(futures::stream::iter(parts), &world.token)?)
@@ -301,19 +309,7 @@ async fn absorb(channel: Channel, world: &World) -> anyhow::Result<String> {
     let imported = started.elapsed();
     let expected = before + IMPORT_LINES as i64 * 100;
     loop {
-        let spent = budgets
-            .get_budget_status(authed(
-                bpb::GetBudgetStatusRequest {
-                    budget_id: budget_id.clone(),
-                    date: None,
-                },
-                &world.token,
-            )?)
-            .await?
-            .into_inner()
-            .status
-            .and_then(|s| s.spent)
-            .map_or(0, |m| m.amount_minor);
+        let spent = spent(&mut budgets, &world.token, &budget_id).await?;
         if spent >= expected {
             break;
         }

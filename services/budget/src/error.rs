@@ -51,13 +51,7 @@ impl From<StoreError> for BudgetError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Corrupt(why) => Self::Unexpected(anyhow::anyhow!("corrupt row: {why}")),
-            StoreError::Database(e) => match storage::transient(&e) {
-                Some(kind) => {
-                    tracing::warn!(error = %e, ?kind, "transient database failure");
-                    Self::Transient(kind)
-                }
-                None => Self::Unexpected(e.into()),
-            },
+            StoreError::Database(e) => storage::classify(e, Self::Transient, Self::Unexpected),
         }
     }
 }
@@ -66,11 +60,7 @@ impl From<BudgetError> for Status {
     fn from(e: BudgetError) -> Self {
         match e {
             BudgetError::InvalidArgument(v) => error::invalid_argument(v),
-            BudgetError::NotFound(what) => error::status(
-                Code::NotFound,
-                ErrorReason::NotFound,
-                format!("{what} not found"),
-            ),
+            BudgetError::NotFound(what) => error::not_found(what),
             BudgetError::FailedPrecondition(why) => error::status(
                 Code::FailedPrecondition,
                 ErrorReason::FailedPrecondition,

@@ -16,7 +16,7 @@ pub mod watch;
 
 use std::sync::Arc;
 
-use freedumb_kit::events::{EventBus, GroupReader};
+use freedumb_kit::events::{EventBus, GroupReader, Start};
 use freedumb_kit::{Config, Database, Migrations, Shutdown};
 use freedumb_proto::budget::budget_service_server::BudgetServiceServer;
 use sqlx::migrate::Migrator;
@@ -84,7 +84,10 @@ impl Budget {
     /// ledger's stream (join it while wiring, before tasks start) and the
     /// handler applying what it reads.
     pub fn projection(&self) -> (Box<dyn GroupReader>, Arc<projection::Projection>) {
-        let reader = self.bus.group(LEDGER_STREAM, projection::GROUP);
+        // A projection needs the history the stream still holds.
+        let reader = self
+            .bus
+            .group(LEDGER_STREAM, projection::GROUP, Start::Beginning);
         let handler = projection::Projection::new(
             self.stores.projection.clone(),
             self.bus.clone(),

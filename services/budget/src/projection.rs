@@ -66,7 +66,8 @@ impl Handler for Projection {
         let applied = self
             .store
             .apply_events(&batch, now.date_naive(), now, &outbox::build)
-            .await?;
+            .await
+            .map_err(StoreError::into_failure)?;
         metrics::counter!("budget_projection_events_total").increment(applied.events as u64);
         if applied.alerts > 0 {
             metrics::counter!("budget_alerts_total").increment(applied.alerts as u64);
@@ -125,6 +126,7 @@ fn changes(event: &ledger_pb::LedgerEvent) -> anyhow::Result<Vec<LedgerChange>> 
                 user_id,
                 category_id: Uuid::try_parse(&category.id)?,
                 reassigned_to,
+                version: micros(event.create_time.as_ref())?,
             }]
         }
         // Transfers move money between the user's accounts: not spending.

@@ -221,6 +221,7 @@ async fn a_deleted_category_moves_or_drops_its_spending(stores: Stores) {
         user_id: user,
         category_id: a,
         reassigned_to: Some(b),
+        version: 10,
     }]);
     apply(&stores, &[moved], "2024-02-03").await;
     assert_eq!(
@@ -229,12 +230,38 @@ async fn a_deleted_category_moves_or_drops_its_spending(stores: Stores) {
     );
     // Without a target, the ledger drops the category, and every split of
     // a transaction that had one there.
+    // A change made before the deletion and applied after it (another
+    // replica was slower) lands where the deletion moved the rest.
+    let late = event(vec![upsert(
+        user,
+        Uuid::now_v7(),
+        5,
+        vec![entry(a, "2024-02-04", -1, false)],
+    )]);
+    apply(&stores, &[late], "2024-02-05").await;
+    assert_eq!(
+        spent(&stores, user, &[a, b, c], all).await,
+        BTreeMap::from([(b, -131), (c, -70)])
+    );
     let dropped = event(vec![LedgerChange::CategoryDeleted {
         user_id: user,
         category_id: b,
         reassigned_to: None,
+        version: 20,
     }]);
     apply(&stores, &[dropped], "2024-02-03").await;
+    assert!(spent(&stores, user, &[a, b, c], all).await.is_empty());
+    // A split made before that deletion loses all its splits, as in the ledger.
+    let late_split = event(vec![upsert(
+        user,
+        Uuid::now_v7(),
+        15,
+        vec![
+            entry(b, "2024-02-06", -5, true),
+            entry(c, "2024-02-06", -5, true),
+        ],
+    )]);
+    apply(&stores, &[late_split], "2024-02-07").await;
     assert!(spent(&stores, user, &[a, b, c], all).await.is_empty());
 }
 
@@ -367,7 +394,7 @@ async fn random_ledger_operations_give_the_figures_a_rebuild_gives(stores: Store
         .collect();
     stores
         .user
-        .rebuild_spending(user, &listed, ledger.tick())
+        .rebuild_spending(user, &listed, now().timestamp_micros())
         .await
         .expect("rebuild");
     for s in spans {
@@ -386,7 +413,7 @@ async fn random_ledger_operations_give_the_figures_a_rebuild_gives(stores: Store
         .collect();
     stores
         .user
-        .rebuild_spending(other, &listed, ledger.tick())
+        .rebuild_spending(other, &listed, now().timestamp_micros())
         .await
         .expect("rebuild");
     for s in spans {
@@ -395,6 +422,24 @@ async fn random_ledger_operations_give_the_figures_a_rebuild_gives(stores: Store
             ledger.recomputed(&categories, s)
         );
     }
+    // What the ledger no longer has, and no event said so, is gone after a
+    // rebuild.
+    let (ghost_user, food) = (Uuid::now_v7(), Uuid::now_v7());
+    let ghost = event(vec![upsert(
+        ghost_user,
+        Uuid::now_v7(),
+        1,
+        vec![entry(food, "2024-03-01", -9, false)],
+    )]);
+    apply(&stores, &[ghost], "2024-03-02").await;
+    let march = span("2024-03-01", "2024-03-31");
+    assert_eq!(spent(&stores, ghost_user, &[food], march).await.len(), 1);
+    stores
+        .user
+        .rebuild_spending(ghost_user, &[], now().timestamp_micros() + 1)
+        .await
+        .expect("rebuild");
+    assert!(spent(&stores, ghost_user, &[food], march).await.is_empty());
 }
 
 async fn sixteen_concurrent_writers_cross_each_threshold_once(stores: Stores) {

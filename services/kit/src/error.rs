@@ -84,6 +84,16 @@ pub fn status(code: Code, reason: ErrorReason, message: impl Into<String>) -> St
     with_reason(code, reason, message.into(), ErrorDetails::new())
 }
 
+/// NOT_FOUND for `what` (the same for another user's object as for one
+/// that does not exist).
+pub fn not_found(what: &str) -> Status {
+    status(
+        Code::NotFound,
+        ErrorReason::NotFound,
+        format!("{what} not found"),
+    )
+}
+
 /// RESOURCE_EXHAUSTED with a `RetryInfo` saying when to try again.
 pub fn rate_limited(message: impl Into<String>, retry_after: Duration) -> Status {
     let mut details = ErrorDetails::new();

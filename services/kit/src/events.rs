@@ -80,7 +80,37 @@ pub trait EventBus: Send + Sync + 'static {
     /// acknowledges it. Call it while the process is being wired, before
     /// its tasks start, so the in-process bus holds the relay's first
     /// events for the group.
-    fn group(&self, stream: &str, group: &str) -> Box<dyn GroupReader>;
+    fn group(&self, stream: &str, group: &str, start: Start) -> Box<dyn GroupReader>;
+}
+
+/// Where a new consumer group starts reading (a group that exists goes on
+/// from where it stands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Every event the stream still holds: for projections, which must
+    /// see the history.
+    Beginning,
+    /// Events appended from now on: for consumers that act (notify), which
+    /// must not act again on old events.
+    Latest,
+}
+
+/// A handler's failure that handling the same events again will not fix (a
+/// corrupt event, data a constraint refuses). [`run_group`] narrows a batch
+/// that fails this way down to the events that cause it and sets them
+/// aside, logged and counted in `events_set_aside_total`, so that one bad
+/// event does not stop the group. Any other error is retried.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Permanent(pub anyhow::Error);
+
+/// A handler's failure: [`Permanent`] when `permanent`, retried otherwise.
+pub fn failure(e: impl Into<anyhow::Error>, permanent: bool) -> anyhow::Error {
+    if permanent {
+        Permanent(e.into()).into()
+    } else {
+        e.into()
+    }
 }
 
 /// One reader of a consumer group (see [`EventBus::group`]).
@@ -103,7 +133,8 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Feeds `reader`'s events to `handler` until `stop`: acknowledged once
-/// handled, delivered again (after a growing pause) when handling fails.
+/// handled, delivered again (after a growing pause) when handling fails,
+/// and set aside one by one when they fail for good (see [`Permanent`]).
 pub async fn run_group(
     name: &'static str,
     mut reader: Box<dyn GroupReader>,
@@ -114,10 +145,12 @@ pub async fn run_group(
     loop {
         let round = async {
             let events = reader.read().await.context("reading")?;
-            if events.is_empty() {
-                return Ok(0);
+            // Even an empty batch may hold entries that were not events.
+            if !events.is_empty() {
+                handle(name, handler.as_ref(), &events)
+                    .await
+                    .context("handling")?;
             }
-            handler.handle(&events).await.context("handling")?;
             reader.ack().await.context("acknowledging")?;
             anyhow::Ok(events.len())
         };
@@ -143,6 +176,37 @@ pub async fn run_group(
     }
 }
 
+/// Handles `events`; a batch failing for good is halved until the events
+/// that fail alone are found, and those are set aside.
+fn handle<'a>(
+    name: &'static str,
+    handler: &'a dyn Handler,
+    events: &'a [Arc<Event>],
+) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
+    Box::pin(async move {
+        let Err(error) = handler.handle(events).await else {
+            return Ok(());
+        };
+        if error.downcast_ref::<Permanent>().is_none() {
+            return Err(error);
+        }
+        if let [event] = events {
+            metrics::counter!("events_set_aside_total", "group" => name).increment(1);
+            tracing::error!(
+                group = name,
+                event = %event.id,
+                kind = %event.kind,
+                error = ?error,
+                "setting aside an event that cannot be handled"
+            );
+            return Ok(());
+        }
+        let (first, second) = events.split_at(events.len() / 2);
+        handle(name, handler, first).await?;
+        handle(name, handler, second).await
+    })
+}
+
 /// Redis when `config.redis_url` is set, in-process otherwise.
 pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
     let bus: Arc<dyn EventBus> = match &config.redis_url {
@@ -154,6 +218,64 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
         None => Arc::new(MemoryBus::new()),
     };
     Ok(bus)
+}
+
+/// A server stream of one user's live events of `stream`: each event whose
+/// user is `user_id` becomes a message through `to_message` (`None` skips
+/// it). The stream ends with UNAVAILABLE on `shutdown` and ABORTED when
+/// the watcher falls more than the bus's capacity behind (it should list
+/// again, then watch again).
+pub fn watch_user<T, F>(
+    bus: &dyn EventBus,
+    stream: &str,
+    user_id: uuid::Uuid,
+    shutdown: crate::Shutdown,
+    to_message: F,
+) -> std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, tonic::Status>> + Send>>
+where
+    T: Send + 'static,
+    F: Fn(&Event) -> Option<T> + Send + 'static,
+{
+    use tokio::sync::broadcast::error::RecvError;
+    /// Messages buffered per watcher before the forwarding task waits.
+    const WATCH_BUFFER: usize = 64;
+    let mut events = bus.subscribe(stream);
+    let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+    let user = user_id.to_string();
+    tokio::spawn(async move {
+        loop {
+            let received = tokio::select! {
+                r = events.recv() => r,
+                () = shutdown.wait() => {
+                    let _ = tx.send(Err(tonic::Status::unavailable("the server is shutting down; watch again"))).await;
+                    return;
+                }
+                () = tx.closed() => return,
+            };
+            let event = match received {
+                Ok(event) => event,
+                Err(RecvError::Lagged(missed)) => {
+                    let _ = tx
+                        .send(Err(tonic::Status::aborted(format!(
+                            "the watch fell {missed} events behind; list again and watch again"
+                        ))))
+                        .await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            if event.user_id != user {
+                continue;
+            }
+            let Some(message) = to_message(&event) else {
+                continue;
+            };
+            if tx.send(Ok(message)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 /// In-process bus: one broadcast channel per stream for watchers (events
@@ -259,7 +381,8 @@ impl EventBus for MemoryBus {
             .subscribe()
     }
 
-    fn group(&self, stream: &str, group: &str) -> Box<dyn GroupReader> {
+    fn group(&self, stream: &str, group: &str, _start: Start) -> Box<dyn GroupReader> {
+        // In process a group always starts now: nothing is kept before it.
         let (queue, rx) = mpsc::channel(GROUP_QUEUE);
         let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
         let members = groups.entry(stream.to_owned()).or_default();
@@ -412,8 +535,9 @@ impl EventBus for RedisBus {
         rx
     }
 
-    fn group(&self, stream: &str, group: &str) -> Box<dyn GroupReader> {
+    fn group(&self, stream: &str, group: &str, start: Start) -> Box<dyn GroupReader> {
         Box::new(RedisReader {
+            start,
             client: self.client.clone(),
             conn: None,
             stream: self.key(stream),
@@ -444,8 +568,10 @@ fn consumer_name() -> String {
 /// (its blocking reads would stall a shared one). It first re-reads what
 /// it holds unacknowledged, takes over entries other consumers of the
 /// group have held for [`CLAIM_IDLE`] (they died), and reads new entries
-/// otherwise. A new group starts at the beginning of the stream.
+/// otherwise. A new group starts where its [`Start`] says.
 struct RedisReader {
+    /// Where the group starts if it does not exist yet.
+    start: Start,
     client: redis::Client,
     conn: Option<redis::aio::MultiplexedConnection>,
     stream: String,
@@ -476,8 +602,12 @@ impl RedisReader {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .context("connecting to Redis")?;
+        let from = match self.start {
+            Start::Beginning => "0",
+            Start::Latest => "$",
+        };
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg(&["CREATE", &self.stream, &self.group, "0", "MKSTREAM"])
+            .arg(&["CREATE", &self.stream, &self.group, from, "MKSTREAM"])
             .query_async(&mut conn)
             .await;
         match created {
@@ -753,7 +883,7 @@ mod tests {
     #[tokio::test]
     async fn memory_groups_get_every_event_and_publish_waits_for_their_ack() {
         let bus = Arc::new(MemoryBus::new());
-        let mut reader = bus.group("a", "budget");
+        let mut reader = bus.group("a", "budget", Start::Beginning);
         let events = sample(3);
         let publisher = {
             let (bus, events) = (bus.clone(), events.clone());
@@ -775,7 +905,7 @@ mod tests {
     #[tokio::test]
     async fn publishing_to_a_stopped_group_fails_so_the_outbox_keeps_the_events() {
         let bus = MemoryBus::new();
-        let reader = bus.group("a", "budget");
+        let reader = bus.group("a", "budget", Start::Beginning);
         drop(reader);
         let err = bus.publish("a", &sample(1)).await.expect_err("no reader");
         assert!(err.to_string().contains("budget"), "{err}");
@@ -800,7 +930,7 @@ mod tests {
         let stop = crate::Shutdown::new();
         let runner = tokio::spawn(run_group(
             "test",
-            bus.group("a", "g"),
+            bus.group("a", "g", Start::Beginning),
             handler.clone(),
             stop.clone(),
         ));
@@ -808,6 +938,37 @@ mod tests {
             .await
             .expect("acknowledged after a retry");
         assert_eq!(*handler.0.lock().expect("lock"), [2, 2]);
+        stop.trigger();
+        runner.await.expect("stops");
+    }
+
+    #[tokio::test]
+    async fn an_event_that_fails_for_good_is_set_aside_and_the_rest_go_through() {
+        struct Picky(Mutex<Vec<String>>);
+        #[async_trait]
+        impl Handler for Picky {
+            async fn handle(&self, events: &[Arc<Event>]) -> anyhow::Result<()> {
+                if events.iter().any(|e| e.id == "e2") {
+                    return Err(Permanent(anyhow::anyhow!("e2 is corrupt")).into());
+                }
+                let mut handled = self.0.lock().expect("lock");
+                handled.extend(events.iter().map(|e| e.id.clone()));
+                Ok(())
+            }
+        }
+        let bus = Arc::new(MemoryBus::new());
+        let handler = Arc::new(Picky(Mutex::new(Vec::new())));
+        let stop = crate::Shutdown::new();
+        let runner = tokio::spawn(run_group(
+            "test",
+            bus.group("a", "g", Start::Beginning),
+            handler.clone(),
+            stop.clone(),
+        ));
+        bus.publish("a", &sample(5)).await.expect("acknowledged");
+        let mut handled = handler.0.lock().expect("lock").clone();
+        handled.sort();
+        assert_eq!(handled, ["e0", "e1", "e3", "e4"]);
         stop.trigger();
         runner.await.expect("stops");
     }

@@ -171,6 +171,41 @@ pub enum Transient {
     Unavailable,
 }
 
+/// A database error as a domain error: a transient one (logged, see
+/// [`transient`]) through `transient`, any other through `unexpected`.
+pub fn classify<E>(
+    e: sqlx::Error,
+    transient: impl FnOnce(Transient) -> E,
+    unexpected: impl FnOnce(anyhow::Error) -> E,
+) -> E {
+    match self::transient(&e) {
+        Some(kind) => {
+            tracing::warn!(error = %e, ?kind, "transient database failure");
+            transient(kind)
+        }
+        None => unexpected(e.into()),
+    }
+}
+
+/// Whether `e` is the database refusing the data itself (Postgres SQLSTATE
+/// classes 22, data exception, and 23, integrity constraint; SQLite
+/// constraint, mismatch and too-big errors): the same statement fails the
+/// same way every time.
+pub fn is_data_error(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if code.starts_with("22") || code.starts_with("23") {
+        return true;
+    }
+    // SQLite's (extended) result codes: the primary code is the low byte.
+    code.parse::<u32>()
+        .is_ok_and(|c| matches!(c & 0xff, 18..=20))
+}
+
 /// Whether `e` is a failure that may succeed when retried, and which kind.
 pub fn transient(e: &sqlx::Error) -> Option<Transient> {
     match e {

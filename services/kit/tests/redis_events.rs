@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use freedumb_kit::events::{Event, EventBus as _, RedisBus};
+use freedumb_kit::events::{Event, EventBus as _, RedisBus, Start};
 use freedumb_kit::testing::backend_url;
 use uuid::Uuid;
 
@@ -59,7 +59,7 @@ async fn a_consumer_group_starts_at_the_beginning_and_keeps_what_was_not_acknowl
     let sent: Vec<Event> = (0..5).map(|n| event(n, "user-a")).collect();
     bus.publish(&stream, &sent).await.expect("publish");
 
-    let mut reader = bus.group(&stream, "budget");
+    let mut reader = bus.group(&stream, "budget", Start::Beginning);
     let first = reader.read().await.expect("read");
     let ids =
         |events: &[std::sync::Arc<Event>]| events.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
@@ -72,7 +72,7 @@ async fn a_consumer_group_starts_at_the_beginning_and_keeps_what_was_not_acknowl
     // …and at once by the reader that replaces it after a crash (the same
     // host: the same consumer name).
     drop(reader);
-    let mut restarted = bus.group(&stream, "budget");
+    let mut restarted = bus.group(&stream, "budget", Start::Beginning);
     assert_eq!(ids(&restarted.read().await.expect("read")), ids(&first));
     restarted.ack().await.expect("ack");
     // New entries come after.
@@ -87,9 +87,19 @@ async fn a_consumer_group_starts_at_the_beginning_and_keeps_what_was_not_acknowl
     // Everything acknowledged: nothing comes back (the read waits out its
     // block and returns empty).
     drop(restarted);
-    let mut fresh = bus.group(&stream, "budget");
+    let mut fresh = bus.group(&stream, "budget", Start::Beginning);
     assert!(fresh.read().await.expect("read").is_empty());
     // Another group has its own position.
-    let mut analytics = bus.group(&stream, "analytics");
+    let mut analytics = bus.group(&stream, "analytics", Start::Beginning);
     assert_eq!(analytics.read().await.expect("read").len(), 6);
+    // A group that starts at the latest entry sees only what comes after.
+    let mut notifier = bus.group(&stream, "notifier", Start::Latest);
+    assert!(notifier.read().await.expect("read").is_empty());
+    let newest = event(10, "user-c");
+    bus.publish(&stream, std::slice::from_ref(&newest))
+        .await
+        .expect("publish");
+    let read = notifier.read().await.expect("read");
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].id, newest.id);
 }

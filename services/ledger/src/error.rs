@@ -81,13 +81,7 @@ impl From<StoreError> for LedgerError {
             }
             StoreError::Conflict => Self::Aborted,
             StoreError::Precondition(why) => Self::FailedPrecondition(why),
-            StoreError::Database(e) => match storage::transient(&e) {
-                Some(kind) => {
-                    tracing::warn!(error = %e, ?kind, "transient database failure");
-                    Self::Transient(kind)
-                }
-                None => Self::Unexpected(e.into()),
-            },
+            StoreError::Database(e) => storage::classify(e, Self::Transient, Self::Unexpected),
         }
     }
 }
@@ -96,11 +90,7 @@ impl From<LedgerError> for Status {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::InvalidArgument(v) => error::invalid_argument(v),
-            LedgerError::NotFound(what) => error::status(
-                Code::NotFound,
-                ErrorReason::NotFound,
-                format!("{what} not found"),
-            ),
+            LedgerError::NotFound(what) => error::not_found(what),
             LedgerError::AlreadyExists(what) => error::status(
                 Code::AlreadyExists,
                 ErrorReason::AlreadyExists,

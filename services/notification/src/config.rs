@@ -130,10 +130,13 @@ impl Section for NotificationConfig {
             "worker_poll_ms",
             "must be between 10 and 60000",
         );
+        // A round sends everything it claimed at once, then the digests:
+        // two attempts' time at most, and a margin.
         check(
-            self.worker_claim_secs > self.webhook_timeout_secs && self.worker_claim_secs <= 3600,
+            self.worker_claim_secs >= 3 * self.webhook_timeout_secs
+                && self.worker_claim_secs <= 3600,
             "worker_claim_secs",
-            "must be longer than webhook_timeout_secs and at most 3600",
+            "must be at least three times webhook_timeout_secs, and at most 3600",
         );
         problems
     }

@@ -24,6 +24,7 @@ use crate::domain::{Kind, Preferences};
 use crate::render::{self, money};
 use crate::store::{
     Channel, DeliveryRecord, DeliveryState, InboxStore, Made, NotificationRecord, Recipient,
+    StoreError,
 };
 
 /// The consumer group name on every stream it reads.
@@ -192,14 +193,22 @@ impl Handler for Consumer {
         let mut users: Vec<Uuid> = incoming.iter().map(|i| i.user_id).collect();
         users.sort_unstable();
         users.dedup();
-        let recipients = self.store.recipients(&users).await?;
+        let recipients = self
+            .store
+            .recipients(&users)
+            .await
+            .map_err(StoreError::into_failure)?;
         let now = time::now();
         let made: Vec<Made> = incoming
             .iter()
             .map(|i| make(i, recipients.get(&i.user_id), now, self.email_enabled))
             .collect();
         let deliveries: usize = made.iter().map(|m| m.deliveries.len()).sum();
-        let feed = self.store.record(&made, now.timestamp_millis()).await?;
+        let feed = self
+            .store
+            .record(&made, now.timestamp_millis())
+            .await
+            .map_err(StoreError::into_failure)?;
         metrics::counter!("notifications_total").increment(feed.len() as u64);
         if deliveries > 0 {
             self.wake_worker.notify_one();

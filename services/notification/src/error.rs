@@ -4,8 +4,7 @@
 use freedumb_kit::FieldViolations;
 use freedumb_kit::error;
 use freedumb_kit::storage::{self, Transient};
-use freedumb_proto::common::ErrorReason;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::store::StoreError;
 
@@ -46,13 +45,7 @@ impl From<StoreError> for NotificationError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Corrupt(why) => Self::Unexpected(anyhow::anyhow!("corrupt row: {why}")),
-            StoreError::Database(e) => match storage::transient(&e) {
-                Some(kind) => {
-                    tracing::warn!(error = %e, ?kind, "transient database failure");
-                    Self::Transient(kind)
-                }
-                None => Self::Unexpected(e.into()),
-            },
+            StoreError::Database(e) => storage::classify(e, Self::Transient, Self::Unexpected),
         }
     }
 }
@@ -61,11 +54,7 @@ impl From<NotificationError> for Status {
     fn from(e: NotificationError) -> Self {
         match e {
             NotificationError::InvalidArgument(v) => error::invalid_argument(v),
-            NotificationError::NotFound(what) => error::status(
-                Code::NotFound,
-                ErrorReason::NotFound,
-                format!("{what} not found"),
-            ),
+            NotificationError::NotFound(what) => error::not_found(what),
             NotificationError::Transient(kind) => error::transient(kind),
             NotificationError::Unexpected(cause) => error::internal(&cause),
         }

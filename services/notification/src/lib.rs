@@ -17,7 +17,7 @@ pub mod worker;
 
 use std::sync::Arc;
 
-use freedumb_kit::events::{EventBus, GroupReader};
+use freedumb_kit::events::{EventBus, GroupReader, Start};
 use freedumb_kit::{Config, Database, Migrations, Shutdown};
 use freedumb_proto::notification::notification_service_server::NotificationServiceServer;
 use sqlx::migrate::Migrator;
@@ -78,7 +78,10 @@ impl Notifications {
         ]
         .into_iter()
         .map(|source| {
-            let reader = self.bus.group(source.stream(), consumer::GROUP);
+            // Old events must not notify again on a first start.
+            let reader = self
+                .bus
+                .group(source.stream(), consumer::GROUP, Start::Latest);
             let handler = consumer::Consumer::new(
                 source,
                 self.stores.inbox.clone(),

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use freedumb_kit::Shutdown;
-use futures::StreamExt as _;
 use rand::Rng as _;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -20,10 +19,9 @@ use crate::render::{self, Email};
 use crate::sender::{Attempt, Mailer, WebhookSender};
 use crate::store::{Channel, Claimed, DeliveryStore, Outcome};
 
-/// Deliveries claimed per round.
-const BATCH: u32 = 100;
-/// Webhooks sent at once.
-const CONCURRENCY: usize = 16;
+/// Deliveries claimed per round, all sent at once: a round takes about one
+/// attempt's time limit (plus one more for digests), well within a claim.
+const BATCH: u32 = 16;
 
 /// The retry schedule.
 #[derive(Debug, Clone, Copy)]
@@ -147,16 +145,10 @@ impl Worker {
             .claim_deliveries(token, now_ms, now_ms.saturating_add(claim_ms), BATCH)
             .await?;
         let count = claimed.len();
-        let (emails, webhooks): (Vec<Claimed>, Vec<Claimed>) = claimed
-            .into_iter()
-            .partition(|c| c.delivery.channel == Channel::Email);
-        futures::stream::iter(webhooks)
-            .for_each_concurrent(CONCURRENCY, |c| async move {
-                let attempt = self.send_webhook(&c).await;
-                self.finish(token, &c, attempt).await;
-            })
-            .await;
-        self.send_emails(token, emails).await;
+        let (digests, single): (Vec<Claimed>, Vec<Claimed>) =
+            claimed.into_iter().partition(|c| c.delivery.digest);
+        let single = futures::future::join_all(single.iter().map(|c| self.deliver(token, c)));
+        futures::join!(single, self.send_digests(token, digests));
         Ok(count)
     }
 
@@ -164,50 +156,58 @@ impl Worker {
         let Some(endpoint) = &c.endpoint else {
             return Attempt::Failed(0, "the endpoint was deleted".into());
         };
-        let id = format!("msg_{}", c.delivery.id.simple());
+        let id = format!("msg_{}", c.delivery.id);
         self.webhooks
             .post(&endpoint.url, &endpoint.secret, &id, &c.delivery.payload)
             .await
     }
 
-    /// Sends single emails one by one and digests as one email per
-    /// recipient.
-    async fn send_emails(&self, token: Uuid, emails: Vec<Claimed>) {
-        let mut digests: BTreeMap<String, Vec<(Claimed, Email)>> = BTreeMap::new();
-        for c in emails {
-            let email: Email = match serde_json::from_str(&c.delivery.payload) {
-                Ok(email) => email,
+    /// Sends one webhook or email and records the attempt.
+    async fn deliver(&self, token: Uuid, c: &Claimed) {
+        let attempt = match c.delivery.channel {
+            Channel::Webhook(_) => self.send_webhook(c).await,
+            Channel::Email => match serde_json::from_str::<Email>(&c.delivery.payload) {
+                Ok(email) => self.send_email(&email).await,
+                Err(error) => Attempt::Failed(0, format!("unreadable email: {error}")),
+            },
+        };
+        self.finish(token, c, attempt).await;
+    }
+
+    /// Sends each recipient's digest deliveries as one email, and records
+    /// one outcome for all of them (so a retry keeps them together).
+    async fn send_digests(&self, token: Uuid, digests: Vec<Claimed>) {
+        let mut groups: BTreeMap<String, Vec<(Claimed, Email)>> = BTreeMap::new();
+        for c in digests {
+            match serde_json::from_str::<Email>(&c.delivery.payload) {
+                Ok(email) => groups.entry(email.to.clone()).or_default().push((c, email)),
                 Err(error) => {
-                    self.finish(
-                        token,
-                        &c,
-                        Attempt::Failed(0, format!("unreadable email: {error}")),
-                    )
-                    .await;
-                    continue;
+                    let attempt = Attempt::Failed(0, format!("unreadable email: {error}"));
+                    self.finish(token, &c, attempt).await;
                 }
-            };
-            if c.delivery.digest {
-                digests
-                    .entry(email.to.clone())
-                    .or_default()
-                    .push((c, email));
-            } else {
-                let attempt = self.send_email(&email).await;
-                self.finish(token, &c, attempt).await;
             }
         }
-        for (_, group) in digests {
+        let sends = groups.into_values().map(|group| async move {
             let emails: Vec<Email> = group.iter().map(|(_, e)| e.clone()).collect();
             let attempt = match render::digest(&emails, chrono::Utc::now()) {
                 Ok(Some(digest)) => self.send_email(&digest).await,
-                Ok(None) => continue,
+                Ok(None) => return,
                 Err(error) => Attempt::Failed(0, format!("rendering the digest failed: {error}")),
             };
+            let attempts = group
+                .iter()
+                .map(|(c, _)| c.delivery.attempts)
+                .max()
+                .unwrap_or(0);
+            let now = freedumb_kit::time::now();
+            let outcome = self
+                .backoff
+                .outcome(attempts, attempt, now.timestamp_millis());
             for (c, _) in &group {
-                self.finish(token, c, attempt.clone()).await;
+                self.record(token, c, &outcome, now).await;
             }
-        }
+        });
+        futures::future::join_all(sends).await;
     }
 
     async fn send_email(&self, email: &Email) -> Attempt {
@@ -222,7 +222,17 @@ impl Worker {
         let outcome = self
             .backoff
             .outcome(c.delivery.attempts, attempt, now.timestamp_millis());
-        let label = match &outcome {
+        self.record(token, c, &outcome, now).await;
+    }
+
+    async fn record(
+        &self,
+        token: Uuid,
+        c: &Claimed,
+        outcome: &Outcome,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let label = match outcome {
             Outcome::Delivered { .. } => "delivered",
             Outcome::Retry { .. } => "retry",
             Outcome::Dead { .. } => "dead",
@@ -234,7 +244,7 @@ impl Worker {
         metrics::counter!("notification_deliveries_total", "channel" => channel, "outcome" => label).increment(1);
         if let Err(error) = self
             .store
-            .complete_delivery(token, c.delivery.id, &outcome, now)
+            .complete_delivery(token, c.delivery.id, outcome, now)
             .await
         {
             // The claim expires and the delivery is sent again: at least once.

@@ -40,13 +40,26 @@ CREATE TABLE budget_alerts (
 
 -- The projection: the last version seen of every ledger transaction (the
 -- microseconds of its update time, or of its deletion), so that events
--- applied out of order or twice change nothing...
+-- applied out of order or twice change nothing, and when it was applied
+-- (the budget's clock, for the rebuild)...
 CREATE TABLE tracked_transactions (
     user_id        UUID NOT NULL,
     transaction_id UUID NOT NULL,
     version        BIGINT NOT NULL,
     deleted        BOOLEAN NOT NULL,
+    applied_at     BIGINT NOT NULL,
     PRIMARY KEY (user_id, transaction_id)
+);
+
+-- Categories the ledger deleted, and where their transactions went: a
+-- change older than the deletion that arrives after it is moved the same
+-- way.
+CREATE TABLE deleted_categories (
+    user_id       UUID NOT NULL,
+    category_id   UUID NOT NULL,
+    reassigned_to UUID,
+    version       BIGINT NOT NULL,
+    PRIMARY KEY (user_id, category_id)
 );
 
 -- ...and what each one counts in each category (one row per category, or

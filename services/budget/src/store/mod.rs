@@ -87,6 +87,7 @@ pub enum LedgerChange {
     },
     /// A category was deleted; its entries moved to `reassigned_to`, or
     /// were dropped (with every entry of a split that had one there).
+    /// Changes older than `version` that arrive later move the same way.
     CategoryDeleted {
         /// Its owner.
         user_id: Uuid,
@@ -94,6 +95,8 @@ pub enum LedgerChange {
         category_id: Uuid,
         /// Where its transactions went.
         reassigned_to: Option<Uuid>,
+        /// When it was deleted, in microseconds.
+        version: i64,
     },
 }
 
@@ -184,8 +187,9 @@ pub trait BudgetStore: Send + Sync + 'static {
     async fn list_alerts(&self, budget_id: Uuid, start: NaiveDate) -> Result<Vec<i32>, StoreError>;
 
     /// Applies the user's transactions as read from the ledger (upserts),
-    /// and deletes the tracked ones not among them whose version is older
-    /// than `started` (the rebuild's start, in microseconds): a rebuild.
+    /// and deletes the tracked ones not among them that no event touched
+    /// since `started` (the rebuild's start on this service's clock, in
+    /// microseconds): a rebuild.
     async fn rebuild_spending(
         &self,
         user_id: Uuid,
@@ -255,4 +259,18 @@ pub enum StoreError {
     /// Anything else the database reported.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// As an event handler's failure: set aside when the same events would
+    /// fail again (a corrupt row, data the database refuses), retried
+    /// otherwise (see [`freedumb_kit::events::Permanent`]).
+    pub fn into_failure(self) -> anyhow::Error {
+        let permanent = match &self {
+            Self::Corrupt(_) => true,
+            Self::Database(e) => freedumb_kit::storage::is_data_error(e),
+            Self::NotFound(_) => false,
+        };
+        freedumb_kit::events::failure(self, permanent)
+    }
 }

@@ -6,16 +6,12 @@ use std::pin::Pin;
 
 use futures::Stream;
 use prost::Message as _;
-use tokio::sync::broadcast::error::RecvError;
 use tonic::Status;
 use uuid::Uuid;
 
 use super::{LedgerApi, Result};
 use crate::outbox;
 use freedumb_proto::ledger as pb;
-
-/// Events buffered per watcher before it blocks the forwarding task.
-const WATCH_BUFFER: usize = 64;
 
 /// The stream `WatchTransactions` answers with.
 pub type WatchStream =
@@ -31,51 +27,25 @@ impl LedgerApi {
             // Not found for someone else's account, as for every read.
             self.account(user_id, account).await?;
         }
-        let mut events = self.deps.bus.subscribe(outbox::STREAM);
-        let shutdown = self.deps.shutdown.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
-        let user = user_id.to_string();
-        tokio::spawn(async move {
-            loop {
-                let received = tokio::select! {
-                    r = events.recv() => r,
-                    () = shutdown.wait() => {
-                        let _ = tx.send(Err(Status::unavailable("the server is shutting down; watch again"))).await;
-                        return;
-                    }
-                    () = tx.closed() => return,
-                };
-                let event = match received {
-                    Ok(event) => event,
-                    Err(RecvError::Lagged(missed)) => {
-                        let _ = tx
-                            .send(Err(Status::aborted(format!(
-                                "the watch fell {missed} events behind; list again and watch again"
-                            ))))
-                            .await;
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
-                };
-                if event.user_id != user {
-                    continue;
-                }
-                let Ok(decoded) = pb::LedgerEvent::decode(event.payload.as_ref()) else {
-                    tracing::warn!(event_id = %event.id, "undecodable ledger event");
-                    continue;
-                };
-                if account.is_some_and(|a| !touches_account(&decoded, &a.to_string())) {
-                    continue;
-                }
-                let message = pb::WatchTransactionsResponse {
-                    event: Some(decoded),
-                };
-                if tx.send(Ok(message)).await.is_err() {
-                    return;
-                }
+        let to_message = move |event: &freedumb_kit::events::Event| {
+            let Ok(decoded) = pb::LedgerEvent::decode(event.payload.as_ref()) else {
+                tracing::warn!(event_id = %event.id, "undecodable ledger event");
+                return None;
+            };
+            if account.is_some_and(|a| !touches_account(&decoded, &a.to_string())) {
+                return None;
             }
-        });
-        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+            Some(pb::WatchTransactionsResponse {
+                event: Some(decoded),
+            })
+        };
+        Ok(freedumb_kit::events::watch_user(
+            self.deps.bus.as_ref(),
+            outbox::STREAM,
+            user_id,
+            self.deps.shutdown.clone(),
+            to_message,
+        ))
     }
 }
 

@@ -504,6 +504,14 @@ async fn budgets_over_rest_through_the_gateway() {
     .await;
     assert_eq!(status, 200, "{now}");
     assert_eq!(now["status"]["budgeted"]["amountMinor"], "20000");
+    let watch_path = format!("/v1/budgets/{id}/status:watch");
+    let mut watch = crate::helpers::ndjson(gw, &watch_path, &token).await;
+    let first = watch.next_line().await;
+    assert_eq!(
+        first["status"]["budgetId"],
+        serde_json::json!(id),
+        "{first}"
+    );
     let (status, _, rebuilt) =
         rest(gw, "POST", "/v1/spending:rebuild", Some(&token), Some("{}")).await;
     assert_eq!(status, 200, "{rebuilt}");

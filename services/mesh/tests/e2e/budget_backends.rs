@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use freedumb_kit::events::RedisBus;
-use freedumb_kit::testing::{backend_url, fresh_postgres_database};
 use freedumb_proto::budget as bpb;
 use freedumb_proto::ledger as pb;
 use prost::Message as _;
 
 use crate::budget::{await_spent, budgets, create_budget, monthly, today, two_categories};
-use crate::helpers::{Backends, authed, spawn_app_with};
+use crate::helpers::{authed, spawn_app_with};
 use crate::ledger_support::{new_transaction, open_account};
 
 const WRITERS: usize = 16;
@@ -22,16 +21,10 @@ const AMOUNT: i64 = 300;
 
 #[tokio::test]
 async fn a_budget_process_killed_mid_burst_loses_nothing_and_alerts_each_threshold_once() {
-    let Some(database_url) = fresh_postgres_database().await else {
+    let Some(backends) = crate::helpers::production_backends().await else {
         return;
     };
-    let Some(redis_url) = backend_url("TEST_REDIS_URL") else {
-        return;
-    };
-    let backends = Backends {
-        database_url: Some(database_url),
-        redis_url: Some(redis_url.clone()),
-    };
+    let redis_url = backends.redis_url.clone().expect("redis");
     // Its own streams: other tests share the Redis server.
     let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
     let core = spawn_app_with(

@@ -35,6 +35,17 @@ pub struct Backends {
     pub redis_url: Option<String>,
 }
 
+/// A fresh Postgres database and the Redis server, or `None` outside CI
+/// when `TEST_DATABASE_URL` / `TEST_REDIS_URL` are not set.
+pub async fn production_backends() -> Option<Backends> {
+    let database_url = freedumb_kit::testing::fresh_postgres_database().await?;
+    let redis_url = freedumb_kit::testing::backend_url("TEST_REDIS_URL")?;
+    Some(Backends {
+        database_url: Some(database_url),
+        redis_url: Some(redis_url),
+    })
+}
+
 /// The binary on SQLite and in-process state.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Backends::default(), &[]).await
@@ -357,4 +368,51 @@ pub fn tool(name: &str) -> Option<std::path::PathBuf> {
         eprintln!("skipping the {name} check: not installed");
     }
     found
+}
+
+/// A server-streaming REST call (newline-delimited JSON) read line by line.
+pub struct NdJson {
+    body: hyper::body::Incoming,
+    buffer: String,
+}
+
+/// Opens a streaming GET of `path` on the gateway at `addr`.
+pub async fn ndjson(addr: SocketAddr, path: &str, token: &str) -> NdJson {
+    let mut sender = http1_sender(addr).await;
+    let request = http::Request::get(path)
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("send");
+    assert_eq!(response.status(), 200, "{path}");
+    assert_eq!(
+        response.headers()[http::header::CONTENT_TYPE],
+        "application/x-ndjson"
+    );
+    NdJson {
+        body: response.into_body(),
+        buffer: String::new(),
+    }
+}
+
+impl NdJson {
+    /// The next line as JSON (within 10 s).
+    pub async fn next_line(&mut self) -> serde_json::Value {
+        use http_body_util::BodyExt as _;
+        loop {
+            if let Some(end) = self.buffer.find('\n') {
+                let line: String = self.buffer.drain(..=end).collect();
+                return serde_json::from_str(line.trim()).expect("a JSON line");
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.body.frame())
+                .await
+                .expect("a line within 10 s")
+                .expect("stream open")
+                .expect("frame");
+            if let Ok(data) = frame.into_data() {
+                self.buffer.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    }
 }

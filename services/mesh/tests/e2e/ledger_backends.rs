@@ -7,25 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use freedumb_kit::events::RedisBus;
-use freedumb_kit::testing::{backend_url, fresh_postgres_database};
 use freedumb_proto::ledger as pb;
 use prost::Message as _;
 
-use crate::helpers::{Backends, authed, spawn_app_with};
+use crate::helpers::{authed, production_backends as backends, spawn_app_with};
 use crate::ledger::{random_transfers, replay_100_times};
 use crate::ledger_support::{
     account, amount, assert_ledger_consistent, balance, date, list_all, money, new_transaction,
     open_account,
 };
-
-async fn backends() -> Option<Backends> {
-    let database_url = fresh_postgres_database().await?;
-    let redis_url = backend_url("TEST_REDIS_URL")?;
-    Some(Backends {
-        database_url: Some(database_url),
-        redis_url: Some(redis_url),
-    })
-}
 
 #[tokio::test]
 async fn concurrent_transfers_on_postgres_keep_every_balance_consistent() {

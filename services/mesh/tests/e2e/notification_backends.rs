@@ -6,10 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use freedumb_kit::testing::{backend_url, fresh_postgres_database};
 use freedumb_proto::notification as npb;
 
-use crate::helpers::{Backends, authed, spawn_app_with};
+use crate::helpers::{authed, spawn_app_with};
 use crate::ledger_support::{import, open_account, options};
 use crate::notification_support::{
     Behaviour, Receiver, notifications, notify_large, verify_signatures,
@@ -19,15 +18,8 @@ const DELIVERIES: usize = 500;
 
 #[tokio::test]
 async fn a_worker_killed_mid_burst_delivers_every_webhook_at_least_once_after_restart() {
-    let Some(database_url) = fresh_postgres_database().await else {
+    let Some(backends) = crate::helpers::production_backends().await else {
         return;
-    };
-    let Some(redis_url) = backend_url("TEST_REDIS_URL") else {
-        return;
-    };
-    let backends = Backends {
-        database_url: Some(database_url),
-        redis_url: Some(redis_url),
     };
     let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
     let shared = [
@@ -37,7 +29,7 @@ async fn a_worker_killed_mid_burst_delivers_every_webhook_at_least_once_after_re
             "FREEDUMB_NOTIFICATION__WEBHOOK_ALLOWED_NETWORKS",
             "[127.0.0.0/8]",
         ),
-        ("FREEDUMB_NOTIFICATION__WEBHOOK_TIMEOUT_SECS", "2"),
+        ("FREEDUMB_NOTIFICATION__WEBHOOK_TIMEOUT_SECS", "1"),
         ("FREEDUMB_NOTIFICATION__WORKER_CLAIM_SECS", "3"),
         ("FREEDUMB_NOTIFICATION__WORKER_POLL_MS", "50"),
         ("FREEDUMB_NOTIFICATION__RETRY_BASE_MS", "100"),

@@ -1,23 +1,15 @@
 //! Production backends: two replicas sharing Postgres and Redis behave as
 //! one service. Required in CI (TEST_DATABASE_URL, TEST_REDIS_URL).
 
-use freedumb_kit::testing::{backend_url, fresh_postgres_database};
 use freedumb_proto::auth::{GetMeRequest, LoginRequest, LogoutRequest};
 use tonic::Code;
 
-use crate::helpers::{Backends, PASSWORD, authed, spawn_app_with};
+use crate::helpers::{PASSWORD, authed, spawn_app_with};
 
 #[tokio::test]
 async fn two_replicas_on_postgres_and_redis_share_users_keys_and_revocations() {
-    let Some(database_url) = fresh_postgres_database().await else {
+    let Some(backends) = crate::helpers::production_backends().await else {
         return;
-    };
-    let Some(redis_url) = backend_url("TEST_REDIS_URL") else {
-        return;
-    };
-    let backends = Backends {
-        database_url: Some(database_url),
-        redis_url: Some(redis_url),
     };
     let a = spawn_app_with(backends.clone(), &[]).await;
     let b = spawn_app_with(backends, &[]).await;

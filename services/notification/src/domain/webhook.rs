@@ -64,22 +64,25 @@ impl AddressPolicy {
     }
 
     /// Resolves the URL's host and checks every address it has (a name with
-    /// one private address is refused).
+    /// one private address is refused). The answer does not say what the
+    /// name resolved to, or whether it resolved: callers must not learn the
+    /// internal network's names through it.
     pub async fn check_resolved(&self, url: &Url) -> Result<(), String> {
         if let Some(ip) = literal_ip(url) {
             return self.check_ip(ip);
         }
         let host = url.host_str().ok_or("has no host")?;
         let port = url.port_or_known_default().unwrap_or(443);
+        let refused = || format!("{host} must resolve to public addresses only");
         let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
             .await
-            .map_err(|e| format!("{host} does not resolve: {e}"))?
+            .map_err(|_| refused())?
             .map(|a| a.ip())
             .collect();
-        if addresses.is_empty() {
-            return Err(format!("{host} has no address"));
+        if addresses.is_empty() || addresses.into_iter().any(|ip| self.check_ip(ip).is_err()) {
+            return Err(refused());
         }
-        addresses.into_iter().try_for_each(|ip| self.check_ip(ip))
+        Ok(())
     }
 }
 

@@ -6,7 +6,6 @@ use freedumb_kit::UpdateMask;
 use freedumb_proto::notification as pb;
 use futures::Stream;
 use prost::Message as _;
-use tokio::sync::broadcast::error::RecvError;
 use tonic::Status;
 use uuid::Uuid;
 
@@ -16,8 +15,6 @@ use crate::error::NotificationError;
 
 /// Ids one `MarkRead` may name.
 const MAX_MARK: usize = 1000;
-/// Notifications buffered per watcher before it blocks the forwarding task.
-const WATCH_BUFFER: usize = 64;
 
 /// The stream `WatchNotifications` answers with.
 pub type WatchStream =
@@ -73,48 +70,21 @@ impl NotificationApi {
     }
 
     pub(super) fn watch(&self, user_id: Uuid) -> WatchStream {
-        let mut feed = self.deps.bus.subscribe(crate::consumer::FEED);
-        let shutdown = self.deps.shutdown.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
-        let user = user_id.to_string();
-        tokio::spawn(async move {
-            loop {
-                let received = tokio::select! {
-                    r = feed.recv() => r,
-                    () = shutdown.wait() => {
-                        let _ = tx.send(Err(Status::unavailable("the server is shutting down; watch again"))).await;
-                        return;
-                    }
-                    () = tx.closed() => return,
-                };
-                let event = match received {
-                    Ok(event) => event,
-                    Err(RecvError::Lagged(missed)) => {
-                        let _ = tx
-                            .send(Err(Status::aborted(format!(
-                                "the watch fell {missed} notifications behind; list again and watch again"
-                            ))))
-                            .await;
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
-                };
-                if event.user_id != user {
-                    continue;
-                }
+        freedumb_kit::events::watch_user(
+            self.deps.bus.as_ref(),
+            crate::consumer::FEED,
+            user_id,
+            self.deps.shutdown.clone(),
+            |event| {
                 let Ok(notification) = pb::Notification::decode(event.payload.as_ref()) else {
                     tracing::warn!(id = %event.id, "undecodable notification on the feed");
-                    continue;
+                    return None;
                 };
-                let message = pb::WatchNotificationsResponse {
+                Some(pb::WatchNotificationsResponse {
                     notification: Some(notification),
-                };
-                if tx.send(Ok(message)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+                })
+            },
+        )
     }
 
     pub(super) async fn preferences(&self, user_id: Uuid) -> Result<Preferences> {

@@ -215,7 +215,8 @@ pub trait NotificationStore: Send + Sync + 'static {
     /// How many are unread.
     async fn count_unread(&self, user_id: Uuid) -> Result<i64, StoreError>;
 
-    /// Marks `ids` read; how many were unread.
+    /// Marks `ids` read; how many were unread. `NotFound` (and nothing
+    /// marked) if any is not one of the user's.
     async fn mark_read(
         &self,
         user_id: Uuid,
@@ -348,4 +349,18 @@ pub enum StoreError {
     /// Anything else the database reported.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// As an event handler's failure: set aside when the same events would
+    /// fail again (a corrupt row, data the database refuses), retried
+    /// otherwise (see [`freedumb_kit::events::Permanent`]).
+    pub fn into_failure(self) -> anyhow::Error {
+        let permanent = match &self {
+            Self::Corrupt(_) => true,
+            Self::Database(e) => freedumb_kit::storage::is_data_error(e),
+            Self::NotFound(_) => false,
+        };
+        freedumb_kit::events::failure(self, permanent)
+    }
 }

@@ -254,20 +254,22 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> BudgetStore for Sq
         started: i64,
     ) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.pool).await?;
+        let now = freedumb_kit::time::now().timestamp_micros();
         let mut listed = std::collections::HashSet::with_capacity(transactions.len());
         for change in transactions {
             if let LedgerChange::Upsert { user_id: owner, transaction_id, .. } = change
                 && *owner == user_id
             {
                 listed.insert(*transaction_id);
-                Self::apply_change(&mut tx, change).await?;
+                Self::apply_change(&mut tx, change, now).await?;
             }
         }
         // Tracked, not in the ledger any more, and not changed by an event
-        // since the rebuild started: deleted while no event said so.
+        // since the rebuild started (both on this service's clock): deleted
+        // while no event said so.
         let stale: Vec<(Uuid,)> = sqlx::query_as(
             "SELECT transaction_id FROM tracked_transactions \
-             WHERE user_id = $1 AND deleted = $2 AND version < $3",
+             WHERE user_id = $1 AND deleted = $2 AND applied_at < $3",
         )
         .bind(user_id)
         .bind(false)
@@ -275,12 +277,13 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> BudgetStore for Sq
         .fetch_all(&mut *tx)
         .await?;
         for (transaction_id,) in stale.into_iter().filter(|(id,)| !listed.contains(id)) {
+            // Ids are never reused: this deletion outranks every version.
             let gone = LedgerChange::Delete {
                 user_id,
                 transaction_id,
-                version: started,
+                version: i64::MAX,
             };
-            Self::apply_change(&mut tx, &gone).await?;
+            Self::apply_change(&mut tx, &gone, now).await?;
         }
         tx.commit().await?;
         Ok(())

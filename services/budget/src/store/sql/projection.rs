@@ -51,18 +51,22 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         query.fetch_all(conn).await
     }
 
-    /// Applies one change if it is newer than what is tracked; returns the
-    /// categories whose spending it changed.
+    /// Applies one change if it is newer than what is tracked (`now`: this
+    /// service's clock, in microseconds); returns the categories whose
+    /// spending it changed.
     pub(super) async fn apply_change(
         conn: &mut DB::Connection,
         change: &LedgerChange,
+        now: i64,
     ) -> Result<Vec<Uuid>, StoreError> {
         match change {
             LedgerChange::Upsert { user_id, transaction_id, version, entries } => {
-                if !Self::track(conn, *user_id, *transaction_id, *version, false).await? {
+                if !Self::track(conn, *user_id, *transaction_id, *version, false, now).await? {
                     return Ok(Vec::new());
                 }
                 let mut touched = Self::clear_entries(conn, *user_id, *transaction_id).await?;
+                let entries = Self::after_deletions(conn, *user_id, *version, entries).await?;
+                let entries = &entries;
                 if !entries.is_empty() {
                     let mut insert = QueryBuilder::<DB>::new(
                         "INSERT INTO spending_entries \
@@ -83,12 +87,22 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
                 Ok(touched)
             }
             LedgerChange::Delete { user_id, transaction_id, version } => {
-                if !Self::track(conn, *user_id, *transaction_id, *version, true).await? {
+                if !Self::track(conn, *user_id, *transaction_id, *version, true, now).await? {
                     return Ok(Vec::new());
                 }
                 Self::clear_entries(conn, *user_id, *transaction_id).await
             }
-            LedgerChange::CategoryDeleted { user_id, category_id, reassigned_to } => {
+            LedgerChange::CategoryDeleted { user_id, category_id, reassigned_to, version } => {
+                sqlx::query(
+                    "INSERT INTO deleted_categories (user_id, category_id, reassigned_to, version) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, category_id) DO NOTHING",
+                )
+                .bind(*user_id)
+                .bind(*category_id)
+                .bind(*reassigned_to)
+                .bind(*version)
+                .execute(&mut *conn)
+                .await?;
                 let mut touched = vec![*category_id];
                 match reassigned_to {
                     Some(target) => {
@@ -140,12 +154,13 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         transaction_id: Uuid,
         version: i64,
         deleted: bool,
+        now: i64,
     ) -> Result<bool, StoreError> {
         let newer: Option<(Uuid,)> = sqlx::query_as(
-            "INSERT INTO tracked_transactions (user_id, transaction_id, version, deleted) \
-             VALUES ($1, $2, $3, $4) \
+            "INSERT INTO tracked_transactions (user_id, transaction_id, version, deleted, applied_at) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (user_id, transaction_id) DO UPDATE \
-             SET version = excluded.version, deleted = excluded.deleted \
+             SET version = excluded.version, deleted = excluded.deleted, applied_at = excluded.applied_at \
              WHERE tracked_transactions.version < excluded.version \
              RETURNING transaction_id",
         )
@@ -153,9 +168,55 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         .bind(transaction_id)
         .bind(version)
         .bind(deleted)
+        .bind(now)
         .fetch_optional(&mut *conn)
         .await?;
         Ok(newer.is_some())
+    }
+
+    /// `entries` of a transaction's state at `version`, as the ledger has
+    /// them after the category deletions that came later: moved to where
+    /// the deleted category's transactions went, or dropped (all of a
+    /// split's, when one split was in a category deleted without a target).
+    async fn after_deletions(
+        conn: &mut DB::Connection,
+        user_id: Uuid,
+        version: i64,
+        entries: &[crate::store::Entry],
+    ) -> Result<Vec<crate::store::Entry>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<DB>::new(
+            "SELECT category_id, reassigned_to FROM deleted_categories WHERE user_id = ",
+        );
+        query
+            .push_bind(user_id)
+            .push(" AND version > ")
+            .push_bind(version)
+            .push(" AND category_id IN (");
+        let mut ids = query.separated(", ");
+        for e in entries {
+            ids.push_bind(e.category_id);
+        }
+        query.push(")");
+        let deleted: Vec<(Uuid, Option<Uuid>)> = query.fetch_all(&mut *conn).await?;
+        if deleted.is_empty() {
+            return Ok(entries.to_vec());
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            match deleted.iter().find(|(c, _)| *c == e.category_id) {
+                None => out.push(e.clone()),
+                Some((_, Some(target))) => out.push(crate::store::Entry {
+                    category_id: *target,
+                    ..e.clone()
+                }),
+                Some((_, None)) if e.split => return Ok(Vec::new()),
+                Some((_, None)) => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes a transaction's entries; returns their categories.
@@ -195,7 +256,14 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         for id in categories {
             ids.push_bind(*id);
         }
+        // On Postgres, lock the budgets before summing: of two batches for
+        // one user applied at once (two replicas), the later then sums the
+        // earlier's committed entries too, so no crossing falls between.
+        // (SQLite has one writer at a time.)
         query.push("))");
+        if DB::NAME == "PostgreSQL" {
+            query.push(" ORDER BY id FOR UPDATE");
+        }
         let rows: Vec<BudgetRow> = query.fetch_all(&mut *conn).await?;
         let budgets = Self::with_categories(conn, rows).await?;
         let mut raised = 0;
@@ -252,7 +320,7 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
             }
             applied.events += 1;
             for change in &event.changes {
-                let categories = Self::apply_change(&mut tx, change).await?;
+                let categories = Self::apply_change(&mut tx, change, now.timestamp_micros()).await?;
                 if !categories.is_empty() {
                     touched.entry(change.user_id()).or_default().extend(categories);
                 }

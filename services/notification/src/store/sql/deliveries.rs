@@ -257,7 +257,38 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> DeliveryStore for 
         .bind(i64::from(limit))
         .fetch_all(&mut *conn)
         .await?;
-        let deliveries = decode(rows)?;
+        let mut deliveries = decode(rows)?;
+        // A user's digest goes out as one email: claim all of their due
+        // digest deliveries with any one of them.
+        let mut digest_users: Vec<Uuid> = deliveries
+            .iter()
+            .filter(|d| d.digest)
+            .map(|d| d.user_id)
+            .collect();
+        digest_users.sort_unstable();
+        digest_users.dedup();
+        if !digest_users.is_empty() {
+            let mut more = QueryBuilder::<DB>::new("UPDATE deliveries SET claim_token = ");
+            more.push_bind(token)
+                .push(", claim_until_ms = ")
+                .push_bind(claim_until_ms)
+                .push(" WHERE state = ")
+                .push_bind(DeliveryState::Pending.as_str().to_owned())
+                .push(" AND digest = ")
+                .push_bind(true)
+                .push(" AND next_attempt_ms <= ")
+                .push_bind(now_ms)
+                .push(" AND claim_until_ms < ")
+                .push_bind(now_ms)
+                .push(" AND user_id IN (");
+            let mut users = more.separated(", ");
+            for user in &digest_users {
+                users.push_bind(*user);
+            }
+            more.push(format!(") RETURNING {DELIVERY_COLUMNS}"));
+            let rows: Vec<DeliveryRow> = more.fetch_all(&mut conn).await?;
+            deliveries.extend(decode(rows)?);
+        }
         let mut endpoint_ids: Vec<Uuid> = deliveries
             .iter()
             .filter_map(|d| match d.channel {

@@ -92,6 +92,22 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> NotificationStore 
             return Ok(0);
         }
         let mut tx = begin_write(&self.pool).await?;
+        let mut owned = QueryBuilder::<DB>::new("SELECT id FROM notifications WHERE user_id = ");
+        owned
+            .push_bind(user_id)
+            .push(" AND in_feed = ")
+            .push_bind(true)
+            .push(" AND id IN (");
+        let mut list = owned.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        owned.push(")");
+        let found: Vec<(Uuid,)> = owned.fetch_all(&mut tx).await?;
+        let distinct: std::collections::HashSet<&Uuid> = ids.iter().collect();
+        if found.len() < distinct.len() {
+            return Err(StoreError::NotFound("notification"));
+        }
         let mut update = QueryBuilder::<DB>::new("UPDATE notifications SET read_time = ");
         update
             .push_bind(now)
@@ -112,10 +128,12 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> NotificationStore 
     async fn mark_all_read(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         let marked: Vec<(Uuid,)> = sqlx::query_as(
-            "UPDATE notifications SET read_time = $1 WHERE user_id = $2 AND read_time IS NULL RETURNING id",
+            "UPDATE notifications SET read_time = $1 \
+             WHERE user_id = $2 AND in_feed = $3 AND read_time IS NULL RETURNING id",
         )
         .bind(now)
         .bind(user_id)
+        .bind(true)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
