@@ -8,6 +8,8 @@
 mod budgets;
 mod status;
 
+pub use self::status::clamp;
+
 use std::sync::Arc;
 use std::time::Duration;
 

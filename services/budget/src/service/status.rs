@@ -24,6 +24,11 @@ const WATCH_BUFFER: usize = 16;
 pub type WatchStream =
     Pin<Box<dyn Stream<Item = Result<pb::WatchBudgetStatusResponse, Status>> + Send>>;
 
+/// `n` within the range of an `i64`.
+pub fn clamp(n: i128) -> i64 {
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
 /// The figures of `budget` for the period containing `day`.
 pub async fn compute(
     store: &dyn BudgetStore,
@@ -44,12 +49,16 @@ pub async fn compute(
     let sums = store
         .sum_spending(budget.user_id, &budget.currency, &budget.category_ids, span)
         .await?;
+    // Spending is the negated sum; in i128 and then clamped, so that no
+    // sum of stored amounts can overflow.
     let spent_in = |category: &Uuid| -> i64 {
-        -sums
-            .iter()
-            .filter(|(c, _)| c == category)
-            .map(|(_, sum)| *sum)
-            .sum::<i64>()
+        clamp(
+            -sums
+                .iter()
+                .filter(|(c, _)| c == category)
+                .map(|(_, sum)| i128::from(*sum))
+                .sum::<i128>(),
+        )
     };
     let categories: Vec<pb::CategorySpending> = budget
         .category_ids
@@ -59,7 +68,13 @@ pub async fn compute(
             spent: Some(money(&budget.currency, spent_in(c))),
         })
         .collect();
-    let spent: i64 = budget.category_ids.iter().map(spent_in).sum();
+    let spent = clamp(
+        budget
+            .category_ids
+            .iter()
+            .map(|c| i128::from(spent_in(c)))
+            .sum(),
+    );
     let percent = (i128::from(spent) * 100).div_euclid(i128::from(budget.amount_minor));
     let crossed = store.list_alerts(budget.id, span.start).await?;
     Ok(pb::BudgetStatus {
@@ -68,7 +83,10 @@ pub async fn compute(
         period_end: Some(date(span.end)),
         budgeted: Some(money(&budget.currency, budget.amount_minor)),
         spent: Some(money(&budget.currency, spent)),
-        remaining: Some(money(&budget.currency, budget.amount_minor - spent)),
+        remaining: Some(money(
+            &budget.currency,
+            clamp(i128::from(budget.amount_minor) - i128::from(spent)),
+        )),
         percent_used: i64::try_from(percent).unwrap_or(i64::MAX),
         categories,
         crossed_thresholds_percent: crossed,

@@ -272,7 +272,7 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
                 continue;
             };
             let sums = Self::sums(conn, user_id, &budget.currency, &budget.category_ids, period).await?;
-            let spent = -sums.iter().map(|(_, s)| *s).sum::<i64>();
+            let spent = crate::service::clamp(-sums.iter().map(|(_, s)| i128::from(*s)).sum::<i128>());
             for threshold in budget.thresholds.reached(budget.amount_minor, spent) {
                 let new: Option<(i32,)> = sqlx::query_as(
                     "INSERT INTO budget_alerts \
