@@ -86,6 +86,25 @@ impl LedgerPeer {
             .collect())
     }
 
+    /// One of the caller's accounts, or `None` if they have no such account.
+    pub async fn account(
+        &self,
+        credentials: &Credentials,
+        id: Uuid,
+    ) -> Result<Option<pb::Account>, BudgetError> {
+        let request = Self::request(
+            pb::GetAccountRequest {
+                account_id: id.to_string(),
+            },
+            credentials,
+        );
+        match self.client.clone().get_account(request).await {
+            Ok(response) => Ok(response.into_inner().account),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(ledger_failed(status)),
+        }
+    }
+
     /// Every transaction of the caller, page by page.
     pub async fn transactions(
         &self,

@@ -4,5 +4,6 @@ DROP TABLE spending_entries;
 DROP TABLE deleted_categories;
 DROP TABLE tracked_transactions;
 DROP TABLE budget_alerts;
+DROP TABLE goals;
 DROP TABLE budget_categories;
 DROP TABLE budgets;

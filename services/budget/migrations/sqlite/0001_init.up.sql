@@ -29,6 +29,23 @@ CREATE TABLE budget_categories (
 );
 CREATE INDEX budget_categories_by_category ON budget_categories (user_id, category_id);
 
+-- Savings goals: on an account's balance, or on what was put into a
+-- category since the start date (exactly one of the two).
+CREATE TABLE goals (
+    id           BLOB PRIMARY KEY,
+    user_id      BLOB NOT NULL,
+    name         TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    target_minor BIGINT NOT NULL,
+    target_date  TEXT NOT NULL,
+    start_date   TEXT NOT NULL,
+    account_id   BLOB,
+    category_id  BLOB,
+    create_time  TEXT NOT NULL,
+    update_time  TEXT NOT NULL
+);
+CREATE INDEX goals_by_user ON goals (user_id, id);
+
 -- One row per budget, period and threshold crossed: the alert is raised by
 -- the insert that creates the row, so never twice.
 CREATE TABLE budget_alerts (

@@ -4,6 +4,7 @@
 //! (`budget.amount.amount_minor`, `budget.category_ids[2]`).
 
 mod budget;
+mod goal;
 mod listing;
 mod period;
 
@@ -11,5 +12,6 @@ pub use self::budget::{
     BudgetSpec, DEFAULT_THRESHOLDS, MAX_CATEGORIES, MAX_THRESHOLDS, Thresholds, UPDATABLE, merge,
     status_day,
 };
+pub use self::goal::{GOAL_UPDATABLE, GoalSource, GoalSpec, Progress, merge_goal};
 pub use self::listing::{BudgetListing, budget_listing};
 pub use self::period::{Period, Schedule, Span};

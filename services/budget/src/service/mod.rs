@@ -6,6 +6,7 @@
 //! `Status` in one place (`From<BudgetError> for Status`).
 
 mod budgets;
+mod goals;
 mod status;
 
 pub use self::status::clamp;
@@ -183,5 +184,76 @@ impl BudgetService for BudgetApi {
         let user_id = caller(&request)?;
         let credentials = Credentials::of(&request)?;
         Ok(Response::new(self.rebuild(user_id, &credentials).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_goal(
+        &self,
+        request: Request<pb::CreateGoalRequest>,
+    ) -> Result<Response<pb::CreateGoalResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let goal = request.into_inner().goal.unwrap_or_default();
+        Ok(Response::new(
+            self.create_goal_for(user_id, &credentials, &goal).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_goal(
+        &self,
+        request: Request<pb::GetGoalRequest>,
+    ) -> Result<Response<pb::GetGoalResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let id = parse_id("goal_id", &request.get_ref().goal_id)?;
+        Ok(Response::new(
+            self.get_goal_for(user_id, &credentials, id).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_goals(
+        &self,
+        request: Request<pb::ListGoalsRequest>,
+    ) -> Result<Response<pb::ListGoalsResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        Ok(Response::new(
+            self.list_goals_for(user_id, &credentials, request.get_ref())
+                .await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_goal(
+        &self,
+        request: Request<pb::UpdateGoalRequest>,
+    ) -> Result<Response<pb::UpdateGoalResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let req = request.into_inner();
+        let mask = UpdateMask::parse(req.update_mask.as_ref(), crate::domain::GOAL_UPDATABLE)
+            .map_err(BudgetError::from)?;
+        let patch = req.goal.unwrap_or_default();
+        Ok(Response::new(
+            self.update_goal_for(user_id, &credentials, &patch, &mask)
+                .await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_goal(
+        &self,
+        request: Request<pb::DeleteGoalRequest>,
+    ) -> Result<Response<pb::DeleteGoalResponse>, Status> {
+        let user_id = caller(&request)?;
+        let id = parse_id("goal_id", &request.get_ref().goal_id)?;
+        self.deps
+            .store
+            .delete_goal(user_id, id)
+            .await
+            .map_err(BudgetError::from)?;
+        Ok(Response::new(pb::DeleteGoalResponse {}))
     }
 }

@@ -19,7 +19,7 @@ use freedumb_kit::outbox::{Outbox, OutboxEvent};
 use uuid::Uuid;
 
 pub use self::sql::SqlStore;
-use crate::domain::{Schedule, Span, Thresholds};
+use crate::domain::{GoalSource, Schedule, Span, Thresholds};
 
 /// A stored budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,31 @@ pub struct BudgetRecord {
     pub schedule: Schedule,
     /// Its alert thresholds.
     pub thresholds: Thresholds,
+    /// Created.
+    pub create_time: DateTime<Utc>,
+    /// Last changed.
+    pub update_time: DateTime<Utc>,
+}
+
+/// A stored savings goal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoalRecord {
+    /// Its id (UUIDv7).
+    pub id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its currency.
+    pub currency: String,
+    /// What to reach.
+    pub target_minor: i64,
+    /// By when.
+    pub target_date: NaiveDate,
+    /// Counted from.
+    pub start_date: NaiveDate,
+    /// Where.
+    pub source: GoalSource,
     /// Created.
     pub create_time: DateTime<Utc>,
     /// Last changed.
@@ -182,6 +207,27 @@ pub trait BudgetStore: Send + Sync + 'static {
         categories: &[Uuid],
         span: Span,
     ) -> Result<Vec<(Uuid, i64)>, StoreError>;
+
+    /// Adds a goal.
+    async fn create_goal(&self, goal: &GoalRecord) -> Result<(), StoreError>;
+
+    /// One goal of the user.
+    async fn get_goal(&self, user_id: Uuid, id: Uuid) -> Result<Option<GoalRecord>, StoreError>;
+
+    /// The user's goals after `after`, at most `limit`.
+    async fn list_goals(
+        &self,
+        user_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<GoalRecord>, StoreError>;
+
+    /// Replaces a goal's name, target and target date (`NotFound` if the
+    /// user has no such goal).
+    async fn update_goal(&self, goal: &GoalRecord) -> Result<(), StoreError>;
+
+    /// Deletes a goal.
+    async fn delete_goal(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError>;
 
     /// The thresholds crossed by a budget in the period starting `start`.
     async fn list_alerts(&self, budget_id: Uuid, start: NaiveDate) -> Result<Vec<i32>, StoreError>;

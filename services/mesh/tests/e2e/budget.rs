@@ -504,6 +504,44 @@ async fn budgets_over_rest_through_the_gateway() {
     .await;
     assert_eq!(status, 200, "{now}");
     assert_eq!(now["status"]["budgeted"]["amountMinor"], "20000");
+    let goal_body = serde_json::json!({
+        "name": "Holiday",
+        "target": { "currencyCode": "EUR", "amountMinor": "100000" },
+        "targetDate": { "year": start.year + 1, "month": start.month, "day": 1 },
+        "categoryId": fun,
+    });
+    let (status, _, goal) = rest(
+        gw,
+        "POST",
+        "/v1/goals",
+        Some(&token),
+        Some(&goal_body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{goal}");
+    let goal_id = goal["goal"]["id"].as_str().expect("goal id").to_owned();
+    let (status, _, got) = rest(
+        gw,
+        "GET",
+        &format!("/v1/goals/{goal_id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &got["progress"]["monthsLeft"]),
+        (200, &serde_json::json!(13)),
+        "{got}"
+    );
+    let (status, _, _) = rest(
+        gw,
+        "DELETE",
+        &format!("/v1/goals/{goal_id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
     let watch_path = format!("/v1/budgets/{id}/status:watch");
     let mut watch = crate::helpers::ndjson(gw, &watch_path, &token).await;
     let first = watch.next_line().await;
@@ -526,4 +564,270 @@ async fn budgets_over_rest_through_the_gateway() {
     assert_eq!(status, 200);
     let (status, _, gone) = rest(gw, "GET", &format!("/v1/budgets/{id}"), Some(&token), None).await;
     assert_eq!(status, 404, "{gone}");
+}
+
+fn goal(name: &str, target: i64, months: u32, source: bpb::goal::Source) -> bpb::Goal {
+    let end = chrono::Utc::now()
+        .date_naive()
+        .checked_add_months(chrono::Months::new(months))
+        .expect("date");
+    bpb::Goal {
+        name: name.into(),
+        target: money("EUR", target),
+        target_date: Some(freedumb_kit::domain::date(end)),
+        source: Some(source),
+        ..Default::default()
+    }
+}
+
+async fn create_goal(
+    budgets: &mut Budgets,
+    token: &str,
+    goal: bpb::Goal,
+) -> bpb::CreateGoalResponse {
+    budgets
+        .create_goal(authed(bpb::CreateGoalRequest { goal: Some(goal) }, token))
+        .await
+        .expect("create goal")
+        .into_inner()
+}
+
+fn saved(progress: &Option<bpb::GoalProgress>) -> i64 {
+    progress
+        .as_ref()
+        .and_then(|p| p.saved.as_ref())
+        .map_or(0, |m| m.amount_minor)
+}
+
+#[tokio::test]
+async fn goals_track_an_account_balance_or_what_goes_into_a_category() {
+    use bpb::goal::Source;
+    let app = spawn_app().await;
+    let (token, intruder) = (app.token().await, app.token().await);
+    let (mut ledger, mut budgets) = (app.ledger().await, budgets(&app).await);
+    let (savings_category, _) = two_categories(&mut ledger, &token).await;
+    let savings = open_account(&mut ledger, &token, "EUR", 10_000).await;
+
+    let on_account = create_goal(
+        &mut budgets,
+        &token,
+        goal(
+            "Emergency fund",
+            50_000,
+            12,
+            Source::AccountId(savings.id.clone()),
+        ),
+    )
+    .await;
+    let progress = on_account.progress.clone().expect("progress");
+    assert_eq!(
+        (
+            saved(&on_account.progress),
+            progress.percent,
+            progress.reached
+        ),
+        (10_000, 20, false)
+    );
+    assert_eq!(progress.months_left, 13);
+    assert_eq!(
+        progress.monthly_needed.map(|m| m.amount_minor),
+        Some((40_000 + 12) / 13)
+    );
+    create(&mut ledger, &token, today_transaction(&savings, 40_000, "")).await;
+    let id = on_account.goal.expect("goal").id;
+    let now = budgets
+        .get_goal(authed(
+            bpb::GetGoalRequest {
+                goal_id: id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    let progress = now.progress.clone().expect("progress");
+    assert_eq!(
+        (saved(&now.progress), progress.reached, progress.on_track),
+        (50_000, true, true)
+    );
+    assert_eq!(progress.remaining.map(|m| m.amount_minor), Some(0));
+
+    let on_category = create_goal(
+        &mut budgets,
+        &token,
+        goal(
+            "Holiday",
+            10_000,
+            3,
+            Source::CategoryId(savings_category.clone()),
+        ),
+    )
+    .await;
+    let category_goal = on_category.goal.expect("goal").id;
+    create(
+        &mut ledger,
+        &token,
+        today_transaction(&savings, 3_000, &savings_category),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = budgets
+            .get_goal(authed(
+                bpb::GetGoalRequest {
+                    goal_id: category_goal.clone(),
+                },
+                &token,
+            ))
+            .await
+            .expect("get")
+            .into_inner();
+        if saved(&got.progress) == 3_000 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the category's deposit never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let listed = budgets
+        .list_goals(authed(bpb::ListGoalsRequest::default(), &token))
+        .await
+        .expect("list")
+        .into_inner()
+        .goals;
+    assert_eq!(listed.len(), 2);
+
+    // Another user's goal: not found, and untouched.
+    let t = intruder.as_str();
+    let results = [
+        budgets
+            .get_goal(authed(
+                bpb::GetGoalRequest {
+                    goal_id: id.clone(),
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+        budgets
+            .update_goal(authed(
+                bpb::UpdateGoalRequest {
+                    goal: Some(bpb::Goal {
+                        id: id.clone(),
+                        name: "Mine".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&["name"]),
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+        budgets
+            .delete_goal(authed(
+                bpb::DeleteGoalRequest {
+                    goal_id: id.clone(),
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+    ];
+    for result in results {
+        assert_eq!(result.expect_err("not theirs").code(), Code::NotFound);
+    }
+    let theirs = budgets
+        .list_goals(authed(bpb::ListGoalsRequest::default(), t))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(theirs.goals.is_empty());
+
+    // The owner renames and retargets it; the currency stays.
+    let updated = budgets
+        .update_goal(authed(
+            bpb::UpdateGoalRequest {
+                goal: Some(bpb::Goal {
+                    id: id.clone(),
+                    name: "Rainy days".into(),
+                    target: money("", 60_000),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["name", "target"]),
+            },
+            &token,
+        ))
+        .await
+        .expect("update")
+        .into_inner();
+    assert_eq!(
+        updated.goal.as_ref().map(|g| g.name.as_str()),
+        Some("Rainy days")
+    );
+    assert_eq!(updated.progress.map(|p| p.reached), Some(false));
+    budgets
+        .delete_goal(authed(bpb::DeleteGoalRequest { goal_id: id }, &token))
+        .await
+        .expect("delete");
+}
+
+#[tokio::test]
+async fn bad_goals_are_refused_field_by_field() {
+    use bpb::goal::Source;
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let (mut ledger, mut budgets) = (app.ledger().await, budgets(&app).await);
+    let usd = open_account(&mut ledger, &token, "USD", 0).await;
+    let other = app.token().await;
+    let theirs = open_account(&mut ledger, &other, "EUR", 0).await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let cases: Vec<(bpb::Goal, &[&str])> = vec![
+        (
+            goal("x", 100, 6, Source::AccountId(unknown.clone())),
+            &["goal.account_id"],
+        ),
+        (
+            goal("x", 100, 6, Source::AccountId(theirs.id.clone())),
+            &["goal.account_id"],
+        ),
+        (
+            goal("x", 100, 6, Source::AccountId(usd.id.clone())),
+            &["goal.target.currency_code"],
+        ),
+        (
+            goal("x", 100, 6, Source::CategoryId(unknown)),
+            &["goal.category_id"],
+        ),
+        (
+            goal("x", -100, 6, Source::AccountId(usd.id.clone())),
+            &["goal.target.amount_minor"],
+        ),
+        (
+            goal("x", 100, 0, Source::AccountId(usd.id.clone())),
+            &["goal.target_date"],
+        ),
+        (
+            bpb::Goal {
+                source: None,
+                ..goal("", 100, 6, Source::AccountId(usd.id.clone()))
+            },
+            &["goal.name", "goal.account_id"],
+        ),
+    ];
+    for (g, fields) in cases {
+        let err = budgets
+            .create_goal(authed(bpb::CreateGoalRequest { goal: Some(g) }, &token))
+            .await
+            .expect_err("invalid");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert_eq!(violated_fields(&err), fields);
+    }
+    let listed = budgets
+        .list_goals(authed(bpb::ListGoalsRequest::default(), &token))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.goals.is_empty(), "nothing was stored");
 }

@@ -234,6 +234,36 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> BudgetStore for Sq
     }
 
     #[tracing::instrument(skip_all)]
+    async fn create_goal(&self, goal: &crate::store::GoalRecord) -> Result<(), StoreError> {
+        Self::insert_goal(&self.pool, goal).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_goal(&self, user_id: Uuid, id: Uuid) -> Result<Option<crate::store::GoalRecord>, StoreError> {
+        Ok(Self::select_goals(&self.pool, user_id, Some(id), None, 1).await?.into_iter().next())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_goals(
+        &self,
+        user_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<crate::store::GoalRecord>, StoreError> {
+        Self::select_goals(&self.pool, user_id, None, after, limit).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_goal(&self, goal: &crate::store::GoalRecord) -> Result<(), StoreError> {
+        Self::change_goal(&self.pool, goal).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_goal(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
+        Self::remove_goal(&self.pool, user_id, id).await
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn list_alerts(&self, budget_id: Uuid, start: NaiveDate) -> Result<Vec<i32>, StoreError> {
         let rows: Vec<(i32,)> = sqlx::query_as(
             "SELECT threshold FROM budget_alerts WHERE budget_id = $1 AND period_start = $2 \

@@ -4,6 +4,7 @@
 //! ([`begin_write`](freedumb_kit::storage::begin_write)).
 
 mod budgets;
+mod goals;
 mod projection;
 
 use sqlx::{Database, Pool};
