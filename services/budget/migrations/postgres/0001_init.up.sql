@@ -44,6 +44,36 @@ CREATE TABLE goals (
 );
 CREATE INDEX goals_by_user ON goals (user_id, id);
 
+-- Envelope plans, their categories (envelopes and income) and the money
+-- assigned per month (months as YYYY-MM).
+CREATE TABLE budget_plans (
+    id           UUID PRIMARY KEY,
+    user_id      UUID NOT NULL,
+    name         TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    start_month  TEXT NOT NULL,
+    overspending TEXT NOT NULL,
+    create_time  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX budget_plans_by_user ON budget_plans (user_id, id);
+
+CREATE TABLE plan_categories (
+    plan_id     UUID NOT NULL,
+    category_id UUID NOT NULL,
+    -- envelope or income
+    role        TEXT NOT NULL,
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (plan_id, category_id)
+);
+
+CREATE TABLE plan_assignments (
+    plan_id      UUID NOT NULL,
+    month        TEXT NOT NULL,
+    category_id  UUID NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    PRIMARY KEY (plan_id, month, category_id)
+);
+
 -- One row per budget, period and threshold crossed: the alert is raised by
 -- the insert that creates the row, so never twice.
 CREATE TABLE budget_alerts (

@@ -5,5 +5,8 @@ DROP TABLE deleted_categories;
 DROP TABLE tracked_transactions;
 DROP TABLE budget_alerts;
 DROP TABLE goals;
+DROP TABLE plan_assignments;
+DROP TABLE plan_categories;
+DROP TABLE budget_plans;
 DROP TABLE budget_categories;
 DROP TABLE budgets;

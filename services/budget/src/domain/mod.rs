@@ -4,6 +4,7 @@
 //! (`budget.amount.amount_minor`, `budget.category_ids[2]`).
 
 mod budget;
+pub mod envelope;
 mod goal;
 mod listing;
 mod period;

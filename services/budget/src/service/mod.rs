@@ -7,6 +7,7 @@
 
 mod budgets;
 mod goals;
+mod plans;
 mod status;
 
 pub use self::status::clamp;
@@ -255,5 +256,74 @@ impl BudgetService for BudgetApi {
             .await
             .map_err(BudgetError::from)?;
         Ok(Response::new(pb::DeleteGoalResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_budget_plan(
+        &self,
+        request: Request<pb::CreateBudgetPlanRequest>,
+    ) -> Result<Response<pb::CreateBudgetPlanResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let plan = request.into_inner().plan.unwrap_or_default();
+        Ok(Response::new(
+            self.create_plan_for(user_id, &credentials, &plan).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_budget_plan(
+        &self,
+        request: Request<pb::GetBudgetPlanRequest>,
+    ) -> Result<Response<pb::GetBudgetPlanResponse>, Status> {
+        let user_id = caller(&request)?;
+        let id = parse_id("plan_id", &request.get_ref().plan_id)?;
+        Ok(Response::new(self.get_plan_for(user_id, id).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_budget_plans(
+        &self,
+        request: Request<pb::ListBudgetPlansRequest>,
+    ) -> Result<Response<pb::ListBudgetPlansResponse>, Status> {
+        let user_id = caller(&request)?;
+        Ok(Response::new(self.list_plans_for(user_id).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_budget_plan(
+        &self,
+        request: Request<pb::DeleteBudgetPlanRequest>,
+    ) -> Result<Response<pb::DeleteBudgetPlanResponse>, Status> {
+        let user_id = caller(&request)?;
+        let id = parse_id("plan_id", &request.get_ref().plan_id)?;
+        self.deps
+            .store
+            .delete_plan(user_id, id)
+            .await
+            .map_err(BudgetError::from)?;
+        Ok(Response::new(pb::DeleteBudgetPlanResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn assign_money(
+        &self,
+        request: Request<pb::AssignMoneyRequest>,
+    ) -> Result<Response<pb::AssignMoneyResponse>, Status> {
+        let user_id = caller(&request)?;
+        Ok(Response::new(
+            self.assign_for(user_id, request.get_ref()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_plan_month(
+        &self,
+        request: Request<pb::GetPlanMonthRequest>,
+    ) -> Result<Response<pb::GetPlanMonthResponse>, Status> {
+        let user_id = caller(&request)?;
+        Ok(Response::new(
+            self.plan_month_for(user_id, request.get_ref()).await?,
+        ))
     }
 }

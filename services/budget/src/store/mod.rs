@@ -19,6 +19,7 @@ use freedumb_kit::outbox::{Outbox, OutboxEvent};
 use uuid::Uuid;
 
 pub use self::sql::SqlStore;
+use crate::domain::envelope::{Overspending, YearMonth};
 use crate::domain::{GoalSource, Schedule, Span, Thresholds};
 
 /// A stored budget.
@@ -69,6 +70,29 @@ pub struct GoalRecord {
     pub create_time: DateTime<Utc>,
     /// Last changed.
     pub update_time: DateTime<Utc>,
+}
+
+/// A stored envelope plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRecord {
+    /// Its id (UUIDv7).
+    pub id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its currency.
+    pub currency: String,
+    /// Its envelopes, in order.
+    pub categories: Vec<Uuid>,
+    /// Its income categories.
+    pub income: Vec<Uuid>,
+    /// Its first month.
+    pub start_month: YearMonth,
+    /// What becomes of overspending.
+    pub overspending: Overspending,
+    /// Created.
+    pub create_time: DateTime<Utc>,
 }
 
 /// What one ledger transaction counts in one category.
@@ -228,6 +252,45 @@ pub trait BudgetStore: Send + Sync + 'static {
 
     /// Deletes a goal.
     async fn delete_goal(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError>;
+
+    /// Adds an envelope plan.
+    async fn create_plan(&self, plan: &PlanRecord) -> Result<(), StoreError>;
+
+    /// One plan of the user.
+    async fn get_plan(&self, user_id: Uuid, id: Uuid) -> Result<Option<PlanRecord>, StoreError>;
+
+    /// The user's plans, oldest first.
+    async fn list_plans(&self, user_id: Uuid) -> Result<Vec<PlanRecord>, StoreError>;
+
+    /// Deletes a plan and its assignments.
+    async fn delete_plan(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError>;
+
+    /// Sets what a plan of the user assigns to `category` in `month`.
+    async fn set_assignment(
+        &self,
+        user_id: Uuid,
+        plan_id: Uuid,
+        month: YearMonth,
+        category: Uuid,
+        amount_minor: i64,
+    ) -> Result<(), StoreError>;
+
+    /// A plan's assignments up to `through` (month, category, amount).
+    async fn list_assignments(
+        &self,
+        plan_id: Uuid,
+        through: YearMonth,
+    ) -> Result<Vec<(YearMonth, Uuid, i64)>, StoreError>;
+
+    /// The user's entries summed per category and day, in `currency` and
+    /// `span`.
+    async fn sum_spending_by_day(
+        &self,
+        user_id: Uuid,
+        currency: &str,
+        categories: &[Uuid],
+        span: Span,
+    ) -> Result<Vec<(Uuid, chrono::NaiveDate, i64)>, StoreError>;
 
     /// The thresholds crossed by a budget in the period starting `start`.
     async fn list_alerts(&self, budget_id: Uuid, start: NaiveDate) -> Result<Vec<i32>, StoreError>;

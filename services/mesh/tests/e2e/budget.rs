@@ -542,6 +542,39 @@ async fn budgets_over_rest_through_the_gateway() {
     )
     .await;
     assert_eq!(status, 200);
+    let plan_body = serde_json::json!({
+        "name": "Household",
+        "categoryIds": [food],
+        "currencyCode": "EUR",
+        "startMonth": this_month(),
+        "overspending": "OVERSPENDING_RULE_CARRY_NEGATIVE",
+    });
+    let (status, _, plan) = rest(
+        gw,
+        "POST",
+        "/v1/budgetPlans",
+        Some(&token),
+        Some(&plan_body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{plan}");
+    let plan_id = plan["plan"]["id"].as_str().expect("plan id").to_owned();
+    let assign = serde_json::json!({
+        "month": this_month(),
+        "categoryId": food,
+        "amount": { "currencyCode": "EUR", "amountMinor": "700" },
+    });
+    let path = format!("/v1/budgetPlans/{plan_id}:assign");
+    let (status, _, assigned) =
+        rest(gw, "POST", &path, Some(&token), Some(&assign.to_string())).await;
+    assert_eq!(status, 200, "{assigned}");
+    let path = format!("/v1/budgetPlans/{plan_id}/months/{}", this_month());
+    let (status, _, month) = rest(gw, "GET", &path, Some(&token), None).await;
+    assert_eq!(
+        (status, &month["month"]["toBeBudgeted"]["amountMinor"]),
+        (200, &serde_json::json!("-700")),
+        "{month}"
+    );
     let watch_path = format!("/v1/budgets/{id}/status:watch");
     let mut watch = crate::helpers::ndjson(gw, &watch_path, &token).await;
     let first = watch.next_line().await;
@@ -830,4 +863,211 @@ async fn bad_goals_are_refused_field_by_field() {
         .expect("list")
         .into_inner();
     assert!(listed.goals.is_empty(), "nothing was stored");
+}
+
+fn this_month() -> String {
+    chrono::Utc::now().format("%Y-%m").to_string()
+}
+
+fn next_month() -> String {
+    let d = chrono::Utc::now().date_naive().with_day(1).expect("day 1");
+    d.checked_add_months(chrono::Months::new(1))
+        .expect("next")
+        .format("%Y-%m")
+        .to_string()
+}
+
+async fn plan_month(budgets: &mut Budgets, token: &str, plan: &str, month: &str) -> bpb::PlanMonth {
+    budgets
+        .get_plan_month(authed(
+            bpb::GetPlanMonthRequest {
+                plan_id: plan.into(),
+                month: month.into(),
+            },
+            token,
+        ))
+        .await
+        .expect("month")
+        .into_inner()
+        .month
+        .expect("month")
+}
+
+fn minor(m: &Option<freedumb_proto::common::Money>) -> i64 {
+    m.as_ref().map_or(0, |m| m.amount_minor)
+}
+
+#[tokio::test]
+async fn envelope_plans_roll_money_over_and_cover_or_carry_overspending() {
+    let app = spawn_app().await;
+    let (token, intruder) = (app.token().await, app.token().await);
+    let (mut ledger, mut budgets) = (app.ledger().await, budgets(&app).await);
+    let all = categories(&mut ledger, &token).await;
+    let (food, fun, salary) = (all[0].id.clone(), all[1].id.clone(), all[2].id.clone());
+    let eur = open_account(&mut ledger, &token, "EUR", 0).await;
+    let plan = |rule: bpb::OverspendingRule| bpb::BudgetPlan {
+        name: "Household".into(),
+        category_ids: vec![food.clone(), fun.clone()],
+        income_category_ids: vec![salary.clone()],
+        currency_code: "EUR".into(),
+        start_month: this_month(),
+        overspending: rule.into(),
+        ..Default::default()
+    };
+    let mut ids = Vec::new();
+    for rule in [
+        bpb::OverspendingRule::FromToBeBudgeted,
+        bpb::OverspendingRule::CarryNegative,
+    ] {
+        let created = budgets
+            .create_budget_plan(authed(
+                bpb::CreateBudgetPlanRequest {
+                    plan: Some(plan(rule)),
+                },
+                &token,
+            ))
+            .await
+            .expect("plan")
+            .into_inner()
+            .plan
+            .expect("plan");
+        ids.push(created.id);
+    }
+    create(
+        &mut ledger,
+        &token,
+        today_transaction(&eur, 300_000, &salary),
+    )
+    .await;
+    for id in &ids {
+        for (category, amount) in [(&food, 40_000), (&fun, 10_000)] {
+            budgets
+                .assign_money(authed(
+                    bpb::AssignMoneyRequest {
+                        plan_id: id.clone(),
+                        month: this_month(),
+                        category_id: category.clone(),
+                        amount: money("EUR", amount),
+                    },
+                    &token,
+                ))
+                .await
+                .expect("assign");
+        }
+    }
+    create(&mut ledger, &token, today_transaction(&eur, -45_000, &food)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let now = loop {
+        let now = plan_month(&mut budgets, &token, &ids[0], &this_month()).await;
+        if minor(&now.envelopes[0].activity) == -45_000 && minor(&now.income) == 300_000 {
+            break now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the plan never saw the month's transactions: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(minor(&now.to_be_budgeted), 250_000);
+    assert_eq!(minor(&now.envelopes[0].available), -5_000);
+    assert_eq!(minor(&now.envelopes[1].available), 10_000);
+
+    // Next month: covered by "to be budgeted" in the first plan, carried
+    // as a negative in the second; unspent money rolls over in both.
+    let covered = plan_month(&mut budgets, &token, &ids[0], &next_month()).await;
+    assert_eq!(minor(&covered.envelopes[0].carried_in), 0);
+    assert_eq!(minor(&covered.overspending_covered), 5_000);
+    assert_eq!(minor(&covered.to_be_budgeted), 245_000);
+    assert_eq!(minor(&covered.envelopes[1].carried_in), 10_000);
+    let carried = plan_month(&mut budgets, &token, &ids[1], &next_month()).await;
+    assert_eq!(minor(&carried.envelopes[0].carried_in), -5_000);
+    assert_eq!(minor(&carried.to_be_budgeted), 250_000);
+
+    // Bad input, field by field.
+    let err = budgets
+        .assign_money(authed(
+            bpb::AssignMoneyRequest {
+                plan_id: ids[0].clone(),
+                month: "2000-01".into(),
+                category_id: salary.clone(),
+                amount: money("USD", 1),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("invalid");
+    assert_eq!(violated_fields(&err), ["amount", "category_id", "month"]);
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let err = budgets
+        .create_budget_plan(authed(
+            bpb::CreateBudgetPlanRequest {
+                plan: Some(bpb::BudgetPlan {
+                    category_ids: vec![unknown],
+                    ..plan(bpb::OverspendingRule::CarryNegative)
+                }),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("unknown category");
+    assert_eq!(violated_fields(&err), ["plan.category_ids[0]"]);
+
+    // Another user's plan: not found.
+    let t = intruder.as_str();
+    let id = ids[0].clone();
+    let results = [
+        budgets
+            .get_budget_plan(authed(
+                bpb::GetBudgetPlanRequest {
+                    plan_id: id.clone(),
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+        budgets
+            .get_plan_month(authed(
+                bpb::GetPlanMonthRequest {
+                    plan_id: id.clone(),
+                    month: this_month(),
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+        budgets
+            .assign_money(authed(
+                bpb::AssignMoneyRequest {
+                    plan_id: id.clone(),
+                    month: this_month(),
+                    category_id: food.clone(),
+                    amount: money("EUR", 1),
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+        budgets
+            .delete_budget_plan(authed(
+                bpb::DeleteBudgetPlanRequest {
+                    plan_id: id.clone(),
+                },
+                t,
+            ))
+            .await
+            .map(|_| ()),
+    ];
+    for result in results {
+        assert_eq!(result.expect_err("not theirs").code(), Code::NotFound);
+    }
+    let listed = budgets
+        .list_budget_plans(authed(bpb::ListBudgetPlansRequest {}, &token))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.plans.len(), 2);
+    budgets
+        .delete_budget_plan(authed(bpb::DeleteBudgetPlanRequest { plan_id: id }, &token))
+        .await
+        .expect("delete");
 }

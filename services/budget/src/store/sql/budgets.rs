@@ -264,6 +264,58 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> BudgetStore for Sq
     }
 
     #[tracing::instrument(skip_all)]
+    async fn create_plan(&self, plan: &crate::store::PlanRecord) -> Result<(), StoreError> {
+        Self::insert_plan(&self.pool, plan).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_plan(&self, user_id: Uuid, id: Uuid) -> Result<Option<crate::store::PlanRecord>, StoreError> {
+        Ok(Self::select_plans(&self.pool, user_id, Some(id)).await?.into_iter().next())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_plans(&self, user_id: Uuid) -> Result<Vec<crate::store::PlanRecord>, StoreError> {
+        Self::select_plans(&self.pool, user_id, None).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_plan(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError> {
+        Self::remove_plan(&self.pool, user_id, id).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_assignment(
+        &self,
+        user_id: Uuid,
+        plan_id: Uuid,
+        month: crate::domain::envelope::YearMonth,
+        category: Uuid,
+        amount_minor: i64,
+    ) -> Result<(), StoreError> {
+        Self::upsert_assignment(&self.pool, user_id, plan_id, month, category, amount_minor).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_assignments(
+        &self,
+        plan_id: Uuid,
+        through: crate::domain::envelope::YearMonth,
+    ) -> Result<Vec<(crate::domain::envelope::YearMonth, Uuid, i64)>, StoreError> {
+        Self::select_assignments(&self.pool, plan_id, through).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn sum_spending_by_day(
+        &self,
+        user_id: Uuid,
+        currency: &str,
+        categories: &[Uuid],
+        span: Span,
+    ) -> Result<Vec<(Uuid, NaiveDate, i64)>, StoreError> {
+        Self::daily_sums(&self.pool, user_id, currency, categories, span).await
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn list_alerts(&self, budget_id: Uuid, start: NaiveDate) -> Result<Vec<i32>, StoreError> {
         let rows: Vec<(i32,)> = sqlx::query_as(
             "SELECT threshold FROM budget_alerts WHERE budget_id = $1 AND period_start = $2 \

@@ -5,6 +5,7 @@
 
 mod budgets;
 mod goals;
+mod plans;
 mod projection;
 
 use sqlx::{Database, Pool};
