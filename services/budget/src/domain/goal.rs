@@ -187,13 +187,17 @@ impl Progress {
         };
         let monthly_needed = match months_left {
             0 => remaining,
-            // `remaining` is not negative: a plain ceiling division.
-            months => (remaining + i64::from(months) - 1) / i64::from(months),
+            // `remaining` is not negative: a ceiling division that cannot
+            // overflow.
+            months => {
+                let months = i64::from(months);
+                remaining / months + i64::from(remaining % months != 0)
+            }
         };
         Self {
             saved,
             remaining,
-            percent: i64::try_from(i128::from(saved) * 100 / i128::from(target))
+            percent: i64::try_from((i128::from(saved) * 100).div_euclid(i128::from(target)))
                 .unwrap_or(i64::MAX),
             reached: saved >= target,
             expected_by_now,
@@ -246,6 +250,15 @@ mod tests {
             (late.months_left, late.monthly_needed, late.expected_by_now),
             (0, 1_100, 1_200)
         );
+    }
+
+    #[test]
+    fn negative_savings_round_down_and_extreme_ones_do_not_overflow() {
+        let (start, end, today) = (d("2026-01-01"), d("2026-12-31"), d("2026-06-01"));
+        assert_eq!(Progress::of(1_000, start, end, today, -5).percent, -1);
+        let extreme = Progress::of(1_000, start, end, today, i64::MIN);
+        assert_eq!(extreme.remaining, i64::MAX);
+        assert!(extreme.monthly_needed > 0 && !extreme.on_track);
     }
 
     #[test]

@@ -129,9 +129,11 @@ impl BudgetApi {
             create_time: now,
             update_time: now,
         };
+        // Progress first: a ledger failure then leaves nothing stored.
+        let progress = self.progress(credentials, &record).await?;
         self.deps.store.create_goal(&record).await?;
         Ok(pb::CreateGoalResponse {
-            progress: Some(self.progress(credentials, &record).await?),
+            progress: Some(progress),
             goal: Some(convert::goal(&record)),
         })
     }

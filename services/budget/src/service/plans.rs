@@ -1,7 +1,7 @@
 //! Envelope plans: create, read, list, delete, assign money, and a month's
 //! figures (the rules are `crate::domain::envelope`'s).
 
-use freedumb_kit::domain::{AmountMinor, MoneyInput, money, required_id};
+use freedumb_kit::domain::{AmountMinor, money, required_id};
 use freedumb_kit::time;
 use freedumb_proto::budget as pb;
 use uuid::Uuid;
@@ -116,17 +116,27 @@ impl BudgetApi {
         let plan_id = v.check("plan_id", required_id(&req.plan_id));
         let month = v.check("month", YearMonth::parse(&req.month));
         let category = v.check("category_id", required_id(&req.category_id));
-        let amount = v.check("amount", MoneyInput::required(req.amount.as_ref()));
-        let (Some(plan_id), Some(month), Some(category), Some(amount)) =
+        let amount = match &req.amount {
+            Some(m) => v
+                .check("amount.amount_minor", AmountMinor::parse(m.amount_minor))
+                .map(|a| (a, m.currency_code.clone())),
+            None => {
+                v.add("amount", "is required");
+                None
+            }
+        };
+        let (Some(plan_id), Some(month), Some(category), Some((amount, currency))) =
             (plan_id, month, category, amount)
         else {
             return Err(BudgetError::InvalidArgument(v));
         };
         let plan = self.plan(user_id, plan_id).await?;
-        let currency = freedumb_kit::domain::Currency::parse(&plan.currency).map_err(|e| {
-            BudgetError::Unexpected(anyhow::anyhow!("stored currency {}: {e}", plan.currency))
-        })?;
-        let amount: Option<AmountMinor> = v.check("amount", amount.in_currency(currency));
+        if currency != plan.currency {
+            v.add(
+                "amount.currency_code",
+                format!("must be the plan's currency, {}", plan.currency),
+            );
+        }
         if !plan.categories.contains(&category) {
             v.add(
                 "category_id",
@@ -134,9 +144,9 @@ impl BudgetApi {
             );
         }
         v.check("month", months_from(&plan, month));
-        let Some(amount) = amount.filter(|_| v.is_empty()) else {
+        if !v.is_empty() {
             return Err(BudgetError::InvalidArgument(v));
-        };
+        }
         self.deps
             .store
             .set_assignment(user_id, plan_id, month, category, amount.get())
@@ -239,7 +249,7 @@ fn months_from(plan: &PlanRecord, month: YearMonth) -> std::result::Result<usize
             "{month} is before the plan's first month {}",
             plan.start_month
         )),
-        Some(n) if n >= MAX_MONTHS => Err(format!(
+        Some(n) if n > MAX_MONTHS => Err(format!(
             "{month} is more than {} years after the plan's first month {}",
             MAX_MONTHS / 12,
             plan.start_month

@@ -996,7 +996,10 @@ async fn envelope_plans_roll_money_over_and_cover_or_carry_overspending() {
         ))
         .await
         .expect_err("invalid");
-    assert_eq!(violated_fields(&err), ["amount", "category_id", "month"]);
+    assert_eq!(
+        violated_fields(&err),
+        ["amount.currency_code", "category_id", "month"]
+    );
     let unknown = uuid::Uuid::now_v7().to_string();
     let err = budgets
         .create_budget_plan(authed(
