@@ -171,6 +171,34 @@ pub enum Transient {
     Unavailable,
 }
 
+/// A store failure of a domain whose stores fail in no other way.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object does not exist for this user.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A stored row does not decode (a bug or a hand edit).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Anything else the database reported.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// As an event handler's failure: set aside when the same events would
+    /// fail again (a corrupt row, data the database refuses), retried
+    /// otherwise (see [`crate::events::Permanent`]).
+    pub fn into_failure(self) -> anyhow::Error {
+        let permanent = match &self {
+            Self::Corrupt(_) => true,
+            Self::Database(e) => is_data_error(e),
+            Self::NotFound(_) => false,
+        };
+        crate::events::failure(self, permanent)
+    }
+}
+
 /// A database error as a domain error: a transient one (logged, see
 /// [`transient`]) through `transient`, any other through `unexpected`.
 pub fn classify<E>(

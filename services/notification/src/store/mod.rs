@@ -337,30 +337,6 @@ pub fn for_database(db: &freedumb_kit::Database) -> Stores {
     )
 }
 
-/// A store failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The object does not exist for this user.
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// A stored row does not decode.
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-    /// Anything else the database reported.
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-impl StoreError {
-    /// As an event handler's failure: set aside when the same events would
-    /// fail again (a corrupt row, data the database refuses), retried
-    /// otherwise (see [`freedumb_kit::events::Permanent`]).
-    pub fn into_failure(self) -> anyhow::Error {
-        let permanent = match &self {
-            Self::Corrupt(_) => true,
-            Self::Database(e) => freedumb_kit::storage::is_data_error(e),
-            Self::NotFound(_) => false,
-        };
-        freedumb_kit::events::failure(self, permanent)
-    }
-}
+/// A store failure: the kit's, shared by the domains whose stores fail in
+/// no other way.
+pub use freedumb_kit::storage::StoreError;

@@ -179,27 +179,10 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         categories: &[Uuid],
         span: Span,
     ) -> Result<Vec<(Uuid, NaiveDate, i64)>, StoreError> {
-        if categories.is_empty() {
+        let Some(mut query) = Self::sum_query(user_id, currency, categories, span, true) else {
             return Ok(Vec::new());
-        }
+        };
         let mut conn = pool.acquire().await?;
-        let mut query = QueryBuilder::<DB>::new(
-            "SELECT category_id, day, CAST(SUM(amount_minor) AS BIGINT) FROM spending_entries WHERE user_id = ",
-        );
-        query
-            .push_bind(user_id)
-            .push(" AND currency = ")
-            .push_bind(currency.to_owned())
-            .push(" AND day >= ")
-            .push_bind(span.start)
-            .push(" AND day <= ")
-            .push_bind(span.end)
-            .push(" AND category_id IN (");
-        let mut ids = query.separated(", ");
-        for id in categories {
-            ids.push_bind(*id);
-        }
-        query.push(") GROUP BY category_id, day");
         Ok(query.fetch_all(&mut conn).await?)
     }
 );

@@ -27,13 +27,30 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         categories: &[Uuid],
         span: Span,
     ) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
-        if categories.is_empty() {
-            return Ok(Vec::new());
+        let mut query = Self::sum_query(user_id, currency, categories, span, false);
+        match query.as_mut() {
+            Some(query) => query.fetch_all(conn).await,
+            None => Ok(Vec::new()),
         }
-        let mut query = QueryBuilder::<DB>::new(
-            "SELECT category_id, CAST(SUM(amount_minor) AS BIGINT) FROM spending_entries \
-             WHERE user_id = ",
-        );
+    }
+
+    /// `SELECT category_id[, day], SUM(amount_minor)` of the user's entries
+    /// in `currency`, `span` and `categories`, grouped by category (and
+    /// day); `None` when there are no categories.
+    pub(super) fn sum_query<'a>(
+        user_id: Uuid,
+        currency: &str,
+        categories: &[Uuid],
+        span: Span,
+        by_day: bool,
+    ) -> Option<QueryBuilder<'a, DB>> {
+        if categories.is_empty() {
+            return None;
+        }
+        let day = if by_day { ", day" } else { "" };
+        let mut query = QueryBuilder::<DB>::new(format!(
+            "SELECT category_id{day}, CAST(SUM(amount_minor) AS BIGINT) FROM spending_entries WHERE user_id = "
+        ));
         query
             .push_bind(user_id)
             .push(" AND currency = ")
@@ -47,8 +64,8 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         for id in categories {
             ids.push_bind(*id);
         }
-        query.push(") GROUP BY category_id");
-        query.fetch_all(conn).await
+        query.push(format!(") GROUP BY category_id{day}"));
+        Some(query)
     }
 
     /// Applies one change if it is newer than what is tracked (`now`: this
