@@ -676,3 +676,58 @@ async fn a_sign_in_from_a_new_client_is_notified_once() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_transaction_the_recurring_worker_records_is_notified() {
+    use freedumb_proto::ledger as pb;
+    let app = spawn_app_with(
+        Backends::default(),
+        &[("FREEDUMB_LEDGER__RECURRING_POLL_SECS", "1")],
+    )
+    .await;
+    let token = app.token().await;
+    let (mut ledger, mut client) = (app.ledger().await, notifications(&app).await);
+    let account = open_account(&mut ledger, &token, "EUR", 0).await;
+    let rule = ledger
+        .create_recurring_rule(authed(
+            pb::CreateRecurringRuleRequest {
+                rule: Some(pb::RecurringRule {
+                    account_id: account.id.clone(),
+                    amount: money("EUR", -1_299),
+                    description: "Streaming subscription".into(),
+                    frequency: pb::Frequency::Monthly.into(),
+                    start_date: today(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("rule")
+        .into_inner()
+        .rule
+        .expect("rule");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let recorded = loop {
+        let found: Vec<npb::Notification> = feed(&mut client, &token, false)
+            .await
+            .into_iter()
+            .filter(|n| n.kind == npb::NotificationKind::RecurringRecorded as i32)
+            .collect();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recurring notification"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        recorded[0].title,
+        "Recurring transaction recorded: -12.99 EUR"
+    );
+    assert_eq!(recorded[0].attributes.get("rule_id"), Some(&rule.id));
+}
