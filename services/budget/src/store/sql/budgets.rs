@@ -337,13 +337,14 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> BudgetStore for Sq
     ) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         let now = freedumb_kit::time::now().timestamp_micros();
+        let mut tombstones = Self::load_tombstones(&mut tx, &[user_id]).await?;
         let mut listed = std::collections::HashSet::with_capacity(transactions.len());
         for change in transactions {
             if let LedgerChange::Upsert { user_id: owner, transaction_id, .. } = change
                 && *owner == user_id
             {
                 listed.insert(*transaction_id);
-                Self::apply_change(&mut tx, change, now).await?;
+                Self::apply_change(&mut tx, change, now, &mut tombstones).await?;
             }
         }
         // Tracked, not in the ledger any more, and not changed by an event
@@ -365,7 +366,7 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> BudgetStore for Sq
                 transaction_id,
                 version: i64::MAX,
             };
-            Self::apply_change(&mut tx, &gone, now).await?;
+            Self::apply_change(&mut tx, &gone, now, &mut tombstones).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -1,7 +1,7 @@
 //! The spending projection: ledger changes applied by version, handled
 //! event ids, and the alerts of the budgets a batch touched.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use freedumb_kit::inbox::Inbox;
@@ -15,8 +15,38 @@ use super::SqlStore;
 use super::budgets::{BudgetRow, COLUMNS};
 use crate::domain::Span;
 use crate::store::{
-    Alert, AlertEvents, Applied, LedgerChange, LedgerEventChanges, ProjectionStore, StoreError,
+    Alert, AlertEvents, Applied, Entry, LedgerChange, LedgerEventChanges, ProjectionStore,
+    StoreError,
 };
+
+/// The category deletions of the users a batch touches: read once per
+/// batch, and kept current as the batch's own deletions apply.
+#[derive(Debug, Default)]
+pub(super) struct Tombstones(HashMap<(Uuid, Uuid), (Option<Uuid>, i64)>);
+
+impl Tombstones {
+    /// `entries` of a transaction's state at `version`, as the ledger has
+    /// them after the category deletions that came later: moved to where
+    /// the deleted category's transactions went, or dropped (all of a
+    /// split's, when one split was in a category deleted without a target).
+    fn after_deletions(&self, user_id: Uuid, version: i64, entries: &[Entry]) -> Vec<Entry> {
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            match self.0.get(&(user_id, e.category_id)) {
+                Some((target, deleted)) if *deleted > version => match target {
+                    Some(target) => out.push(Entry {
+                        category_id: *target,
+                        ..e.clone()
+                    }),
+                    None if e.split => return Vec::new(),
+                    None => {}
+                },
+                _ => out.push(e.clone()),
+            }
+        }
+        out
+    }
+}
 
 freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
     /// The sum of the user's entries per category in `currency` and `span`.
@@ -75,6 +105,7 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         conn: &mut DB::Connection,
         change: &LedgerChange,
         now: i64,
+        tombstones: &mut Tombstones,
     ) -> Result<Vec<Uuid>, StoreError> {
         match change {
             LedgerChange::Upsert { user_id, transaction_id, version, entries } => {
@@ -82,8 +113,7 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
                     return Ok(Vec::new());
                 }
                 let mut touched = Self::clear_entries(conn, *user_id, *transaction_id).await?;
-                let entries = Self::after_deletions(conn, *user_id, *version, entries).await?;
-                let entries = &entries;
+                let entries = &tombstones.after_deletions(*user_id, *version, entries);
                 if !entries.is_empty() {
                     let mut insert = QueryBuilder::<DB>::new(
                         "INSERT INTO spending_entries \
@@ -120,6 +150,10 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
                 .bind(*version)
                 .execute(&mut *conn)
                 .await?;
+                tombstones
+                    .0
+                    .entry((*user_id, *category_id))
+                    .or_insert((*reassigned_to, *version));
                 let mut touched = vec![*category_id];
                 match reassigned_to {
                     Some(target) => {
@@ -191,49 +225,28 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         Ok(newer.is_some())
     }
 
-    /// `entries` of a transaction's state at `version`, as the ledger has
-    /// them after the category deletions that came later: moved to where
-    /// the deleted category's transactions went, or dropped (all of a
-    /// split's, when one split was in a category deleted without a target).
-    async fn after_deletions(
+    /// The category deletions of `users`, in one read.
+    pub(super) async fn load_tombstones(
         conn: &mut DB::Connection,
-        user_id: Uuid,
-        version: i64,
-        entries: &[crate::store::Entry],
-    ) -> Result<Vec<crate::store::Entry>, StoreError> {
-        if entries.is_empty() {
-            return Ok(Vec::new());
+        users: &[Uuid],
+    ) -> Result<Tombstones, StoreError> {
+        let mut tombstones = Tombstones::default();
+        if users.is_empty() {
+            return Ok(tombstones);
         }
         let mut query = QueryBuilder::<DB>::new(
-            "SELECT category_id, reassigned_to FROM deleted_categories WHERE user_id = ",
+            "SELECT user_id, category_id, reassigned_to, version FROM deleted_categories WHERE user_id IN (",
         );
-        query
-            .push_bind(user_id)
-            .push(" AND version > ")
-            .push_bind(version)
-            .push(" AND category_id IN (");
         let mut ids = query.separated(", ");
-        for e in entries {
-            ids.push_bind(e.category_id);
+        for user in users {
+            ids.push_bind(*user);
         }
         query.push(")");
-        let deleted: Vec<(Uuid, Option<Uuid>)> = query.fetch_all(&mut *conn).await?;
-        if deleted.is_empty() {
-            return Ok(entries.to_vec());
+        let rows: Vec<(Uuid, Uuid, Option<Uuid>, i64)> = query.fetch_all(&mut *conn).await?;
+        for (user, category, target, version) in rows {
+            tombstones.0.insert((user, category), (target, version));
         }
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            match deleted.iter().find(|(c, _)| *c == e.category_id) {
-                None => out.push(e.clone()),
-                Some((_, Some(target))) => out.push(crate::store::Entry {
-                    category_id: *target,
-                    ..e.clone()
-                }),
-                Some((_, None)) if e.split => return Ok(Vec::new()),
-                Some((_, None)) => {}
-            }
-        }
-        Ok(out)
+        Ok(tombstones)
     }
 
     /// Deletes a transaction's entries; returns their categories.
@@ -330,6 +343,10 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
         let mut fresh = Inbox::<DB>::first_seen(&mut tx, &ids, now.timestamp_millis()).await?;
         let mut touched: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
         let mut applied = Applied::default();
+        let mut users: Vec<Uuid> = events.iter().flat_map(|e| e.changes.iter().map(LedgerChange::user_id)).collect();
+        users.sort_unstable();
+        users.dedup();
+        let mut tombstones = Self::load_tombstones(&mut tx, &users).await?;
         for event in events {
             // Once each, even when a batch carries an event twice.
             if !fresh.remove(&event.event_id) {
@@ -337,7 +354,8 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
             }
             applied.events += 1;
             for change in &event.changes {
-                let categories = Self::apply_change(&mut tx, change, now.timestamp_micros()).await?;
+                let categories =
+                    Self::apply_change(&mut tx, change, now.timestamp_micros(), &mut tombstones).await?;
                 if !categories.is_empty() {
                     touched.entry(change.user_id()).or_default().extend(categories);
                 }
