@@ -63,7 +63,7 @@ impl LedgerPeer {
     }
 
     /// The positions in `ids` of the categories the caller does not have.
-    pub async fn unknown_categories(
+    async fn unknown_categories(
         &self,
         credentials: &Credentials,
         ids: &[Uuid],
@@ -84,6 +84,25 @@ impl LedgerPeer {
             .filter(|(_, id)| !known.contains(id.to_string().as_str()))
             .map(|(i, _)| i)
             .collect())
+    }
+
+    /// Refuses, field by field, the ids of `ids` that are not the caller's
+    /// categories; `field(i)` names the request field of `ids[i]`.
+    pub async fn require_categories(
+        &self,
+        credentials: &Credentials,
+        ids: &[Uuid],
+        field: impl Fn(usize) -> String,
+    ) -> Result<(), BudgetError> {
+        let unknown = self.unknown_categories(credentials, ids).await?;
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let mut v = freedumb_kit::FieldViolations::new();
+        for i in unknown {
+            v.add(field(i), format!("no category {}", ids[i]));
+        }
+        Err(BudgetError::InvalidArgument(v))
     }
 
     /// One of the caller's accounts, or `None` if they have no such account.

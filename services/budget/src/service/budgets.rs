@@ -9,29 +9,18 @@ use uuid::Uuid;
 use super::{BudgetApi, Result};
 use crate::convert;
 use crate::domain::{BudgetListing, BudgetSpec, merge};
-use crate::error::BudgetError;
 use crate::peer::Credentials;
 use crate::store::BudgetRecord;
 
 impl BudgetApi {
     /// Refuses categories the caller does not have in the ledger.
     async fn check_categories(&self, credentials: &Credentials, spec: &BudgetSpec) -> Result<()> {
-        let unknown = self
-            .deps
+        self.deps
             .ledger
-            .unknown_categories(credentials, &spec.category_ids)
-            .await?;
-        if unknown.is_empty() {
-            return Ok(());
-        }
-        let mut v = freedumb_kit::FieldViolations::new();
-        for i in unknown {
-            v.add(
-                format!("budget.category_ids[{i}]"),
-                format!("no category {}", spec.category_ids[i]),
-            );
-        }
-        Err(BudgetError::InvalidArgument(v))
+            .require_categories(credentials, &spec.category_ids, |i| {
+                format!("budget.category_ids[{i}]")
+            })
+            .await
     }
 
     pub(super) async fn create(

@@ -51,19 +51,10 @@ impl BudgetApi {
                 }
             },
             GoalSource::Category(id) => {
-                let unknown = self
-                    .deps
+                self.deps
                     .ledger
-                    .unknown_categories(credentials, &[id])
-                    .await?;
-                if unknown.is_empty() {
-                    Ok(())
-                } else {
-                    Err(BudgetError::field(
-                        "goal.category_id",
-                        format!("no category {id}"),
-                    ))
-                }
+                    .require_categories(credentials, &[id], |_| "goal.category_id".to_owned())
+                    .await
             }
         }
     }

@@ -53,23 +53,14 @@ impl BudgetApi {
             .chain(&spec.income)
             .copied()
             .collect();
-        let unknown = self
-            .deps
+        let envelopes = spec.categories.len();
+        self.deps
             .ledger
-            .unknown_categories(credentials, &all)
+            .require_categories(credentials, &all, |i| match i.checked_sub(envelopes) {
+                None => format!("plan.category_ids[{i}]"),
+                Some(j) => format!("plan.income_category_ids[{j}]"),
+            })
             .await?;
-        if !unknown.is_empty() {
-            let mut v = freedumb_kit::FieldViolations::new();
-            for i in unknown {
-                let field = if i < spec.categories.len() {
-                    format!("plan.category_ids[{i}]")
-                } else {
-                    format!("plan.income_category_ids[{}]", i - spec.categories.len())
-                };
-                v.add(field, format!("no category {}", all[i]));
-            }
-            return Err(BudgetError::InvalidArgument(v));
-        }
         let record = PlanRecord {
             id: Uuid::now_v7(),
             user_id,
