@@ -64,6 +64,8 @@ struct World {
     token: String,
     accounts: Vec<String>,
     categories: Vec<String>,
+    /// The budget over each category, in the same order.
+    budgets: Vec<String>,
 }
 
 async fn world(channel: Channel, token: String, budgets: usize) -> anyhow::Result<World> {
@@ -92,6 +94,7 @@ async fn world(channel: Channel, token: String, budgets: usize) -> anyhow::Resul
         accounts.push(account);
     }
     let mut categories = Vec::with_capacity(budgets);
+    let mut budget_ids = Vec::with_capacity(budgets);
     for i in 0..budgets {
         let category = ledger
             .create_category(authed(
@@ -109,7 +112,7 @@ async fn world(channel: Channel, token: String, budgets: usize) -> anyhow::Resul
             .category
             .context("category")?
             .id;
-        budget
+        let created = budget
             .create_budget(authed(
                 bpb::CreateBudgetRequest {
                     budget: Some(bpb::Budget {
@@ -124,13 +127,18 @@ async fn world(channel: Channel, token: String, budgets: usize) -> anyhow::Resul
                 },
                 &token,
             )?)
-            .await?;
+            .await?
+            .into_inner()
+            .budget
+            .context("budget")?;
         categories.push(category);
+        budget_ids.push(created.id);
     }
     Ok(World {
         token,
         accounts,
         categories,
+        budgets: budget_ids,
     })
 }
 
@@ -178,22 +186,6 @@ async fn latency(
             latencies
         })
     };
-    // Which budget each category belongs to, from the service.
-    let budgets = BudgetServiceClient::new(channel.clone())
-        .list_budgets(authed(
-            bpb::ListBudgetsRequest {
-                page_size: 1000,
-                ..Default::default()
-            },
-            &world.token,
-        )?)
-        .await?
-        .into_inner()
-        .budgets;
-    let budget_for: HashMap<String, String> = budgets
-        .into_iter()
-        .filter_map(|b| b.category_ids.first().cloned().map(|c| (c, b.id)))
-        .collect();
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate as u32);
     let mut spent_per_category = vec![0_i32; world.categories.len()];
     let mut errors = 0_usize;
@@ -204,7 +196,7 @@ async fn latency(
         spent_per_category[c] += 1;
         let threshold = spent_per_category[c] * 10;
         let category = world.categories[c].clone();
-        let budget = budget_for.get(&category).cloned().unwrap_or_default();
+        let budget = world.budgets[c].clone();
         if let Ok(mut s) = sent.lock() {
             s.insert((budget, threshold), Instant::now());
         }
@@ -269,21 +261,7 @@ async fn spent(
 async fn absorb(channel: Channel, world: &World) -> anyhow::Result<String> {
     use pb::import_transactions_request::Part;
     let category = world.categories.last().context("a category")?.clone();
-    let budget_id = BudgetServiceClient::new(channel.clone())
-        .list_budgets(authed(
-            bpb::ListBudgetsRequest {
-                page_size: 1000,
-                ..Default::default()
-            },
-            &world.token,
-        )?)
-        .await?
-        .into_inner()
-        .budgets
-        .into_iter()
-        .find(|b| b.category_ids.first() == Some(&category))
-        .context("its budget")?
-        .id;
+    let budget_id = world.budgets.last().context("a budget")?.clone();
     let day = today().context("date")?;
     let mut csv = String::from("Date,Amount,Description\n");
     for i in 0..IMPORT_LINES {
