@@ -1,8 +1,9 @@
 //! The spending projection's consumer: ledger events, read through the
 //! kit's consumer group `budget` on the ledger's stream, become versioned
 //! changes of the budget's store (one transaction per batch), which also
-//! raises the alerts of the budgets they touched. Watchers of the users
-//! whose spending changed are told through the bus.
+//! raises the alerts of the budgets they touched and announces the goals
+//! they made reach their target. Watchers of the users whose spending
+//! changed are told through the bus.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -71,6 +72,11 @@ impl Handler for Projection {
         metrics::counter!("budget_projection_events_total").increment(applied.events as u64);
         if applied.alerts > 0 {
             metrics::counter!("budget_alerts_total").increment(applied.alerts as u64);
+        }
+        if applied.goals_reached > 0 {
+            metrics::counter!("budget_goals_reached_total").increment(applied.goals_reached as u64);
+        }
+        if applied.alerts + applied.goals_reached > 0 {
             self.wake.notify_one();
         }
         crate::watch::spending_changed(self.bus.as_ref(), &applied.users).await;
@@ -105,7 +111,7 @@ pub fn decode(event: &Event) -> Option<LedgerEventChanges> {
 fn changes(event: &ledger_pb::LedgerEvent) -> anyhow::Result<Vec<LedgerChange>> {
     use ledger_pb::ledger_event::Change as C;
     let user_id = Uuid::try_parse(&event.user_id)?;
-    Ok(match &event.change {
+    let mut changes = match &event.change {
         Some(C::TransactionCreated(c)) => vec![upsert(user_id, required(c.transaction.as_ref())?)?],
         Some(C::TransactionUpdated(u)) => vec![upsert(user_id, required(u.after.as_ref())?)?],
         Some(C::TransactionDeleted(d)) => {
@@ -129,9 +135,25 @@ fn changes(event: &ledger_pb::LedgerEvent) -> anyhow::Result<Vec<LedgerChange>> 
                 version: micros(event.create_time.as_ref())?,
             }]
         }
-        // Transfers move money between the user's accounts: not spending.
-        Some(C::TransferCreated(_) | C::TransferDeleted(_)) | None => Vec::new(),
-    })
+        // Transfers move money between the user's accounts: not spending;
+        // an account's change moves only its balance (below).
+        Some(C::TransferCreated(_) | C::TransferDeleted(_) | C::AccountUpdated(_)) | None => {
+            Vec::new()
+        }
+    };
+    for b in &event.balances {
+        let money = b
+            .balance
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("a balance without an amount"))?;
+        changes.push(LedgerChange::Balance {
+            user_id,
+            account_id: Uuid::try_parse(&b.account_id)?,
+            currency: money.currency_code.clone(),
+            balance_minor: money.amount_minor,
+        });
+    }
+    Ok(changes)
 }
 
 fn required<T>(part: Option<&T>) -> anyhow::Result<&T> {
@@ -239,6 +261,38 @@ mod tests {
             unreachable!()
         };
         assert_eq!(version, 1_700_000_000_123_456);
+    }
+
+    #[test]
+    fn balances_become_balance_changes() {
+        let (user, account) = (Uuid::now_v7(), Uuid::now_v7());
+        let event = ledger_pb::LedgerEvent {
+            event_id: Uuid::now_v7().to_string(),
+            user_id: user.to_string(),
+            balances: vec![ledger_pb::AccountBalance {
+                account_id: account.to_string(),
+                balance: Some(money("EUR", 12_345)),
+            }],
+            change: Some(ledger_pb::ledger_event::Change::TransferCreated(
+                ledger_pb::TransferCreated::default(),
+            )),
+            ..ledger_pb::LedgerEvent::default()
+        };
+        let event = Event {
+            id: "1".into(),
+            kind: "transfer_created".into(),
+            user_id: user.to_string(),
+            payload: bytes_of(&event.encode_to_vec()),
+        };
+        assert_eq!(
+            decode(&event).map(|c| c.changes),
+            Some(vec![LedgerChange::Balance {
+                user_id: user,
+                account_id: account,
+                currency: "EUR".into(),
+                balance_minor: 12_345,
+            }])
+        );
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //! ledger changes by version and once per event, a rebuild gives exactly
 //! the figures the events gave (over 10,000 random ledger operations), and
 //! an alert is raised once per budget, period and threshold however many
-//! writers cross it at once.
+//! writers cross it at once, and a goal is reached once per target.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Days, NaiveDate};
-use freedumb_budget::domain::{Period, Schedule, Span, Thresholds};
+use freedumb_budget::domain::{GoalSource, Period, Schedule, Span, Thresholds};
 use freedumb_budget::outbox;
-use freedumb_budget::store::{BudgetRecord, Entry, LedgerChange, LedgerEventChanges, Stores};
+use freedumb_budget::store::{
+    BudgetRecord, Entry, GoalRecord, LedgerChange, LedgerEventChanges, Stores,
+};
 use freedumb_kit::time::now;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -25,6 +27,7 @@ freedumb_kit::store_contract!(
     random_ledger_operations_give_the_figures_a_rebuild_gives,
     sixteen_concurrent_writers_cross_each_threshold_once,
     budgets_are_scoped_to_their_owner,
+    goals_are_reached_once_per_target,
 );
 
 fn day(s: &str) -> NaiveDate {
@@ -584,6 +587,156 @@ async fn budgets_are_scoped_to_their_owner(stores: Stores) {
         stores
             .user
             .get_budget(owner, b.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+fn goal_on(user_id: Uuid, source: GoalSource, target_minor: i64) -> GoalRecord {
+    let now = now();
+    GoalRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        name: "Rainy day".into(),
+        currency: "EUR".into(),
+        target_minor,
+        target_date: day("2025-01-01"),
+        start_date: day("2024-03-01"),
+        source,
+        create_time: now,
+        update_time: now,
+    }
+}
+
+fn balance(
+    user_id: Uuid,
+    account_id: Uuid,
+    currency: &str,
+    balance_minor: i64,
+) -> LedgerEventChanges {
+    event(vec![LedgerChange::Balance {
+        user_id,
+        account_id,
+        currency: currency.into(),
+        balance_minor,
+    }])
+}
+
+/// Goals reached by applying `events` on 2024-03-10.
+async fn reached(stores: &Stores, events: &[LedgerEventChanges]) -> usize {
+    stores
+        .projection
+        .apply_events(events, day("2024-03-10"), now(), &outbox::build)
+        .await
+        .expect("apply")
+        .goals_reached
+}
+
+async fn goals_are_reached_once_per_target(stores: Stores) {
+    let (user, other, account, holiday) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    let mut fund = goal_on(user, GoalSource::Account(account), 1_000);
+    stores.user.create_goal(&fund, None).await.expect("create");
+
+    assert_eq!(
+        reached(&stores, &[balance(user, account, "EUR", 900)]).await,
+        0
+    );
+    assert_eq!(
+        reached(&stores, &[balance(user, account, "USD", 5_000)]).await,
+        0,
+        "another currency"
+    );
+    assert_eq!(
+        reached(&stores, &[balance(other, account, "EUR", 5_000)]).await,
+        0,
+        "another user's account of the same id"
+    );
+    // The highest balance of a batch counts, whatever its order.
+    let batch = [
+        balance(user, account, "EUR", 1_200),
+        balance(user, account, "EUR", 800),
+    ];
+    assert_eq!(reached(&stores, &batch).await, 1);
+    assert_eq!(
+        reached(&stores, &[balance(user, account, "EUR", 1_300)]).await,
+        0,
+        "once per target"
+    );
+
+    fund.target_minor = 2_000;
+    stores.user.update_goal(&fund, None).await.expect("update");
+    assert_eq!(
+        reached(&stores, &[balance(user, account, "EUR", 2_500)]).await,
+        1
+    );
+
+    // Created when already reached: recorded, never announced.
+    let buffer = goal_on(user, GoalSource::Account(account), 500);
+    stores
+        .user
+        .create_goal(&buffer, Some(2_500))
+        .await
+        .expect("create");
+    assert_eq!(
+        reached(&stores, &[balance(user, account, "EUR", 2_600)]).await,
+        0
+    );
+
+    // A category goal: what was put in since its start date.
+    let trip = goal_on(user, GoalSource::Category(holiday), 500);
+    stores.user.create_goal(&trip, None).await.expect("create");
+    let put_in = |date: &str, minor: i64| {
+        event(vec![upsert(
+            user,
+            Uuid::now_v7(),
+            1,
+            vec![entry(holiday, date, minor, false)],
+        )])
+    };
+    assert_eq!(
+        reached(
+            &stores,
+            &[put_in("2024-02-20", 400), put_in("2024-03-02", 300)]
+        )
+        .await,
+        0,
+        "February is before the start"
+    );
+    assert_eq!(reached(&stores, &[put_in("2024-03-05", 200)]).await, 1);
+
+    // Sixteen batches at once that all reach a new goal: announced once.
+    let rush = goal_on(user, GoalSource::Account(account), 10_000);
+    stores.user.create_goal(&rush, None).await.expect("create");
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let stores = stores.clone();
+            tokio::spawn(async move {
+                reached(&stores, &[balance(user, account, "EUR", 10_000 + i)]).await
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("task");
+    }
+    assert_eq!(total, 1);
+
+    // A goal with targets reached deletes (and its record of them).
+    stores
+        .user
+        .delete_goal(user, rush.id)
+        .await
+        .expect("delete");
+    assert!(
+        stores
+            .user
+            .get_goal(user, rush.id)
             .await
             .expect("get")
             .is_none()

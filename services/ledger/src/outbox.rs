@@ -8,13 +8,13 @@ use prost::Message as _;
 use uuid::Uuid;
 
 use crate::convert;
-use crate::store::{Change, OutboxEvent};
+use crate::store::{Balance, Change, OutboxEvent};
 
 /// The stream ledger events are published on.
 pub const STREAM: &str = "freedumb.ledger.v1.events";
 
-/// The outbox row announcing `change`.
-pub fn build(change: &Change<'_>) -> OutboxEvent {
+/// The outbox row announcing `change`, which left `balances`.
+pub fn build(change: &Change<'_>, balances: &[Balance]) -> OutboxEvent {
     use pb::ledger_event::Change as C;
     let (user_id, kind, payload) = match *change {
         Change::TransactionCreated(t) => (
@@ -57,6 +57,14 @@ pub fn build(change: &Change<'_>) -> OutboxEvent {
                 to_transaction: Some(convert::transaction(&t.to)),
             }),
         ),
+        Change::AccountUpdated { before, after } => (
+            after.user_id,
+            "account_updated",
+            C::AccountUpdated(pb::AccountUpdated {
+                before: Some(convert::account(before)),
+                after: Some(convert::account(after)),
+            }),
+        ),
         Change::CategoryDeleted {
             category,
             reassigned_to,
@@ -76,6 +84,13 @@ pub fn build(change: &Change<'_>) -> OutboxEvent {
         event_id: event_id.to_string(),
         user_id: user_id.to_string(),
         create_time: Some(time::timestamp(time::now())),
+        balances: balances
+            .iter()
+            .map(|b| pb::AccountBalance {
+                account_id: b.account_id.to_string(),
+                balance: Some(freedumb_kit::domain::money(&b.currency, b.balance_minor)),
+            })
+            .collect(),
         change: Some(payload),
     };
     OutboxEvent {

@@ -69,6 +69,7 @@ impl Source {
 #[derive(Debug, Clone)]
 enum About {
     Threshold(budget_pb::ThresholdCrossed),
+    Goal(budget_pb::GoalReached),
     Transaction(Box<ledger_pb::Transaction>),
     SignIn(auth_pb::SignInFromNewClient),
 }
@@ -123,13 +124,15 @@ impl Consumer {
                     (e.event_id, e.user_id, about)
                 })
             }
-            Source::Budget if event.kind == "threshold_crossed" => {
+            Source::Budget
+                if matches!(event.kind.as_str(), "threshold_crossed" | "goal_reached") =>
+            {
                 budget_pb::BudgetEvent::decode(event.payload.as_ref()).map(|e| {
+                    use budget_pb::budget_event::Change;
                     let about = match e.change {
-                        Some(budget_pb::budget_event::Change::ThresholdCrossed(c)) => {
-                            Some(About::Threshold(c))
-                        }
-                        _ => None,
+                        Some(Change::ThresholdCrossed(c)) => Some(About::Threshold(c)),
+                        Some(Change::GoalReached(g)) => Some(About::Goal(g)),
+                        None => None,
                     };
                     (e.event_id, e.user_id, about)
                 })
@@ -377,6 +380,37 @@ fn content(about: &About, prefs: &Preferences) -> Option<Content> {
                 ]),
             ))
         }
+        About::Goal(g) => {
+            let amount = |m: &Option<freedumb_proto::common::Money>| {
+                m.as_ref()
+                    .map(|m| money(&m.currency_code, m.amount_minor))
+                    .unwrap_or_default()
+            };
+            let by = g
+                .target_date
+                .as_ref()
+                .map(|d| format!(" (planned by {}-{:02}-{:02})", d.year, d.month, d.day))
+                .unwrap_or_default();
+            let mut attributes = BTreeMap::from([("goal_id".to_owned(), g.goal_id.clone())]);
+            for (key, id) in [
+                ("account_id", &g.account_id),
+                ("category_id", &g.category_id),
+            ] {
+                if !id.is_empty() {
+                    attributes.insert(key.to_owned(), id.clone());
+                }
+            }
+            Some((
+                Kind::GoalReached,
+                format!("Goal \u{201c}{}\u{201d} reached", g.goal_name),
+                format!(
+                    "You have saved {} of your {} target{by}.",
+                    amount(&g.saved),
+                    amount(&g.target)
+                ),
+                attributes,
+            ))
+        }
         About::SignIn(s) => {
             let from = match (s.user_agent.as_str(), s.client_address.as_str()) {
                 ("", "") => "an unknown client".to_owned(),
@@ -495,6 +529,37 @@ mod tests {
             made.deliveries.len(),
             2,
             "no email address, two endpoints want it"
+        );
+    }
+
+    #[test]
+    fn a_reached_goal_says_what_was_saved() {
+        let event = Incoming {
+            event_id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            about: About::Goal(budget_pb::GoalReached {
+                goal_id: "g1".into(),
+                goal_name: "Holiday".into(),
+                target: Some(pb_money("EUR", 150_000)),
+                saved: Some(pb_money("EUR", 151_000)),
+                target_date: Some(freedumb_kit::domain::date(
+                    "2027-06-30".parse().expect("date"),
+                )),
+                account_id: "a1".into(),
+                category_id: String::new(),
+            }),
+        };
+        let made = make(&event, None, Utc::now(), true);
+        let n = made.notification.expect("notifies");
+        assert_eq!(n.kind, Kind::GoalReached);
+        assert_eq!(n.title, "Goal \u{201c}Holiday\u{201d} reached");
+        assert_eq!(
+            n.body,
+            "You have saved 1510.00 EUR of your 1500.00 EUR target (planned by 2027-06-30)."
+        );
+        assert_eq!(
+            n.attributes.keys().collect::<Vec<_>>(),
+            ["account_id", "goal_id"]
         );
     }
 

@@ -122,7 +122,10 @@ impl BudgetApi {
         };
         // Progress first: a ledger failure then leaves nothing stored.
         let progress = self.progress(credentials, &record).await?;
-        self.deps.store.create_goal(&record).await?;
+        self.deps
+            .store
+            .create_goal(&record, already_reached(&progress))
+            .await?;
         Ok(pb::CreateGoalResponse {
             progress: Some(progress),
             goal: Some(convert::goal(&record)),
@@ -198,10 +201,22 @@ impl BudgetApi {
             update_time: time::now(),
             ..current
         };
-        self.deps.store.update_goal(&record).await?;
+        let progress = self.progress(credentials, &record).await?;
+        self.deps
+            .store
+            .update_goal(&record, already_reached(&progress))
+            .await?;
         Ok(pb::UpdateGoalResponse {
-            progress: Some(self.progress(credentials, &record).await?),
+            progress: Some(progress),
             goal: Some(convert::goal(&record)),
         })
     }
+}
+
+/// What a goal has saved when it has reached its target already: recorded
+/// so, reaching it is not announced.
+fn already_reached(progress: &pb::GoalProgress) -> Option<i64> {
+    progress
+        .reached
+        .then(|| progress.saved.as_ref().map_or(0, |m| m.amount_minor))
 }

@@ -147,6 +147,17 @@ pub enum LedgerChange {
         /// When it was deleted, in microseconds.
         version: i64,
     },
+    /// An account's balance as a change left it (for its goals).
+    Balance {
+        /// Its owner.
+        user_id: Uuid,
+        /// The account.
+        account_id: Uuid,
+        /// Its currency.
+        currency: String,
+        /// The balance, minor units.
+        balance_minor: i64,
+    },
 }
 
 impl LedgerChange {
@@ -155,7 +166,8 @@ impl LedgerChange {
         match self {
             Self::Upsert { user_id, .. }
             | Self::Delete { user_id, .. }
-            | Self::CategoryDeleted { user_id, .. } => *user_id,
+            | Self::CategoryDeleted { user_id, .. }
+            | Self::Balance { user_id, .. } => *user_id,
         }
     }
 }
@@ -182,8 +194,23 @@ pub struct Alert<'a> {
     pub spent_minor: i64,
 }
 
-/// Builds the outbox event of an alert, in the transaction that records it.
-pub type AlertEvents<'a> = &'a (dyn Fn(&Alert<'_>) -> OutboxEvent + Send + Sync);
+/// What the projection announces.
+#[derive(Debug, Clone, Copy)]
+pub enum Announcement<'a> {
+    /// A budget crossed a threshold.
+    Alert(Alert<'a>),
+    /// A goal reached its target.
+    GoalReached {
+        /// The goal.
+        goal: &'a GoalRecord,
+        /// What was saved when it was seen.
+        saved_minor: i64,
+    },
+}
+
+/// Builds the outbox event of an announcement, in the transaction that
+/// records it.
+pub type Announcements<'a> = &'a (dyn Fn(&Announcement<'_>) -> OutboxEvent + Send + Sync);
 
 /// What applying a batch of ledger events did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -194,6 +221,8 @@ pub struct Applied {
     pub users: Vec<Uuid>,
     /// Alerts raised.
     pub alerts: usize,
+    /// Goals that reached their target.
+    pub goals_reached: usize,
 }
 
 /// What requests may do, each for the user it names.
@@ -232,8 +261,9 @@ pub trait BudgetStore: Send + Sync + 'static {
         span: Span,
     ) -> Result<Vec<(Uuid, i64)>, StoreError>;
 
-    /// Adds a goal.
-    async fn create_goal(&self, goal: &GoalRecord) -> Result<(), StoreError>;
+    /// Adds a goal; with `reached` (what it has saved), it is recorded as
+    /// having reached its target already, so reaching it raises nothing.
+    async fn create_goal(&self, goal: &GoalRecord, reached: Option<i64>) -> Result<(), StoreError>;
 
     /// One goal of the user.
     async fn get_goal(&self, user_id: Uuid, id: Uuid) -> Result<Option<GoalRecord>, StoreError>;
@@ -247,10 +277,11 @@ pub trait BudgetStore: Send + Sync + 'static {
     ) -> Result<Vec<GoalRecord>, StoreError>;
 
     /// Replaces a goal's name, target and target date (`NotFound` if the
-    /// user has no such goal).
-    async fn update_goal(&self, goal: &GoalRecord) -> Result<(), StoreError>;
+    /// user has no such goal); `reached` as for [`Self::create_goal`], for
+    /// the new target.
+    async fn update_goal(&self, goal: &GoalRecord, reached: Option<i64>) -> Result<(), StoreError>;
 
-    /// Deletes a goal.
+    /// Deletes a goal (and the record of its reached targets).
     async fn delete_goal(&self, user_id: Uuid, id: Uuid) -> Result<(), StoreError>;
 
     /// Adds an envelope plan.
@@ -312,13 +343,15 @@ pub trait BudgetStore: Send + Sync + 'static {
 pub trait ProjectionStore: Send + Sync + 'static {
     /// Applies the events not applied before, then raises the alerts of the
     /// budgets they touched whose current period (the one containing
-    /// `today`) crossed a threshold; one transaction.
+    /// `today`) crossed a threshold, and announces the goals on the
+    /// accounts and categories they touched that reached a target not
+    /// reached before; one transaction.
     async fn apply_events(
         &self,
         events: &[LedgerEventChanges],
         today: NaiveDate,
         now: DateTime<Utc>,
-        alerts: AlertEvents<'_>,
+        announce: Announcements<'_>,
     ) -> Result<Applied, StoreError>;
 
     /// Forgets handled event ids recorded before `before_ms` (Unix ms).

@@ -6,10 +6,10 @@ use freedumb_proto::ledger as pb;
 use uuid::Uuid;
 
 use super::{LedgerApi, Result, created, stored_currency};
-use crate::convert;
 use crate::domain::{AccountListing, AccountUpdate, BalanceHistoryQuery, Name, NewAccount};
 use crate::error::LedgerError;
 use crate::store::{AccountPatch, AccountRecord, StoreError};
+use crate::{convert, outbox};
 
 impl LedgerApi {
     pub(super) async fn create_account(
@@ -100,7 +100,7 @@ impl LedgerApi {
         let updated = self
             .deps
             .store
-            .update_account(user_id, update.id, &patch, time::now())
+            .update_account(user_id, update.id, &patch, time::now(), &outbox::build)
             .await
             .map_err(|e| match e {
                 StoreError::BalanceOutOfRange => LedgerError::field(
@@ -109,6 +109,7 @@ impl LedgerApi {
                 ),
                 e => e.into(),
             })?;
+        self.committed();
         Ok(pb::UpdateAccountResponse {
             account: Some(convert::account(&updated)),
         })

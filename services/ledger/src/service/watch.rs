@@ -59,6 +59,7 @@ fn touches_account(event: &pb::LedgerEvent, account: &str) -> bool {
         Some(C::TransactionDeleted(e)) => on(&e.transaction),
         Some(C::TransferCreated(e)) => on(&e.from_transaction) || on(&e.to_transaction),
         Some(C::TransferDeleted(e)) => on(&e.from_transaction) || on(&e.to_transaction),
+        Some(C::AccountUpdated(e)) => e.after.as_ref().is_some_and(|a| a.id == account),
         Some(C::CategoryDeleted(_)) | None => false,
     }
 }

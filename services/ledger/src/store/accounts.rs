@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{Created, Idempotency, StoreError};
+use super::{Created, EventBuilder, Idempotency, StoreError};
 
 /// An account row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,13 +68,15 @@ pub trait AccountStore: Send + Sync + 'static {
         show_archived: bool,
     ) -> Result<Vec<AccountRecord>, StoreError>;
 
-    /// Applies `patch` (moving the balance with the opening balance).
+    /// Applies `patch` (moving the balance with the opening balance) and
+    /// announces the change.
     async fn update_account(
         &self,
         user_id: Uuid,
         id: Uuid,
         patch: &AccountPatch,
         now: DateTime<Utc>,
+        events: EventBuilder<'_>,
     ) -> Result<AccountRecord, StoreError>;
 
     /// Archives an account.

@@ -32,7 +32,7 @@ use uuid::Uuid;
 pub use self::accounts::{AccountPatch, AccountRecord, AccountStore};
 pub use self::categories::{CategoryRecord, CategoryStore};
 pub use self::import::{ImportCounts, ImportStore, StatisticsStore};
-pub use self::outbox::{Change, EventBuilder, OutboxEvent};
+pub use self::outbox::{Balance, Change, EventBuilder, OutboxEvent};
 pub use self::rules::{RecurringStore, RuleRecord, RuleStore};
 pub use self::sql::SqlStore;
 pub use self::transactions::{

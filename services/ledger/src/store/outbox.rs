@@ -6,11 +6,23 @@ pub use freedumb_kit::outbox::OutboxEvent;
 
 use uuid::Uuid;
 
-use super::{CategoryRecord, TransactionRecord, TransferRecord};
+use super::{AccountRecord, CategoryRecord, TransactionRecord, TransferRecord};
 
-/// Builds the outbox events of a change from its records, so the store
-/// writes them in the change's own database transaction.
-pub type EventBuilder<'a> = &'a (dyn Fn(&Change<'_>) -> OutboxEvent + Send + Sync);
+/// Builds the outbox event of a change from its records and the balances
+/// it left, so the store writes it in the change's own database
+/// transaction.
+pub type EventBuilder<'a> = &'a (dyn Fn(&Change<'_>, &[Balance]) -> OutboxEvent + Send + Sync);
+
+/// An account's balance as a change left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    /// The account.
+    pub account_id: Uuid,
+    /// Its balance, minor units.
+    pub balance_minor: i64,
+    /// Its currency.
+    pub currency: String,
+}
 
 /// A change the ledger announces.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +42,13 @@ pub enum Change<'a> {
     TransferCreated(&'a TransferRecord),
     /// Transfer deleted.
     TransferDeleted(&'a TransferRecord),
+    /// Account changed (name, kind or opening balance).
+    AccountUpdated {
+        /// Before.
+        before: &'a AccountRecord,
+        /// After.
+        after: &'a AccountRecord,
+    },
     /// Category deleted, its transactions moved to `reassigned_to` (or
     /// uncategorized).
     CategoryDeleted {

@@ -599,7 +599,7 @@ async fn budgets_over_rest_through_the_gateway() {
     assert_eq!(status, 404, "{gone}");
 }
 
-fn goal(name: &str, target: i64, months: u32, source: bpb::goal::Source) -> bpb::Goal {
+pub fn goal(name: &str, target: i64, months: u32, source: bpb::goal::Source) -> bpb::Goal {
     let end = chrono::Utc::now()
         .date_naive()
         .checked_add_months(chrono::Months::new(months))
@@ -613,7 +613,7 @@ fn goal(name: &str, target: i64, months: u32, source: bpb::goal::Source) -> bpb:
     }
 }
 
-async fn create_goal(
+pub async fn create_goal(
     budgets: &mut Budgets,
     token: &str,
     goal: bpb::Goal,

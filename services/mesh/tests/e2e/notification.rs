@@ -1,5 +1,6 @@
 //! Notifications on the embedded defaults: budget alerts and large
-//! transactions reach the feed and the caller's watch only; webhooks are
+//! transactions reach the feed and the caller's watch only; savings goals
+//! are announced once per target; webhooks are
 //! signed (checked with the Standard Webhooks reference library), retried
 //! with backoff, dead-lettered and redelivered; email reaches a real SMTP
 //! server; bad preferences and SSRF endpoints are refused; other users'
@@ -11,7 +12,7 @@ use std::time::Duration;
 use freedumb_proto::notification as npb;
 use tonic::Code;
 
-use crate::budget::{budgets, create_budget, monthly, today, two_categories};
+use crate::budget::{budgets, create_budget, create_goal, goal, monthly, today, two_categories};
 use crate::helpers::{Backends, TestApp, authed, rest, spawn_app, spawn_app_with, violated_fields};
 use crate::ledger_support::{Ledger, create, mask, money, new_transaction, open_account};
 use crate::notification_support::{
@@ -730,4 +731,156 @@ async fn a_transaction_the_recurring_worker_records_is_notified() {
         "Recurring transaction recorded: -12.99 EUR"
     );
     assert_eq!(recorded[0].attributes.get("rule_id"), Some(&rule.id));
+}
+
+#[tokio::test]
+async fn a_savings_goal_is_notified_once_per_target_when_its_money_gets_there() {
+    use freedumb_proto::budget::goal::Source;
+    use freedumb_proto::ledger as pb;
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let (mut ledger, mut client) = (app.ledger().await, notifications(&app).await);
+    let mut budgets = budgets(&app).await;
+    let mut watch = client
+        .watch_notifications(authed(npb::WatchNotificationsRequest {}, &token))
+        .await
+        .expect("watch")
+        .into_inner();
+    let (holiday_category, _) = two_categories(&mut ledger, &token).await;
+    let savings = open_account(&mut ledger, &token, "EUR", 10_000).await;
+    let checking = open_account(&mut ledger, &token, "EUR", 100_000).await;
+    let goal_id =
+        |created: freedumb_proto::budget::CreateGoalResponse| created.goal.expect("goal").id;
+    let fund = goal_id(
+        create_goal(
+            &mut budgets,
+            &token,
+            goal(
+                "Emergency fund",
+                50_000,
+                12,
+                Source::AccountId(savings.id.clone()),
+            ),
+        )
+        .await,
+    );
+    // Reached when created: never announced.
+    create_goal(
+        &mut budgets,
+        &token,
+        goal("Buffer", 50_000, 12, Source::AccountId(checking.id.clone())),
+    )
+    .await;
+    let holiday = goal_id(
+        create_goal(
+            &mut budgets,
+            &token,
+            goal(
+                "Holiday",
+                10_000,
+                3,
+                Source::CategoryId(holiday_category.clone()),
+            ),
+        )
+        .await,
+    );
+
+    spend(&mut ledger, &token, &savings, 20_000, "").await;
+    // The transfer that takes the savings to 55,000.
+    ledger
+        .create_transfer(authed(
+            pb::CreateTransferRequest {
+                from_account_id: checking.id.clone(),
+                to_account_id: savings.id.clone(),
+                amount: money("EUR", 25_000),
+                date: today(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("transfer");
+    let reached = next(&mut watch).await;
+    assert_eq!(
+        (reached.kind, reached.title.as_str()),
+        (
+            npb::NotificationKind::GoalReached as i32,
+            "Goal \u{201c}Emergency fund\u{201d} reached"
+        )
+    );
+    assert_eq!(reached.attributes.get("goal_id"), Some(&fund));
+    let by = goal("", 1, 12, Source::AccountId(String::new()))
+        .target_date
+        .expect("date");
+    assert_eq!(
+        reached.body,
+        format!(
+            "You have saved 550.00 EUR of your 500.00 EUR target (planned by {}-{:02}-{:02}).",
+            by.year, by.month, by.day
+        )
+    );
+
+    // Still above: nothing new; the buffer was reached before it existed.
+    spend(&mut ledger, &token, &savings, 1, "").await;
+    spend(&mut ledger, &token, &checking, 5_000, "").await;
+    // Put into the holiday category: 6,000 then 4,000 reaches 10,000.
+    spend(&mut ledger, &token, &savings, 6_000, &holiday_category).await;
+    spend(&mut ledger, &token, &savings, 4_000, &holiday_category).await;
+    let reached = next(&mut watch).await;
+    assert_eq!(reached.attributes.get("goal_id"), Some(&holiday));
+    assert_eq!(
+        reached.attributes.get("category_id"),
+        Some(&holiday_category)
+    );
+
+    // A new target is reached anew: here by a new opening balance
+    // (65,001 + 40,000 >= 100,000).
+    budgets
+        .update_goal(authed(
+            freedumb_proto::budget::UpdateGoalRequest {
+                goal: Some(freedumb_proto::budget::Goal {
+                    id: fund.clone(),
+                    target: money("EUR", 100_000),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["target"]),
+            },
+            &token,
+        ))
+        .await
+        .expect("raise the target");
+    ledger
+        .update_account(authed(
+            pb::UpdateAccountRequest {
+                account: Some(pb::Account {
+                    id: savings.id.clone(),
+                    opening_balance: money("EUR", 50_000),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["opening_balance"]),
+            },
+            &token,
+        ))
+        .await
+        .expect("new opening balance");
+    let reached = next(&mut watch).await;
+    assert_eq!(reached.attributes.get("goal_id"), Some(&fund));
+    assert!(
+        reached
+            .body
+            .starts_with("You have saved 1050.01 EUR of your 1000.00 EUR target")
+    );
+
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), watch.message())
+            .await
+            .is_err(),
+        "nothing more"
+    );
+    let goals_reached = feed(&mut client, &token, false)
+        .await
+        .into_iter()
+        .filter(|n| n.kind == npb::NotificationKind::GoalReached as i32)
+        .count();
+    assert_eq!(goals_reached, 3);
 }

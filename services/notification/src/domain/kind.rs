@@ -11,15 +11,18 @@ pub enum Kind {
     RecurringRecorded,
     /// A sign-in from a new client.
     NewSignIn,
+    /// A savings goal reached its target.
+    GoalReached,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::BudgetThreshold,
         Self::LargeTransaction,
         Self::RecurringRecorded,
         Self::NewSignIn,
+        Self::GoalReached,
     ];
 
     /// The stored name (also the webhook payload's `type`).
@@ -29,6 +32,7 @@ impl Kind {
             Self::LargeTransaction => "transaction.large",
             Self::RecurringRecorded => "transaction.recurring_recorded",
             Self::NewSignIn => "account.new_sign_in",
+            Self::GoalReached => "goal.reached",
         }
     }
 
@@ -44,6 +48,7 @@ impl Kind {
             Self::LargeTransaction => pb::NotificationKind::LargeTransaction,
             Self::RecurringRecorded => pb::NotificationKind::RecurringRecorded,
             Self::NewSignIn => pb::NotificationKind::NewSignIn,
+            Self::GoalReached => pb::NotificationKind::GoalReached,
         }
     }
 
@@ -54,6 +59,7 @@ impl Kind {
             Ok(pb::NotificationKind::LargeTransaction) => Ok(Self::LargeTransaction),
             Ok(pb::NotificationKind::RecurringRecorded) => Ok(Self::RecurringRecorded),
             Ok(pb::NotificationKind::NewSignIn) => Ok(Self::NewSignIn),
+            Ok(pb::NotificationKind::GoalReached) => Ok(Self::GoalReached),
             Ok(pb::NotificationKind::Unspecified) => Err("is required".into()),
             Err(_) => Err(format!("{raw} is not a notification kind")),
         }

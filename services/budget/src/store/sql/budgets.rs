@@ -234,8 +234,8 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> BudgetStore for Sq
     }
 
     #[tracing::instrument(skip_all)]
-    async fn create_goal(&self, goal: &crate::store::GoalRecord) -> Result<(), StoreError> {
-        Self::insert_goal(&self.pool, goal).await
+    async fn create_goal(&self, goal: &crate::store::GoalRecord, reached: Option<i64>) -> Result<(), StoreError> {
+        Self::insert_goal(&self.pool, goal, reached).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -254,8 +254,8 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> BudgetStore for Sq
     }
 
     #[tracing::instrument(skip_all)]
-    async fn update_goal(&self, goal: &crate::store::GoalRecord) -> Result<(), StoreError> {
-        Self::change_goal(&self.pool, goal).await
+    async fn update_goal(&self, goal: &crate::store::GoalRecord, reached: Option<i64>) -> Result<(), StoreError> {
+        Self::change_goal(&self.pool, goal, reached).await
     }
 
     #[tracing::instrument(skip_all)]

@@ -1,5 +1,6 @@
 //! The spending projection: ledger changes applied by version, handled
-//! event ids, and the alerts of the budgets a batch touched.
+//! event ids, the alerts of the budgets a batch touched and the goals it
+//! made reach their target.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,11 +14,16 @@ use uuid::Uuid;
 
 use super::SqlStore;
 use super::budgets::{BudgetRow, COLUMNS};
+use crate::domain::GoalSource;
 use crate::domain::Span;
 use crate::store::{
-    Alert, AlertEvents, Applied, Entry, LedgerChange, LedgerEventChanges, ProjectionStore,
-    StoreError,
+    Alert, Announcement, Announcements, Applied, Entry, LedgerChange, LedgerEventChanges,
+    ProjectionStore, StoreError,
 };
+
+/// The highest balance a batch showed per account of one user, with the
+/// account's currency.
+type Balances = BTreeMap<Uuid, (String, i64)>;
 
 /// The category deletions of the users a batch touches: read once per
 /// batch, and kept current as the batch's own deletions apply.
@@ -194,6 +200,8 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
                 }
                 Ok(touched)
             }
+            // Not spending: the batch collects balances for the goals.
+            LedgerChange::Balance { .. } => Ok(Vec::new()),
         }
     }
 
@@ -274,7 +282,7 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         categories: &BTreeSet<Uuid>,
         today: NaiveDate,
         now: DateTime<Utc>,
-        events: AlertEvents<'_>,
+        announce: Announcements<'_>,
     ) -> Result<usize, StoreError> {
         let mut query = QueryBuilder::<DB>::new(format!("SELECT {COLUMNS} FROM budgets WHERE user_id = "));
         query
@@ -319,13 +327,51 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
                 .fetch_optional(&mut *conn)
                 .await?;
                 if new.is_some() {
-                    let alert = Alert { budget, period, threshold, spent_minor: spent };
-                    SqlOutbox::<DB>::insert(conn, &[(events(&alert), now)]).await?;
+                    let alert = Announcement::Alert(Alert { budget, period, threshold, spent_minor: spent });
+                    SqlOutbox::<DB>::insert(conn, &[(announce(&alert), now)]).await?;
                     raised += 1;
                 }
             }
         }
         Ok(raised)
+    }
+
+    /// Announces the user's goals on `accounts` (at the highest balance
+    /// the batch showed) and `categories` (at what was put in since the
+    /// start date, up to `today`) that reached a target not reached before.
+    async fn reach_goals(
+        conn: &mut DB::Connection,
+        user_id: Uuid,
+        accounts: &Balances,
+        categories: &BTreeSet<Uuid>,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+        announce: Announcements<'_>,
+    ) -> Result<usize, StoreError> {
+        let account_ids: Vec<Uuid> = accounts.keys().copied().collect();
+        let category_ids: Vec<Uuid> = categories.iter().copied().collect();
+        let goals = Self::goals_on(conn, user_id, &account_ids, &category_ids).await?;
+        let mut reached = 0;
+        for goal in &goals {
+            let saved = match goal.source {
+                GoalSource::Account(id) => match accounts.get(&id) {
+                    Some((currency, balance)) if *currency == goal.currency => *balance,
+                    _ => continue,
+                },
+                GoalSource::Category(id) if today >= goal.start_date => {
+                    let span = Span { start: goal.start_date, end: today };
+                    let sums = Self::sums(conn, user_id, &goal.currency, &[id], span).await?;
+                    crate::service::clamp(sums.iter().map(|(_, s)| i128::from(*s)).sum())
+                }
+                GoalSource::Category(_) => continue,
+            };
+            if saved >= goal.target_minor && Self::record_reached(conn, goal, saved, true, now).await? {
+                let event = announce(&Announcement::GoalReached { goal, saved_minor: saved });
+                SqlOutbox::<DB>::insert(conn, &[(event, now)]).await?;
+                reached += 1;
+            }
+        }
+        Ok(reached)
     }
 );
 
@@ -336,7 +382,7 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
         events: &[LedgerEventChanges],
         today: NaiveDate,
         now: DateTime<Utc>,
-        alerts: AlertEvents<'_>,
+        announce: Announcements<'_>,
     ) -> Result<Applied, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
@@ -347,6 +393,7 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
         users.sort_unstable();
         users.dedup();
         let mut tombstones = Self::load_tombstones(&mut tx, &users).await?;
+        let mut balances: BTreeMap<Uuid, Balances> = BTreeMap::new();
         for event in events {
             // Once each, even when a batch carries an event twice.
             if !fresh.remove(&event.event_id) {
@@ -354,6 +401,15 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
             }
             applied.events += 1;
             for change in &event.changes {
+                if let LedgerChange::Balance { user_id, account_id, currency, balance_minor } = change {
+                    let highest = balances
+                        .entry(*user_id)
+                        .or_default()
+                        .entry(*account_id)
+                        .or_insert_with(|| (currency.clone(), *balance_minor));
+                    highest.1 = highest.1.max(*balance_minor);
+                    continue;
+                }
                 let categories =
                     Self::apply_change(&mut tx, change, now.timestamp_micros(), &mut tombstones).await?;
                 if !categories.is_empty() {
@@ -362,7 +418,16 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
             }
         }
         for (user_id, categories) in &touched {
-            applied.alerts += Self::raise_alerts(&mut tx, *user_id, categories, today, now, alerts).await?;
+            applied.alerts += Self::raise_alerts(&mut tx, *user_id, categories, today, now, announce).await?;
+        }
+        let no_accounts = Balances::new();
+        let no_categories = BTreeSet::new();
+        let goal_users: BTreeSet<Uuid> = touched.keys().chain(balances.keys()).copied().collect();
+        for user_id in goal_users {
+            let accounts = balances.get(&user_id).unwrap_or(&no_accounts);
+            let categories = touched.get(&user_id).unwrap_or(&no_categories);
+            applied.goals_reached +=
+                Self::reach_goals(&mut tx, user_id, accounts, categories, today, now, announce).await?;
         }
         tx.commit().await?;
         applied.users = touched.into_keys().collect();

@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use super::map_duplicate;
 use crate::domain::MAX_BALANCE_MINOR;
-use crate::store::{AccountPatch, AccountRecord, AccountStore, Created, Idempotency, StoreError};
+use crate::store::{
+    AccountPatch, AccountRecord, AccountStore, Balance, Change, Created, EventBuilder, Idempotency,
+    StoreError,
+};
 use freedumb_kit::sql::RunBuilt as _;
 
 #[derive(FromRow)]
@@ -122,6 +125,7 @@ sql_store!(
         id: Uuid,
         patch: &AccountPatch,
         now: DateTime<Utc>,
+        events: EventBuilder<'_>,
     ) -> Result<AccountRecord, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
         let current = Self::fetch_account(&mut tx, user_id, id)
@@ -142,8 +146,8 @@ sql_store!(
              WHERE id = $6 AND user_id = $7 AND opening_balance_minor = $8 \
              AND balance_minor + $4 BETWEEN $9 AND $10 RETURNING {COLUMNS}"
         ))
-        .bind(patch.name.clone().unwrap_or(current.name))
-        .bind(patch.kind.clone().unwrap_or(current.kind))
+        .bind(patch.name.clone().unwrap_or_else(|| current.name.clone()))
+        .bind(patch.kind.clone().unwrap_or_else(|| current.kind.clone()))
         .bind(opening)
         .bind(delta)
         .bind(now)
@@ -154,9 +158,23 @@ sql_store!(
         .bind(MAX_BALANCE_MINOR)
         .fetch_optional(&mut *tx)
         .await?;
-        let updated = updated.ok_or(StoreError::BalanceOutOfRange)?;
+        let updated: AccountRecord = updated.ok_or(StoreError::BalanceOutOfRange)?.into();
+        let balances = if delta == 0 {
+            Vec::new()
+        } else {
+            vec![Balance {
+                account_id: id,
+                balance_minor: updated.balance_minor,
+                currency: updated.currency.clone(),
+            }]
+        };
+        let change = Change::AccountUpdated {
+            before: &current,
+            after: &updated,
+        };
+        Self::insert_event(&mut tx, events(&change, &balances), now).await?;
         tx.commit().await?;
-        Ok(updated.into())
+        Ok(updated)
     }
 
     #[tracing::instrument(skip_all)]

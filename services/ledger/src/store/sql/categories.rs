@@ -211,7 +211,7 @@ sql_store!(
             category: &category,
             reassigned_to: reassign_to,
         };
-        Self::insert_event(&mut tx, events(&deleted), now).await?;
+        Self::insert_event(&mut tx, events(&deleted, &[]), now).await?;
         tx.commit().await?;
         moved.sort();
         moved.dedup();

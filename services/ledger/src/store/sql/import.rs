@@ -36,14 +36,9 @@ sql_store!(
             .filter(|t| inserted.contains(&t.id))
             .collect();
         Self::insert_tags(&mut tx, &new).await?;
-        let new_events: Vec<_> = new
-            .iter()
-            .map(|t| (events(&Change::TransactionCreated(t)), t.create_time))
-            .collect();
-        Self::insert_events(&mut tx, &new_events).await?;
-        // Last: the account row stays locked from here to the commit.
+        // The account row stays locked from here to the commit.
         let total: i64 = new.iter().map(|t| t.amount_minor).sum();
-        Self::apply_balance(
+        let balance = Self::apply_balance(
             &mut tx,
             first.user_id,
             first.account_id,
@@ -51,6 +46,19 @@ sql_store!(
             first.create_time,
         )
         .await?;
+        // Every line's event carries the balance after the whole import:
+        // they commit together.
+        let balances = [balance];
+        let new_events: Vec<_> = new
+            .iter()
+            .map(|t| {
+                (
+                    events(&Change::TransactionCreated(t), &balances),
+                    t.create_time,
+                )
+            })
+            .collect();
+        Self::insert_events(&mut tx, &new_events).await?;
         tx.commit().await?;
         let imported = new.len() as u64;
         Ok(ImportCounts {

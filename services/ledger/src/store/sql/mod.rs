@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Database, FromRow, Pool};
 use uuid::Uuid;
 
-use super::{Created, Idempotency, OutboxEvent, StoreError};
+use super::{Balance, Created, Idempotency, OutboxEvent, StoreError};
 use crate::domain::MAX_BALANCE_MINOR;
 
 /// Every store trait ([`LedgerStore`](super::LedgerStore) and
@@ -123,7 +123,7 @@ sql_store!(
     }
 
     /// Moves an account's balance by `delta`, refusing archived accounts
-    /// and balances beyond ±[`MAX_BALANCE_MINOR`].
+    /// and balances beyond ±[`MAX_BALANCE_MINOR`]; returns the new balance.
     ///
     /// This locks the account row until the commit: call it as late in
     /// the transaction as the change allows, and when a change moves
@@ -135,11 +135,11 @@ sql_store!(
         account_id: Uuid,
         delta: i64,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let moved: Option<(Uuid,)> = sqlx::query_as(
+    ) -> Result<Balance, StoreError> {
+        let moved: Option<(i64, String)> = sqlx::query_as(
             "UPDATE accounts SET balance_minor = balance_minor + $1, update_time = $2 \
              WHERE id = $3 AND user_id = $4 AND archived = $5 \
-             AND balance_minor + $1 BETWEEN $6 AND $7 RETURNING id",
+             AND balance_minor + $1 BETWEEN $6 AND $7 RETURNING balance_minor, currency_code",
         )
         .bind(delta)
         .bind(now)
@@ -150,8 +150,12 @@ sql_store!(
         .bind(MAX_BALANCE_MINOR)
         .fetch_optional(&mut *conn)
         .await?;
-        if moved.is_some() {
-            return Ok(());
+        if let Some((balance_minor, currency)) = moved {
+            return Ok(Balance {
+                account_id,
+                balance_minor,
+                currency,
+            });
         }
         let archived: Option<(bool,)> =
             sqlx::query_as("SELECT archived FROM accounts WHERE id = $1 AND user_id = $2")

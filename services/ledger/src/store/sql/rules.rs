@@ -263,8 +263,16 @@ sql_store!(
             return Ok(None);
         }
         let t = occurrence(&rule, date, now);
-        match Self::apply_balance(&mut tx, t.user_id, t.account_id, t.amount_minor, now).await {
-            Ok(()) => {}
+        let balance = match Self::apply_balance(
+            &mut tx,
+            t.user_id,
+            t.account_id,
+            t.amount_minor,
+            now,
+        )
+        .await
+        {
+            Ok(balance) => balance,
             Err(StoreError::BalanceOutOfRange) => {
                 // The claim commits: the occurrence is skipped, not retried.
                 tracing::warn!(%rule_id, %date, "recurring occurrence skipped: balance out of range");
@@ -272,9 +280,10 @@ sql_store!(
                 return Ok(None);
             }
             Err(e) => return Err(e),
-        }
+        };
         Self::insert_transactions(&mut tx, &[&t]).await?;
-        Self::insert_event(&mut tx, events(&Change::TransactionCreated(&t)), now).await?;
+        let event = events(&Change::TransactionCreated(&t), &[balance]);
+        Self::insert_event(&mut tx, event, now).await?;
         tx.commit().await?;
         Ok(Some(t))
     }

@@ -131,14 +131,8 @@ sql_store!(
         }
         Self::check_categories(&mut tx, t.user_id, &t.category_ids()).await?;
         Self::insert_transactions(&mut tx, &[t]).await?;
-        Self::insert_event(
-            &mut tx,
-            events(&Change::TransactionCreated(t)),
-            t.create_time,
-        )
-        .await?;
         // The account row stays locked from here to the commit: keep it short.
-        Self::apply_balance(
+        let balance = Self::apply_balance(
             &mut tx,
             t.user_id,
             t.account_id,
@@ -146,6 +140,8 @@ sql_store!(
             t.create_time,
         )
         .await?;
+        let event = events(&Change::TransactionCreated(t), &[balance]);
+        Self::insert_event(&mut tx, event, t.create_time).await?;
         tx.commit().await?;
         Ok(Created::New)
     }
@@ -258,7 +254,7 @@ sql_store!(
         if updated.is_none() {
             return Err(StoreError::Conflict);
         }
-        Self::apply_balance(
+        let balance = Self::apply_balance(
             &mut tx,
             before.user_id,
             before.account_id,
@@ -280,7 +276,7 @@ sql_store!(
                 .await?;
             Self::insert_tags(&mut tx, &[after]).await?;
         }
-        let event = events(&Change::TransactionUpdated { before, after });
+        let event = events(&Change::TransactionUpdated { before, after }, &[balance]);
         Self::insert_event(&mut tx, event, after.update_time).await?;
         tx.commit().await?;
         Ok(())
@@ -303,9 +299,11 @@ sql_store!(
             )));
         }
         let now = freedumb_kit::time::now();
-        Self::apply_balance(&mut tx, user_id, t.account_id, -t.amount_minor, now).await?;
+        let balance =
+            Self::apply_balance(&mut tx, user_id, t.account_id, -t.amount_minor, now).await?;
         Self::remove_transaction(&mut tx, id).await?;
-        Self::insert_event(&mut tx, events(&Change::TransactionDeleted(&t)), now).await?;
+        let event = events(&Change::TransactionDeleted(&t), &[balance]);
+        Self::insert_event(&mut tx, event, now).await?;
         tx.commit().await?;
         Ok(())
     }

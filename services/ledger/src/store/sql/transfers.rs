@@ -61,22 +61,25 @@ sql_store!(
         .bind(transfer.create_time)
         .execute(&mut *tx)
         .await?;
-        let event = events(&Change::TransferCreated(transfer));
-        Self::insert_event(&mut tx, event, transfer.create_time).await?;
         // Lock the two accounts in id order, so opposite transfers never
         // wait on each other in a cycle.
         let mut legs = [from, to];
         legs.sort_by_key(|leg| leg.account_id);
+        let mut balances = Vec::with_capacity(2);
         for leg in legs {
-            Self::apply_balance(
-                &mut tx,
-                leg.user_id,
-                leg.account_id,
-                leg.amount_minor,
-                transfer.create_time,
-            )
-            .await?;
+            balances.push(
+                Self::apply_balance(
+                    &mut tx,
+                    leg.user_id,
+                    leg.account_id,
+                    leg.amount_minor,
+                    transfer.create_time,
+                )
+                .await?,
+            );
         }
+        let event = events(&Change::TransferCreated(transfer), &balances);
+        Self::insert_event(&mut tx, event, transfer.create_time).await?;
         tx.commit().await?;
         Ok(Created::New)
     }
@@ -106,8 +109,12 @@ sql_store!(
         // The same lock order as `create_transfer`: accounts by id.
         let mut legs = [&transfer.from, &transfer.to];
         legs.sort_by_key(|leg| leg.account_id);
+        let mut balances = Vec::with_capacity(2);
         for leg in legs {
-            Self::apply_balance(&mut tx, user_id, leg.account_id, -leg.amount_minor, now).await?;
+            balances.push(
+                Self::apply_balance(&mut tx, user_id, leg.account_id, -leg.amount_minor, now)
+                    .await?,
+            );
         }
         sqlx::query("DELETE FROM transfers WHERE id = $1 AND user_id = $2")
             .bind(id)
@@ -116,7 +123,8 @@ sql_store!(
             .await?;
         Self::remove_transaction(&mut tx, transfer.from.id).await?;
         Self::remove_transaction(&mut tx, transfer.to.id).await?;
-        Self::insert_event(&mut tx, events(&Change::TransferDeleted(&transfer)), now).await?;
+        let event = events(&Change::TransferDeleted(&transfer), &balances);
+        Self::insert_event(&mut tx, event, now).await?;
         tx.commit().await?;
         Ok(())
     }
