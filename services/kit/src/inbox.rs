@@ -52,6 +52,7 @@ crate::sql_impl!([impl<DB> Inbox<DB>]
 
     /// Forgets ids handled before `before_ms`.
     pub async fn prune(pool: &sqlx::Pool<DB>, before_ms: i64) -> Result<(), sqlx::Error> {
+        let _gate = crate::storage::write_gate(pool).await;
         sqlx::query("DELETE FROM handled_events WHERE handled_ms < $1")
             .bind(before_ms)
             .execute(pool)

@@ -153,6 +153,7 @@ crate::sql_impl!([#[async_trait] impl<DB> Outbox for SqlOutbox<DB>]
         claim_until_ms: i64,
         limit: u32,
     ) -> Result<Vec<OutboxRow>, sqlx::Error> {
+        let _gate = crate::storage::write_gate(&self.pool).await;
         // The outer condition is checked again on Postgres after waiting for
         // a row another relay is claiming, so no row is claimed twice.
         let mut rows: Vec<OutboxDbRow> = sqlx::query_as(
@@ -173,6 +174,7 @@ crate::sql_impl!([#[async_trait] impl<DB> Outbox for SqlOutbox<DB>]
 
     #[tracing::instrument(skip_all)]
     async fn delete(&self, token: Uuid, seqs: &[i64]) -> Result<(), sqlx::Error> {
+        let _gate = crate::storage::write_gate(&self.pool).await;
         let mut conn = self.pool.acquire().await?;
         for batch in seqs.chunks(DELETE_BATCH) {
             let mut delete = QueryBuilder::<DB>::new("DELETE FROM outbox WHERE claim_token = ");

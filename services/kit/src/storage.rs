@@ -150,14 +150,71 @@ impl Database {
 /// IMMEDIATE`: the write lock is taken up front, so two writers never both
 /// read and then deadlock upgrading (which SQLite answers with SQLITE_BUSY
 /// at once, whatever the busy timeout). Postgres takes row locks as it goes.
+///
+/// On SQLite the writers of one process also queue for the file's
+/// [`write_gate`] first, in turn, instead of meeting SQLite's busy handler,
+/// which sleeps in steps of up to 100 ms between attempts (the tail of every
+/// write under load). The busy timeout still covers other processes.
 pub async fn begin_write<DB: sqlx::Database>(
     pool: &sqlx::Pool<DB>,
-) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-    if DB::NAME == "SQLite" {
-        pool.begin_with("BEGIN IMMEDIATE").await
+) -> Result<WriteTx<DB>, sqlx::Error> {
+    let gate = write_gate(pool).await;
+    let tx = if DB::NAME == "SQLite" {
+        pool.begin_with("BEGIN IMMEDIATE").await?
     } else {
-        pool.begin().await
+        pool.begin().await?
+    };
+    Ok(WriteTx { tx, _gate: gate })
+}
+
+/// A write transaction from [`begin_write`]: the connection (it derefs to
+/// it), and on SQLite the file's write gate, held until it ends.
+pub struct WriteTx<DB: sqlx::Database> {
+    // Dropped first: the transaction ends (or its rollback is queued)
+    // before the gate opens.
+    tx: sqlx::Transaction<'static, DB>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    /// Commits, then opens the gate.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
     }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+/// The write gate of a SQLite pool's file (none on Postgres): one writer
+/// of this process at a time, first come first served.
+pub async fn write_gate<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+    static GATES: LazyLock<Mutex<HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+        LazyLock::new(Mutex::default);
+    let sqlite = (pool as &dyn std::any::Any).downcast_ref::<SqlitePool>()?;
+    let file = sqlite.connect_options().get_filename().to_path_buf();
+    let gate = GATES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(file)
+        .or_default()
+        .clone();
+    Some(gate.lock_owned().await)
 }
 
 /// How a database failure that is nobody's fault should be answered.
