@@ -19,6 +19,13 @@ pub mod freedumb {
             tonic::include_proto!("freedumb.common.v1");
         }
     }
+    /// Categorization from rules and the user's own history.
+    pub mod ai {
+        /// `freedumb.ai.v1`
+        pub mod v1 {
+            tonic::include_proto!("freedumb.ai.v1");
+        }
+    }
     /// Accounts, credentials and sessions.
     pub mod auth {
         /// `freedumb.auth.v1`
@@ -66,8 +73,8 @@ pub mod google {
 }
 
 pub use freedumb::{
-    auth::v1 as auth, budget::v1 as budget, common::v1 as common, ledger::v1 as ledger,
-    notification::v1 as notification,
+    ai::v1 as ai, auth::v1 as auth, budget::v1 as budget, common::v1 as common,
+    ledger::v1 as ledger, notification::v1 as notification,
 };
 
 impl common::ErrorReason {

@@ -46,6 +46,17 @@ impl From<FieldViolations> for BudgetError {
     }
 }
 
+impl From<crate::peer::PeerError> for BudgetError {
+    fn from(e: crate::peer::PeerError) -> Self {
+        use crate::peer::PeerError;
+        match e {
+            PeerError::InvalidArgument(v) => Self::InvalidArgument(v),
+            PeerError::Unavailable => Self::LedgerUnavailable,
+            PeerError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
 impl From<StoreError> for BudgetError {
     fn from(e: StoreError) -> Self {
         match e {

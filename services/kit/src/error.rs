@@ -40,6 +40,11 @@ impl FieldViolations {
         result.map_err(|e| self.add(field, e.to_string())).ok()
     }
 
+    /// Adds every violation of `other`.
+    pub fn extend(&mut self, other: FieldViolations) {
+        self.0.extend(other.0);
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

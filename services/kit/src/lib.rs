@@ -16,6 +16,7 @@ pub mod inbox;
 pub mod metrics;
 pub mod outbox;
 pub mod page;
+pub mod peer;
 pub mod server;
 pub mod shutdown;
 pub mod sql;

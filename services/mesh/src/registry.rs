@@ -176,6 +176,24 @@ pub const REGISTRY: &[Module] = &[
         init: init_worker_notification,
     },
     Module {
+        name: "ai-core",
+        about: "the ai store and its learner of the ledger's events (merchant history)",
+        kind: Kind::Internal,
+        deps: &["event-bus"],
+        config: Some(section::<freedumb_ai::AiConfig>()),
+        database: Some(|| (freedumb_ai::NAME, freedumb_ai::MIGRATIONS)),
+        init: init_ai_core,
+    },
+    Module {
+        name: "ai",
+        about: "categorization from the user's rules and history, explained (freedumb.ai.v1)",
+        kind: Kind::Service,
+        deps: &["ai-core"],
+        config: None,
+        database: None,
+        init: init_ai,
+    },
+    Module {
         name: "verifier",
         about: "access-token verification (auth's keys in process, or its JWKS via FREEDUMB_AUTH_URL)",
         kind: Kind::Internal,
@@ -391,6 +409,49 @@ fn init_budget(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         }
         w.server
             .add_service(budget.service(&own, w.shutdown.clone())?);
+        Ok(())
+    })
+}
+
+fn init_ai_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        // The learner reads the ledger's events: in process when the
+        // ledger writes here, through Redis otherwise.
+        let ledger_here = w.try_get::<Arc<freedumb_ledger::Ledger>>().is_some();
+        anyhow::ensure!(
+            ledger_here || w.config.redis_url.is_some(),
+            "REDIS_URL is required when the ledger does not run in this process \
+             (the ai service learns from the ledger's events through it)"
+        );
+        let db = w
+            .database(freedumb_ai::NAME, freedumb_ai::MIGRATIONS)
+            .await?;
+        let bus: Arc<dyn EventBus> = w.get("ai-core")?;
+        let ai = Arc::new(freedumb_ai::Ai::new(&w.config, &db, bus)?);
+        let (reader, handler) = ai.learner();
+        w.background("ai learner", move |stop| {
+            freedumb_kit::events::run_group("ai", reader, handler, stop)
+        });
+        w.provide(ai);
+        Ok(())
+    })
+}
+
+fn init_ai(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let ai: Arc<freedumb_ai::Ai> = w.get("ai")?;
+        if !ai.ledger_configured() {
+            anyhow::ensure!(
+                w.try_get::<LedgerServed>().is_some(),
+                "FREEDUMB_AI__LEDGER_URL is required when the ledger target does not run in this process"
+            );
+            anyhow::ensure!(
+                w.config.tls.cert_file.is_none(),
+                "with TLS on the gRPC listener (FREEDUMB_TLS__*), the ai service needs FREEDUMB_AI__LEDGER_URL"
+            );
+        }
+        let own = format!("http://{}", w.grpc_addr);
+        w.server.add_service(ai.service(&own)?);
         Ok(())
     })
 }

@@ -20,7 +20,8 @@ impl BudgetApi {
             .require_categories(credentials, &spec.category_ids, |i| {
                 format!("budget.category_ids[{i}]")
             })
-            .await
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn create(

@@ -54,7 +54,8 @@ impl BudgetApi {
                 self.deps
                     .ledger
                     .require_categories(credentials, &[id], |_| "goal.category_id".to_owned())
-                    .await
+                    .await?;
+                Ok(())
             }
         }
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `freedumb` binary, driven by tonic clients,
 //! grpcurl and raw HTTP.
 
+mod ai;
 mod auth_flow;
 mod bad_input;
 mod browser;

@@ -1,0 +1,3 @@
+DROP TABLE handled_events;
+DROP TABLE merchant_history;
+DROP TABLE rules;

@@ -1,0 +1,65 @@
+//! Records and decisions in their API form.
+
+use freedumb_kit::time;
+use freedumb_proto::ai as pb;
+
+use crate::domain::rule::condition_pb;
+use crate::domain::{Decision, Source, Step};
+use crate::store::RuleRecord;
+
+/// A rule for the API.
+pub fn rule(r: &RuleRecord) -> pb::CategorizationRule {
+    pb::CategorizationRule {
+        id: r.id.to_string(),
+        name: r.name.clone(),
+        conditions: r.conditions.iter().map(condition_pb).collect(),
+        category_id: r.category_id.to_string(),
+        stage: r.stage,
+        stop: r.stop,
+        create_time: Some(time::timestamp(r.create_time)),
+        update_time: Some(time::timestamp(r.update_time)),
+    }
+}
+
+fn source(s: Source) -> pb::CategorizationSource {
+    match s {
+        Source::Rule => pb::CategorizationSource::Rule,
+        Source::History => pb::CategorizationSource::History,
+        Source::None => pb::CategorizationSource::None,
+    }
+}
+
+/// A decision for the API.
+pub fn categorization(d: &Decision) -> pb::Categorization {
+    pb::Categorization {
+        category_id: d.category_id.map(|c| c.to_string()).unwrap_or_default(),
+        merchant: d
+            .merchant
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default(),
+        confidence: d.confidence,
+        source: source(d.source).into(),
+        rule_id: d.rule_id.map(|r| r.to_string()).unwrap_or_default(),
+    }
+}
+
+/// A step for the API.
+pub fn step(s: &Step) -> pb::ExplanationStep {
+    pb::ExplanationStep {
+        source: source(s.source).into(),
+        decided: s.decided,
+        category_id: s.category_id.map(|c| c.to_string()).unwrap_or_default(),
+        confidence: s.confidence,
+        reason: s.reason.clone(),
+        matched_rule_ids: s.matched_rules.iter().map(ToString::to_string).collect(),
+        history: s
+            .history
+            .iter()
+            .map(|(category, count)| pb::CategoryCount {
+                category_id: category.to_string(),
+                count: i32::try_from(*count).unwrap_or(i32::MAX),
+            })
+            .collect(),
+    }
+}

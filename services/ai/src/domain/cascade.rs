@@ -1,0 +1,282 @@
+//! The cascade: the caller's rules, then their history with the merchant,
+//! then no category. Each step says what it found, so every answer can be
+//! explained.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::input::Input;
+use super::merchant::Merchant;
+use super::rule::CompiledRule;
+
+/// Which step decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A rule.
+    Rule,
+    /// The history.
+    History,
+    /// Nothing was sure enough.
+    None,
+}
+
+/// What one step found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The step.
+    pub source: Source,
+    /// Whether its answer is the decision.
+    pub decided: bool,
+    /// What it proposes.
+    pub category_id: Option<Uuid>,
+    /// How sure it is.
+    pub confidence: f64,
+    /// In words.
+    pub reason: String,
+    /// The rules that matched, in order (rules step).
+    pub matched_rules: Vec<Uuid>,
+    /// Recent transactions per category, most first (history step).
+    pub history: Vec<(Uuid, usize)>,
+}
+
+/// The cascade's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The category, if any step was sure enough.
+    pub category_id: Option<Uuid>,
+    /// The merchant the cascade saw.
+    pub merchant: Option<Merchant>,
+    /// How sure.
+    pub confidence: f64,
+    /// Which step decided.
+    pub source: Source,
+    /// The last rule that set the category.
+    pub rule_id: Option<Uuid>,
+    /// Every step that ran.
+    pub steps: Vec<Step>,
+}
+
+/// The confidence of a category chosen `k` times in the merchant's last
+/// `n` categorized transactions: k/n × min(n, 3)/3.
+pub fn history_confidence(k: usize, n: usize) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let (k, n) = (k as f64, n as f64);
+    k / n * n.min(3.0) / 3.0
+}
+
+/// Runs `rules` (in order) and then `history` (the merchant's last
+/// categories, newest first) on `input`; proposes nothing below
+/// `min_confidence`.
+pub fn decide(
+    input: &Input,
+    rules: &[CompiledRule],
+    history: &[Uuid],
+    min_confidence: f64,
+) -> Decision {
+    let mut steps = Vec::with_capacity(3);
+    let mut set: Option<&CompiledRule> = None;
+    let mut matched = Vec::new();
+    for rule in rules {
+        if rule.matches(input) {
+            matched.push(rule.id);
+            set = Some(rule);
+            if rule.stop {
+                break;
+            }
+        }
+    }
+    if let Some(rule) = set {
+        steps.push(Step {
+            source: Source::Rule,
+            decided: true,
+            category_id: Some(rule.category_id),
+            confidence: 1.0,
+            reason: if matched.len() == 1 {
+                format!("rule {} matched", rule.id)
+            } else {
+                format!(
+                    "{} rules matched; rule {} ran last{}",
+                    matched.len(),
+                    rule.id,
+                    if rule.stop {
+                        " and stopped the run"
+                    } else {
+                        ""
+                    }
+                )
+            },
+            matched_rules: matched,
+            history: Vec::new(),
+        });
+        return Decision {
+            category_id: Some(rule.category_id),
+            merchant: input.merchant.clone(),
+            confidence: 1.0,
+            source: Source::Rule,
+            rule_id: Some(rule.id),
+            steps,
+        };
+    }
+    steps.push(Step {
+        source: Source::Rule,
+        decided: false,
+        category_id: None,
+        confidence: 0.0,
+        reason: format!("none of {} rules matched", rules.len()),
+        matched_rules: Vec::new(),
+        history: Vec::new(),
+    });
+    let counts = count(history);
+    let best = counts.first().copied();
+    let confidence = best.map_or(0.0, |(_, k)| history_confidence(k, history.len()));
+    let decided = best.is_some() && confidence >= min_confidence;
+    let merchant_name = input.merchant.as_ref().map_or_else(
+        || "no merchant".to_owned(),
+        |m| format!("merchant {:?}", m.name),
+    );
+    steps.push(Step {
+        source: Source::History,
+        decided,
+        category_id: best.map(|(c, _)| c),
+        confidence,
+        reason: match best {
+            None => format!("{merchant_name}: no categorized transactions yet"),
+            Some((c, k)) => format!(
+                "{merchant_name}: {k} of the last {} categorized transactions in {c}",
+                history.len()
+            ),
+        },
+        matched_rules: Vec::new(),
+        history: counts,
+    });
+    if decided {
+        return Decision {
+            category_id: best.map(|(c, _)| c),
+            merchant: input.merchant.clone(),
+            confidence,
+            source: Source::History,
+            rule_id: None,
+            steps,
+        };
+    }
+    steps.push(Step {
+        source: Source::None,
+        decided: true,
+        category_id: None,
+        confidence: 0.0,
+        reason: format!("no step reached the confidence threshold {min_confidence}"),
+        matched_rules: Vec::new(),
+        history: Vec::new(),
+    });
+    Decision {
+        category_id: None,
+        merchant: input.merchant.clone(),
+        confidence: 0.0,
+        source: Source::None,
+        rule_id: None,
+        steps,
+    }
+}
+
+/// Categories by count, most first; ties go to the most recent.
+fn count(history: &[Uuid]) -> Vec<(Uuid, usize)> {
+    let mut counts: BTreeMap<Uuid, (usize, usize)> = BTreeMap::new();
+    for (age, category) in history.iter().enumerate() {
+        let entry = counts.entry(*category).or_insert((0, age));
+        entry.0 += 1;
+    }
+    let mut sorted: Vec<(Uuid, usize, usize)> = counts
+        .into_iter()
+        .map(|(c, (k, first))| (c, k, first))
+        .collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+    sorted.into_iter().map(|(c, k, _)| (c, k)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use freedumb_kit::domain::money;
+    use freedumb_proto::ai as pb;
+
+    use super::*;
+    use crate::domain::rule::{CompiledRule, Condition};
+
+    fn coffee() -> Input {
+        Input::parse(
+            &pb::TransactionInput {
+                description: "SQ *BLUE BOTTLE 0042 OAKLAND CA".into(),
+                merchant: String::new(),
+                amount: Some(money("EUR", -450)),
+                account_id: String::new(),
+            },
+            "",
+        )
+        .expect("valid")
+    }
+
+    fn rule(text: &str, category: Uuid, stop: bool) -> CompiledRule {
+        let (condition, _) = Condition::compile(&pb::RuleCondition {
+            field: pb::RuleField::Description.into(),
+            operator: pb::RuleOperator::Contains.into(),
+            value: text.into(),
+        })
+        .expect("valid");
+        CompiledRule {
+            id: Uuid::now_v7(),
+            category_id: category,
+            stop,
+            conditions: vec![condition],
+        }
+    }
+
+    #[test]
+    fn confidence_grows_with_agreeing_sightings() {
+        assert!((history_confidence(1, 1) - 1.0 / 3.0).abs() < 1e-9);
+        assert!((history_confidence(2, 2) - 2.0 / 3.0).abs() < 1e-9);
+        assert!((history_confidence(3, 3) - 1.0).abs() < 1e-9);
+        assert!((history_confidence(3, 5) - 0.6).abs() < 1e-9);
+        assert_eq!(history_confidence(0, 0), 0.0);
+    }
+
+    #[test]
+    fn later_rules_override_earlier_ones_until_one_stops_the_run() {
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let rules = [
+            rule("blue", a, false),
+            rule("bottle", b, true),
+            rule("oakland", c, false),
+        ];
+        let d = decide(&coffee(), &rules, &[], 0.5);
+        assert_eq!(
+            (d.category_id, d.source, d.rule_id),
+            (Some(b), Source::Rule, Some(rules[1].id))
+        );
+        assert_eq!(d.steps[0].matched_rules, [rules[0].id, rules[1].id]);
+        assert_eq!(d.merchant.map(|m| m.name), Some("Blue Bottle".to_owned()));
+    }
+
+    #[test]
+    fn history_decides_when_it_agrees_enough_and_abstains_otherwise() {
+        let (food, fun) = (Uuid::now_v7(), Uuid::now_v7());
+        let d = decide(&coffee(), &[], &[food, food, fun], 0.5);
+        assert_eq!((d.category_id, d.source), (Some(food), Source::History));
+        assert!((d.confidence - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(d.steps[1].history, [(food, 2), (fun, 1)]);
+
+        let once = decide(&coffee(), &[], &[food], 0.5);
+        assert_eq!((once.category_id, once.source), (None, Source::None));
+        assert_eq!(once.steps.len(), 3);
+        assert_eq!(
+            once.steps[1].category_id,
+            Some(food),
+            "proposed, not decided"
+        );
+
+        // A tie goes to the most recent category.
+        let tie = decide(&coffee(), &[], &[fun, food, fun, food], 0.5);
+        assert_eq!(tie.category_id, Some(fun));
+    }
+}

@@ -1,0 +1,290 @@
+//! The `freedumb.ai.v1.AiService` implementation. The thin tonic adapter
+//! takes the user from the access token, parses the request into its
+//! validated form and calls one function returning `Result<_, AiError>`;
+//! the error becomes a `Status` in one place (`From<AiError> for Status`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use freedumb_kit::domain::required_id;
+use freedumb_kit::peer::{Credentials, LedgerPeer};
+use freedumb_kit::{UpdateMask, time};
+use freedumb_proto::ai as pb;
+use freedumb_proto::ai::ai_service_server::AiService;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::convert;
+use crate::domain::{CompiledRule, Decision, Input, RULE_UPDATABLE, RuleSpec, decide, parse_batch};
+use crate::error::AiError;
+use crate::store::{AiStore, MAX_RULES, RuleRecord};
+
+type Result<T, E = AiError> = std::result::Result<T, E>;
+
+/// What the service needs.
+pub struct AiDeps {
+    /// Persistence, scoped by the caller.
+    pub store: Arc<dyn AiStore>,
+    /// The ledger, called as the caller.
+    pub ledger: LedgerPeer,
+    /// The confidence below which no category is proposed.
+    pub min_confidence: f64,
+}
+
+/// The ai service.
+#[derive(Clone)]
+pub struct AiApi {
+    deps: Arc<AiDeps>,
+}
+
+impl AiApi {
+    /// A service over `deps`.
+    pub fn new(deps: AiDeps) -> Self {
+        Self {
+            deps: Arc::new(deps),
+        }
+    }
+
+    /// The cascade's decisions for `inputs`: the caller's rules compiled
+    /// once, their history read in one query.
+    async fn decide_all(&self, user_id: Uuid, inputs: &[Input]) -> Result<Vec<Decision>> {
+        let rules = self
+            .deps
+            .store
+            .list_rules(user_id)
+            .await?
+            .iter()
+            .map(|r| CompiledRule::compile(r.id, r.category_id, r.stop, &r.conditions))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|why| AiError::Unexpected(anyhow::anyhow!("a stored rule: {why}")))?;
+        let keys: Vec<String> = inputs
+            .iter()
+            .filter_map(|i| i.merchant.as_ref().map(|m| m.key.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let history = self.deps.store.history(user_id, &keys).await?;
+        let decisions: Vec<Decision> = inputs
+            .iter()
+            .map(|input| {
+                let seen = input
+                    .merchant
+                    .as_ref()
+                    .and_then(|m| history.get(&m.key))
+                    .map_or(&[][..], Vec::as_slice);
+                decide(input, &rules, seen, self.deps.min_confidence)
+            })
+            .collect();
+        let decided = decisions.iter().filter(|d| d.category_id.is_some()).count();
+        metrics::counter!("ai_categorized_total", "outcome" => "category")
+            .increment(decided as u64);
+        metrics::counter!("ai_categorized_total", "outcome" => "none")
+            .increment((decisions.len() - decided) as u64);
+        Ok(decisions)
+    }
+
+    async fn rule(&self, user_id: Uuid, id: Uuid) -> Result<RuleRecord> {
+        self.deps
+            .store
+            .get_rule(user_id, id)
+            .await?
+            .ok_or(AiError::NotFound("rule"))
+    }
+
+    async fn check_category(&self, credentials: &Credentials, category: Uuid) -> Result<()> {
+        self.deps
+            .ledger
+            .require_categories(credentials, &[category], |_| "rule.category_id".to_owned())
+            .await?;
+        Ok(())
+    }
+
+    async fn create_rule(
+        &self,
+        user_id: Uuid,
+        credentials: &Credentials,
+        spec: RuleSpec,
+    ) -> Result<pb::CreateCategorizationRuleResponse> {
+        self.check_category(credentials, spec.category_id).await?;
+        let now = time::now();
+        let record = RuleRecord {
+            id: Uuid::now_v7(),
+            user_id,
+            name: spec.name.into_string(),
+            conditions: spec.conditions,
+            category_id: spec.category_id,
+            stage: spec.stage,
+            stop: spec.stop,
+            create_time: now,
+            update_time: now,
+        };
+        if !self.deps.store.create_rule(&record).await? {
+            return Err(AiError::ResourceExhausted(format!(
+                "a user may have at most {MAX_RULES} categorization rules"
+            )));
+        }
+        Ok(pb::CreateCategorizationRuleResponse {
+            rule: Some(convert::rule(&record)),
+        })
+    }
+
+    async fn update_rule(
+        &self,
+        user_id: Uuid,
+        credentials: &Credentials,
+        patch: &pb::CategorizationRule,
+        mask: &UpdateMask,
+    ) -> Result<pb::UpdateCategorizationRuleResponse> {
+        let id = parse_id("rule.id", &patch.id)?;
+        let current = self.rule(user_id, id).await?;
+        let mut merged = convert::rule(&current);
+        for path in mask.paths() {
+            match path.as_str() {
+                "name" => merged.name.clone_from(&patch.name),
+                "conditions" => merged.conditions.clone_from(&patch.conditions),
+                "category_id" => merged.category_id.clone_from(&patch.category_id),
+                "stage" => merged.stage = patch.stage,
+                "stop" => merged.stop = patch.stop,
+                _ => {}
+            }
+        }
+        let spec = RuleSpec::parse(&merged)?;
+        if spec.category_id != current.category_id {
+            self.check_category(credentials, spec.category_id).await?;
+        }
+        let record = RuleRecord {
+            name: spec.name.into_string(),
+            conditions: spec.conditions,
+            category_id: spec.category_id,
+            stage: spec.stage,
+            stop: spec.stop,
+            update_time: time::now(),
+            ..current
+        };
+        self.deps.store.update_rule(&record).await?;
+        Ok(pb::UpdateCategorizationRuleResponse {
+            rule: Some(convert::rule(&record)),
+        })
+    }
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Uuid, Status> {
+    Ok(freedumb_kit::auth::caller(request)?.user_id)
+}
+
+/// A request's id field that must hold an id.
+fn parse_id(field: &str, raw: &str) -> Result<Uuid> {
+    required_id(raw).map_err(|e| AiError::field(field, e))
+}
+
+#[tonic::async_trait]
+impl AiService for AiApi {
+    #[tracing::instrument(skip_all, fields(transactions = request.get_ref().transactions.len()))]
+    async fn categorize(
+        &self,
+        request: Request<pb::CategorizeRequest>,
+    ) -> Result<Response<pb::CategorizeResponse>, Status> {
+        let user_id = caller(&request)?;
+        let inputs = parse_batch(&request.get_ref().transactions).map_err(AiError::from)?;
+        let decisions = self.decide_all(user_id, &inputs).await?;
+        Ok(Response::new(pb::CategorizeResponse {
+            categorizations: decisions.iter().map(convert::categorization).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn explain_categorization(
+        &self,
+        request: Request<pb::ExplainCategorizationRequest>,
+    ) -> Result<Response<pb::ExplainCategorizationResponse>, Status> {
+        let user_id = caller(&request)?;
+        let transaction = request.get_ref().transaction.clone().unwrap_or_default();
+        let input = Input::parse(&transaction, "transaction.").map_err(AiError::from)?;
+        let decision = self
+            .decide_all(user_id, std::slice::from_ref(&input))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AiError::Unexpected(anyhow::anyhow!("no decision for one input")))?;
+        Ok(Response::new(pb::ExplainCategorizationResponse {
+            categorization: Some(convert::categorization(&decision)),
+            steps: decision.steps.iter().map(convert::step).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_categorization_rule(
+        &self,
+        request: Request<pb::CreateCategorizationRuleRequest>,
+    ) -> Result<Response<pb::CreateCategorizationRuleResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let rule = request.get_ref().rule.clone().unwrap_or_default();
+        let spec = RuleSpec::parse(&rule).map_err(AiError::from)?;
+        Ok(Response::new(
+            self.create_rule(user_id, &credentials, spec).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_categorization_rule(
+        &self,
+        request: Request<pb::GetCategorizationRuleRequest>,
+    ) -> Result<Response<pb::GetCategorizationRuleResponse>, Status> {
+        let user_id = caller(&request)?;
+        let id = parse_id("rule_id", &request.get_ref().rule_id)?;
+        let rule = self.rule(user_id, id).await?;
+        Ok(Response::new(pb::GetCategorizationRuleResponse {
+            rule: Some(convert::rule(&rule)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_categorization_rules(
+        &self,
+        request: Request<pb::ListCategorizationRulesRequest>,
+    ) -> Result<Response<pb::ListCategorizationRulesResponse>, Status> {
+        let user_id = caller(&request)?;
+        let rules = self
+            .deps
+            .store
+            .list_rules(user_id)
+            .await
+            .map_err(AiError::from)?;
+        Ok(Response::new(pb::ListCategorizationRulesResponse {
+            rules: rules.iter().map(convert::rule).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_categorization_rule(
+        &self,
+        request: Request<pb::UpdateCategorizationRuleRequest>,
+    ) -> Result<Response<pb::UpdateCategorizationRuleResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let req = request.get_ref();
+        let mask =
+            UpdateMask::parse(req.update_mask.as_ref(), RULE_UPDATABLE).map_err(AiError::from)?;
+        let patch = req.rule.clone().unwrap_or_default();
+        Ok(Response::new(
+            self.update_rule(user_id, &credentials, &patch, &mask)
+                .await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_categorization_rule(
+        &self,
+        request: Request<pb::DeleteCategorizationRuleRequest>,
+    ) -> Result<Response<pb::DeleteCategorizationRuleResponse>, Status> {
+        let user_id = caller(&request)?;
+        let id = parse_id("rule_id", &request.get_ref().rule_id)?;
+        self.deps
+            .store
+            .delete_rule(user_id, id)
+            .await
+            .map_err(AiError::from)?;
+        Ok(Response::new(pb::DeleteCategorizationRuleResponse {}))
+    }
+}

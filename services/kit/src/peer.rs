@@ -1,0 +1,202 @@
+//! The ledger, called as the caller: a domain that needs the caller's
+//! categories, accounts or transactions asks the ledger's gRPC API with the
+//! caller's own access token, so the ledger scopes every answer to them. No
+//! domain reads the ledger's tables.
+
+use std::collections::HashSet;
+
+use freedumb_proto::ledger as pb;
+use freedumb_proto::ledger::ledger_service_client::LedgerServiceClient;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use uuid::Uuid;
+
+use crate::FieldViolations;
+use crate::error;
+use freedumb_proto::common::ErrorReason;
+
+/// What a call to the ledger fails with.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The request names what the caller does not have, field by field.
+    #[error("invalid request")]
+    InvalidArgument(FieldViolations),
+    /// The ledger could not be reached; retrying may pass.
+    #[error("the ledger is unavailable")]
+    Unavailable,
+    /// Anything unexpected: logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<PeerError> for tonic::Status {
+    fn from(e: PeerError) -> Self {
+        match e {
+            PeerError::InvalidArgument(v) => error::invalid_argument(v),
+            PeerError::Unavailable => error::status(
+                tonic::Code::Unavailable,
+                ErrorReason::Unavailable,
+                "the ledger is unavailable; retry the request",
+            ),
+            PeerError::Unexpected(cause) => error::internal(&cause),
+        }
+    }
+}
+
+/// Transactions per page when reading a user's history.
+const PAGE: i32 = 1000;
+
+/// The caller's bearer credentials, passed on to the ledger.
+#[derive(Debug, Clone)]
+pub struct Credentials(AsciiMetadataValue);
+
+impl Credentials {
+    /// The `authorization` metadata of the caller's request (present: the
+    /// request was authenticated with it).
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<Self, PeerError> {
+        request
+            .metadata()
+            .get("authorization")
+            .cloned()
+            .map(Self)
+            .ok_or_else(|| {
+                PeerError::Unexpected(anyhow::anyhow!("an authenticated call without credentials"))
+            })
+    }
+}
+
+/// A client of the ledger.
+#[derive(Clone)]
+pub struct LedgerPeer {
+    client: LedgerServiceClient<Channel>,
+}
+
+impl LedgerPeer {
+    /// A client of the ledger at `url` (connected on first use).
+    pub fn new(url: &str) -> anyhow::Result<Self> {
+        let endpoint = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .tcp_nodelay(true);
+        Ok(Self {
+            client: LedgerServiceClient::new(endpoint.connect_lazy()),
+        })
+    }
+
+    fn request<T>(message: T, credentials: &Credentials) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", credentials.0.clone());
+        request
+    }
+
+    /// The positions in `ids` of the categories the caller does not have.
+    async fn unknown_categories(
+        &self,
+        credentials: &Credentials,
+        ids: &[Uuid],
+    ) -> Result<Vec<usize>, PeerError> {
+        let request = Self::request(pb::ListCategoriesRequest {}, credentials);
+        let categories = self
+            .client
+            .clone()
+            .list_categories(request)
+            .await
+            .map_err(ledger_failed)?
+            .into_inner()
+            .categories;
+        let known: HashSet<&str> = categories.iter().map(|c| c.id.as_str()).collect();
+        Ok(ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !known.contains(id.to_string().as_str()))
+            .map(|(i, _)| i)
+            .collect())
+    }
+
+    /// Refuses, field by field, the ids of `ids` that are not the caller's
+    /// categories; `field(i)` names the request field of `ids[i]`.
+    pub async fn require_categories(
+        &self,
+        credentials: &Credentials,
+        ids: &[Uuid],
+        field: impl Fn(usize) -> String,
+    ) -> Result<(), PeerError> {
+        let unknown = self.unknown_categories(credentials, ids).await?;
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let mut v = FieldViolations::new();
+        for i in unknown {
+            v.add(field(i), format!("no category {}", ids[i]));
+        }
+        Err(PeerError::InvalidArgument(v))
+    }
+
+    /// One of the caller's accounts, or `None` if they have no such account.
+    pub async fn account(
+        &self,
+        credentials: &Credentials,
+        id: Uuid,
+    ) -> Result<Option<pb::Account>, PeerError> {
+        let request = Self::request(
+            pb::GetAccountRequest {
+                account_id: id.to_string(),
+            },
+            credentials,
+        );
+        match self.client.clone().get_account(request).await {
+            Ok(response) => Ok(response.into_inner().account),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(ledger_failed(status)),
+        }
+    }
+
+    /// Every transaction of the caller, page by page.
+    pub async fn transactions(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<Vec<pb::Transaction>, PeerError> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = Self::request(
+                pb::ListTransactionsRequest {
+                    page_size: PAGE,
+                    page_token,
+                    ..pb::ListTransactionsRequest::default()
+                },
+                credentials,
+            );
+            let page = self
+                .client
+                .clone()
+                .list_transactions(request)
+                .await
+                .map_err(ledger_failed)?
+                .into_inner();
+            all.extend(page.transactions);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}
+
+/// A failed ledger call: UNAVAILABLE when it may pass on retry, an
+/// internal error otherwise (logged, not shown).
+fn ledger_failed(status: tonic::Status) -> PeerError {
+    use tonic::Code;
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted => {
+            tracing::warn!(code = ?status.code(), message = status.message(), "the ledger is unavailable");
+            PeerError::Unavailable
+        }
+        _ => PeerError::Unexpected(anyhow::anyhow!(
+            "the ledger answered {:?}: {}",
+            status.code(),
+            status.message()
+        )),
+    }
+}

@@ -1,0 +1,491 @@
+//! The ai service on the embedded defaults: the history learned from the
+//! ledger's events categorizes a merchant, and a correction in the ledger
+//! changes the next answer; rules come first and are explained; bad rules
+//! and batches are refused field by field; another user's rules and
+//! history are out of reach; REST through the gateway.
+
+use std::time::Duration;
+
+use freedumb_proto::ai as apb;
+use freedumb_proto::ai::ai_service_client::AiServiceClient;
+use freedumb_proto::ledger as pb;
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::budget::{today, two_categories};
+use crate::helpers::{TestApp, authed, rest, spawn_app, violated_fields};
+use crate::ledger_support::{Ledger, create, mask, money, new_transaction, open_account};
+
+type Ai = AiServiceClient<Channel>;
+
+async fn ai(app: &TestApp) -> Ai {
+    AiServiceClient::connect(app.url()).await.expect("connect")
+}
+
+const COFFEE: &str = "SQ *BLUE BOTTLE 0042 OAKLAND CA";
+
+fn input(description: &str) -> apb::TransactionInput {
+    apb::TransactionInput {
+        description: description.into(),
+        merchant: String::new(),
+        amount: money("EUR", -450),
+        account_id: String::new(),
+    }
+}
+
+async fn categorize(client: &mut Ai, token: &str, description: &str) -> apb::Categorization {
+    client
+        .categorize(authed(
+            apb::CategorizeRequest {
+                transactions: vec![input(description)],
+            },
+            token,
+        ))
+        .await
+        .expect("categorize")
+        .into_inner()
+        .categorizations
+        .remove(0)
+}
+
+/// Categorizes until the answer is `category` with `confidence` (the
+/// learner follows the ledger's events within moments).
+async fn await_answer(
+    client: &mut Ai,
+    token: &str,
+    category: &str,
+    confidence: f64,
+) -> apb::Categorization {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = categorize(client, token, "SQ *BLUE BOTTLE 0099 OAKLAND CA").await;
+        if got.category_id == category && (got.confidence - confidence).abs() < 1e-9 {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {got:?}, waiting for {category}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn spend(
+    ledger: &mut Ledger,
+    token: &str,
+    account: &pb::Account,
+    category: &str,
+) -> pb::Transaction {
+    create(
+        ledger,
+        token,
+        pb::CreateTransactionRequest {
+            description: COFFEE.into(),
+            category_id: category.into(),
+            date: today(),
+            ..new_transaction(account, -450)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_history_learns_from_the_ledger_and_a_correction_changes_the_next_answer() {
+    let app = spawn_app().await;
+    let (token, other) = (app.token().await, app.token().await);
+    let (mut ledger, mut client) = (app.ledger().await, ai(&app).await);
+    let (food, fun) = two_categories(&mut ledger, &token).await;
+    let account = open_account(&mut ledger, &token, "EUR", 0).await;
+
+    let fresh = categorize(&mut client, &token, COFFEE).await;
+    assert_eq!(
+        (
+            fresh.category_id.as_str(),
+            fresh.source,
+            fresh.merchant.as_str()
+        ),
+        ("", apb::CategorizationSource::None as i32, "Blue Bottle")
+    );
+    let first = spend(&mut ledger, &token, &account, &food).await;
+    let second = spend(&mut ledger, &token, &account, &food).await;
+    let learned = await_answer(&mut client, &token, &food, 2.0 / 3.0).await;
+    assert_eq!(learned.source, apb::CategorizationSource::History as i32);
+
+    // Another user learned nothing from it.
+    let theirs = categorize(&mut client, &other, COFFEE).await;
+    assert_eq!(theirs.category_id, "");
+
+    // The user corrects both in the ledger and records a third in `fun`.
+    for t in [&first, &second] {
+        ledger
+            .update_transaction(authed(
+                pb::UpdateTransactionRequest {
+                    transaction: Some(pb::Transaction {
+                        id: t.id.clone(),
+                        category_id: fun.clone(),
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&["category_id"]),
+                },
+                &token,
+            ))
+            .await
+            .expect("correct");
+    }
+    spend(&mut ledger, &token, &account, &fun).await;
+    await_answer(&mut client, &token, &fun, 1.0).await;
+
+    let explained = client
+        .explain_categorization(authed(
+            apb::ExplainCategorizationRequest {
+                transaction: Some(input(COFFEE)),
+            },
+            &token,
+        ))
+        .await
+        .expect("explain")
+        .into_inner();
+    let sources: Vec<(i32, bool)> = explained
+        .steps
+        .iter()
+        .map(|s| (s.source, s.decided))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            (apb::CategorizationSource::Rule as i32, false),
+            (apb::CategorizationSource::History as i32, true)
+        ]
+    );
+    assert_eq!(
+        explained.steps[1].history,
+        [apb::CategoryCount {
+            category_id: fun.clone(),
+            count: 3
+        }]
+    );
+}
+
+fn rule(category: &str, conditions: Vec<apb::RuleCondition>) -> apb::CategorizationRule {
+    apb::CategorizationRule {
+        name: "Coffee".into(),
+        conditions,
+        category_id: category.into(),
+        ..Default::default()
+    }
+}
+
+fn condition(
+    field: apb::RuleField,
+    operator: apb::RuleOperator,
+    value: &str,
+) -> apb::RuleCondition {
+    apb::RuleCondition {
+        field: field.into(),
+        operator: operator.into(),
+        value: value.into(),
+    }
+}
+
+async fn create_rule(
+    client: &mut Ai,
+    token: &str,
+    rule: apb::CategorizationRule,
+) -> Result<apb::CategorizationRule, tonic::Status> {
+    client
+        .create_categorization_rule(authed(
+            apb::CreateCategorizationRuleRequest { rule: Some(rule) },
+            token,
+        ))
+        .await
+        .map(|r| r.into_inner().rule.expect("rule"))
+}
+
+#[tokio::test]
+async fn rules_come_first_bad_ones_are_refused_and_other_users_cannot_reach_them() {
+    use apb::{RuleField as F, RuleOperator as O};
+    let app = spawn_app().await;
+    let (token, other) = (app.token().await, app.token().await);
+    let (mut ledger, mut client) = (app.ledger().await, ai(&app).await);
+    let (food, fun) = two_categories(&mut ledger, &token).await;
+
+    let coffee = create_rule(
+        &mut client,
+        &token,
+        rule(
+            &fun,
+            vec![
+                condition(F::Merchant, O::Matches, "^blue\\s+bottle$"),
+                condition(F::Amount, O::LessThan, "0"),
+            ],
+        ),
+    )
+    .await
+    .expect("create");
+    let got = categorize(&mut client, &token, COFFEE).await;
+    assert_eq!(
+        (
+            got.category_id.as_str(),
+            got.source,
+            got.rule_id.as_str(),
+            got.confidence
+        ),
+        (
+            fun.as_str(),
+            apb::CategorizationSource::Rule as i32,
+            coffee.id.as_str(),
+            1.0
+        )
+    );
+    // A later stage overrides; the other user's rules never apply to me.
+    let mut later = rule(
+        &food,
+        vec![condition(F::Description, O::Contains, "oakland")],
+    );
+    later.stage = 5;
+    create_rule(&mut client, &token, later)
+        .await
+        .expect("create");
+    assert_eq!(
+        categorize(&mut client, &token, COFFEE).await.category_id,
+        food
+    );
+    let (their_food, _) = two_categories(&mut ledger, &other).await;
+    let mut theirs = rule(
+        &their_food,
+        vec![condition(F::Description, O::Contains, "bottle")],
+    );
+    theirs.stage = 1000;
+    create_rule(&mut client, &other, theirs)
+        .await
+        .expect("theirs");
+    assert_eq!(
+        categorize(&mut client, &token, COFFEE).await.category_id,
+        food
+    );
+
+    // Bad rules, field by field; nothing is stored.
+    let bad = [
+        (
+            rule(
+                &fun,
+                vec![condition(F::Description, O::Matches, "(unclosed")],
+            ),
+            vec!["rule.conditions[0].value"],
+        ),
+        (
+            rule(&fun, vec![condition(F::Amount, O::Contains, "12")]),
+            vec!["rule.conditions[0].operator"],
+        ),
+        (rule(&fun, vec![]), vec!["rule.conditions"]),
+        (
+            rule(&their_food, vec![condition(F::Merchant, O::Is, "x")]),
+            vec!["rule.category_id"],
+        ),
+        (
+            apb::CategorizationRule {
+                stage: 1001,
+                ..rule(
+                    "nope",
+                    vec![condition(F::Merchant, O::Is, &"x".repeat(201))],
+                )
+            },
+            vec!["rule.category_id", "rule.stage", "rule.conditions[0].value"],
+        ),
+    ];
+    for (bad_rule, fields) in bad {
+        let err = create_rule(&mut client, &token, bad_rule)
+            .await
+            .expect_err("bad rule");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(violated_fields(&err), fields);
+    }
+    let listed = client
+        .list_categorization_rules(authed(apb::ListCategorizationRulesRequest {}, &token))
+        .await
+        .expect("list")
+        .into_inner()
+        .rules;
+    assert_eq!(listed.len(), 2);
+
+    // Batches: at most 1,000, each field named.
+    let err = client
+        .categorize(authed(
+            apb::CategorizeRequest {
+                transactions: vec![input(COFFEE); 1001],
+            },
+            &token,
+        ))
+        .await
+        .expect_err("too many");
+    assert_eq!(violated_fields(&err), ["transactions"]);
+    let err = client
+        .categorize(authed(
+            apb::CategorizeRequest {
+                transactions: vec![input(COFFEE), input(&"x".repeat(501))],
+            },
+            &token,
+        ))
+        .await
+        .expect_err("too long");
+    assert_eq!(violated_fields(&err), ["transactions[1].description"]);
+
+    // Another user's rule: NOT_FOUND for every id-taking call, unchanged.
+    let get = client
+        .get_categorization_rule(authed(
+            apb::GetCategorizationRuleRequest {
+                rule_id: coffee.id.clone(),
+            },
+            &other,
+        ))
+        .await
+        .expect_err("not theirs");
+    let update = client
+        .update_categorization_rule(authed(
+            apb::UpdateCategorizationRuleRequest {
+                rule: Some(apb::CategorizationRule {
+                    id: coffee.id.clone(),
+                    name: "Stolen".into(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["name"]),
+            },
+            &other,
+        ))
+        .await
+        .expect_err("not theirs");
+    let delete = client
+        .delete_categorization_rule(authed(
+            apb::DeleteCategorizationRuleRequest {
+                rule_id: coffee.id.clone(),
+            },
+            &other,
+        ))
+        .await
+        .expect_err("not theirs");
+    for err in [get, update, delete] {
+        assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    }
+    let mine = client
+        .get_categorization_rule(authed(
+            apb::GetCategorizationRuleRequest {
+                rule_id: coffee.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("mine")
+        .into_inner()
+        .rule
+        .expect("rule");
+    assert_eq!(
+        (&mine.id, &mine.name, &mine.conditions, &mine.category_id),
+        (
+            &coffee.id,
+            &coffee.name,
+            &coffee.conditions,
+            &coffee.category_id
+        )
+    );
+
+    // The owner changes and deletes it.
+    let updated = client
+        .update_categorization_rule(authed(
+            apb::UpdateCategorizationRuleRequest {
+                rule: Some(apb::CategorizationRule {
+                    id: coffee.id.clone(),
+                    stop: true,
+                    stage: 10,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["stop", "stage"]),
+            },
+            &token,
+        ))
+        .await
+        .expect("update")
+        .into_inner()
+        .rule
+        .expect("rule");
+    assert!(updated.stop && updated.stage == 10 && updated.name == "Coffee");
+    assert_eq!(
+        categorize(&mut client, &token, COFFEE).await.category_id,
+        fun
+    );
+    client
+        .delete_categorization_rule(authed(
+            apb::DeleteCategorizationRuleRequest {
+                rule_id: coffee.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("delete");
+    assert_eq!(
+        categorize(&mut client, &token, COFFEE).await.category_id,
+        food
+    );
+}
+
+#[tokio::test]
+async fn categorization_over_rest_through_the_gateway() {
+    let app = spawn_app().await;
+    let gw = app.gateway_addr.expect("gateway");
+    let token = app.token().await;
+    let mut ledger = app.ledger().await;
+    let (_, fun) = two_categories(&mut ledger, &token).await;
+    let body = serde_json::json!({
+        "name": "Coffee",
+        "conditions": [{ "field": "RULE_FIELD_MERCHANT", "operator": "RULE_OPERATOR_IS", "value": "Blue Bottle" }],
+        "categoryId": fun,
+    });
+    let (status, _, created) = rest(
+        gw,
+        "POST",
+        "/v1/categorization-rules",
+        Some(&token),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["rule"]["id"].as_str().expect("id").to_owned();
+    let body = serde_json::json!({
+        "transactions": [{ "description": COFFEE, "amount": { "currencyCode": "EUR", "amountMinor": "-450" } }],
+    });
+    let (status, _, answered) = rest(
+        gw,
+        "POST",
+        "/v1/ai:categorize",
+        Some(&token),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{answered}");
+    let first = &answered["categorizations"][0];
+    assert_eq!(
+        (&first["categoryId"], &first["ruleId"], &first["source"]),
+        (
+            &serde_json::json!(fun),
+            &serde_json::json!(id),
+            &serde_json::json!("CATEGORIZATION_SOURCE_RULE")
+        )
+    );
+    let (status, _, _) = rest(
+        gw,
+        "DELETE",
+        &format!("/v1/categorization-rules/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, missing) = rest(
+        gw,
+        "GET",
+        &format!("/v1/categorization-rules/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{missing}");
+}
