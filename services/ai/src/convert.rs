@@ -4,7 +4,7 @@ use freedumb_kit::time;
 use freedumb_proto::ai as pb;
 
 use crate::domain::rule::condition_pb;
-use crate::domain::{Decision, Source, Step};
+use crate::domain::{Decision, Source, Step, Suggestion};
 use crate::store::RuleRecord;
 
 /// A rule for the API.
@@ -61,5 +61,25 @@ pub fn step(s: &Step) -> pb::ExplanationStep {
                 count: i32::try_from(*count).unwrap_or(i32::MAX),
             })
             .collect(),
+    }
+}
+
+/// A suggestion for the API: the rule ready to create.
+pub fn suggestion(s: &Suggestion) -> pb::RuleSuggestion {
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    pb::RuleSuggestion {
+        rule: Some(pb::CategorizationRule {
+            name: s.merchant.name.clone(),
+            conditions: vec![pb::RuleCondition {
+                field: pb::RuleField::Merchant.into(),
+                operator: pb::RuleOperator::Is.into(),
+                value: s.merchant.name.clone(),
+            }],
+            category_id: s.category_id.to_string(),
+            ..Default::default()
+        }),
+        merchant: s.merchant.name.clone(),
+        supporting_transactions: count(s.support),
+        considered_transactions: count(s.considered),
     }
 }

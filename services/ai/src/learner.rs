@@ -152,6 +152,7 @@ fn categorized(
         user_id,
         transaction_id: Uuid::try_parse(&t.id)?,
         merchant_key: merchant.key,
+        merchant_name: merchant.name,
         category_id,
         version: micros(t.update_time.as_ref())?,
     }])

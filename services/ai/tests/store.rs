@@ -145,6 +145,7 @@ fn seen(
             user_id,
             transaction_id,
             merchant_key: merchant.into(),
+            merchant_name: merchant.to_uppercase(),
             category_id: category,
             version,
         }],
@@ -245,4 +246,28 @@ async fn the_history_keeps_the_latest_by_version_and_learns_once(stores: Stores)
     )
     .await;
     assert_eq!(history(&stores, user, "blue bottle").await, [misc; 5]);
+
+    // Every merchant with its latest name, for suggestions.
+    learn(
+        &stores,
+        &[seen(user, Uuid::now_v7(), "netflix", Some(fun), 400)],
+    )
+    .await;
+    let merchants = stores.user.merchants(user).await.expect("merchants");
+    let summary: Vec<(&str, &str, usize)> = merchants
+        .iter()
+        .map(|m| (m.key.as_str(), m.name.as_str(), m.categories.len()))
+        .collect();
+    assert_eq!(
+        summary,
+        [("blue bottle", "BLUE BOTTLE", 5), ("netflix", "NETFLIX", 1)]
+    );
+    assert!(
+        stores
+            .user
+            .merchants(other)
+            .await
+            .expect("merchants")
+            .is_empty()
+    );
 }

@@ -11,11 +11,13 @@
 //! cargo run --release -p freedumb-bench -- \
 //!     --ledger-database-url postgres://postgres@127.0.0.1:5432/bench
 //! cargo run --release -p freedumb-bench -- --edge --clients 16,64
+//! cargo run --release -p freedumb-bench -- --ai --clients 1,4
 //! cargo run --release -p freedumb-bench -- --events --rates 100,1000 \\
 //!     --events-database-url postgres://postgres@127.0.0.1:5432/bench --redis-url redis://127.0.0.1:6379
 //! ```
 #![forbid(unsafe_code)]
 
+mod ai;
 mod auth;
 mod bare;
 mod edge;
@@ -53,6 +55,10 @@ struct Args {
     /// notification latency at `--rates`, and the projection's absorption.
     #[arg(long)]
     events: bool,
+    /// Benchmark categorization instead: `Categorize` in batches of 1,000
+    /// and one at a time, on SQLite.
+    #[arg(long)]
+    ai: bool,
     /// Transactions per second for `--events`.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     rates: Vec<usize>,
@@ -84,6 +90,9 @@ fn main() -> anyhow::Result<()> {
     let freedumb = server::freedumb_binary(args.freedumb.as_deref())?;
     if args.edge {
         return runtime.block_on(edge::run(args, &freedumb));
+    }
+    if args.ai {
+        return runtime.block_on(ai::run(args, &freedumb));
     }
     if args.events {
         let url = args.events_database_url.clone();

@@ -14,12 +14,13 @@ CREATE TABLE rules (
 CREATE INDEX rules_by_user ON rules (user_id, stage, id);
 
 -- The history learned from the ledger's events: per transaction, its
--- normalized merchant and category (NULL: uncategorized, split or
+-- normalized merchant (key and name) and category (NULL: uncategorized, split or
 -- deleted), at the version it was last seen.
 CREATE TABLE merchant_history (
     user_id        BLOB NOT NULL,
     transaction_id BLOB NOT NULL,
     merchant_key   TEXT NOT NULL,
+    merchant_name  TEXT NOT NULL,
     category_id    BLOB,
     version        BIGINT NOT NULL,
     PRIMARY KEY (user_id, transaction_id)

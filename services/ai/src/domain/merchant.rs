@@ -902,7 +902,7 @@ fn is_mixed_case(s: &str) -> bool {
 
 /// The matching key of `s`: lower-case ASCII letters and digits, apostrophes
 /// dropped, common Latin accents folded, anything else a single space.
-fn keyify(s: &str) -> String {
+pub fn keyify(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut gap = false;
     let push = |out: &mut String, piece: &str, gap: &mut bool| {

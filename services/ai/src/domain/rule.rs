@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::input::Input;
+use super::merchant::{Merchant, keyify};
 
 /// The most conditions a rule has.
 pub const MAX_CONDITIONS: usize = 10;
@@ -37,20 +38,20 @@ pub struct ConditionRecord {
 /// A compiled condition.
 #[derive(Debug, Clone)]
 pub enum Condition {
-    /// The description (`merchant: false`) or the merchant's name contains
-    /// the lower-cased text.
+    /// The description (`merchant: false`: lower-cased) or the merchant
+    /// (its matching key) contains the text (lower-cased, or as a key).
     Contains {
         /// Whether it tests the merchant.
         merchant: bool,
-        /// Lower-cased.
+        /// Lower-cased, or the value's key for the merchant.
         text: String,
     },
-    /// The description or merchant is the text (ignoring case and the
-    /// surrounding spaces).
+    /// The description is the text (ignoring case and the surrounding
+    /// spaces), or the merchant's key is the value's key.
     Is {
         /// Whether it tests the merchant.
         merchant: bool,
-        /// Lower-cased and trimmed.
+        /// Lower-cased and trimmed, or the value's key for the merchant.
         text: String,
     },
     /// The description or merchant matches the pattern (case-insensitive).
@@ -89,11 +90,28 @@ impl Condition {
         let condition = match (field, operator) {
             (F::Unspecified, _) => return Err(("field", "is required".into())),
             (_, O::Unspecified) => return Err(("operator", "is required".into())),
-            (F::Description | F::Merchant, O::Contains) => Self::Contains {
+            (F::Merchant, O::Contains | O::Is) => {
+                let key = keyify(value);
+                if key.is_empty() {
+                    return Err(("value", "names no merchant (no letters or digits)".into()));
+                }
+                if operator == O::Is {
+                    Self::Is {
+                        merchant,
+                        text: key,
+                    }
+                } else {
+                    Self::Contains {
+                        merchant,
+                        text: key,
+                    }
+                }
+            }
+            (F::Description, O::Contains) => Self::Contains {
                 merchant,
                 text: value.to_lowercase(),
             },
-            (F::Description | F::Merchant, O::Is) => Self::Is {
+            (F::Description, O::Is) => Self::Is {
                 merchant,
                 text: value.to_lowercase(),
             },
@@ -156,26 +174,57 @@ impl Condition {
 
     /// Whether `input` passes.
     pub fn holds(&self, input: &Input) -> bool {
-        let text = |merchant: bool| -> String {
-            if merchant {
-                input
-                    .merchant
-                    .as_ref()
-                    .map(|m| m.name.to_lowercase())
-                    .unwrap_or_default()
-            } else {
-                input.description_lower.clone()
+        self.holds_text(&input.description_lower, input.merchant.as_ref())
+            .unwrap_or_else(|| match self {
+                Self::AmountIs(minor) => input.amount_minor == *minor,
+                Self::AmountGreaterThan(minor) => input.amount_minor > *minor,
+                Self::AmountLessThan(minor) => input.amount_minor < *minor,
+                Self::AccountIs(id) => input.account_id == Some(*id),
+                _ => false,
+            })
+    }
+
+    /// Whether a description (lower-cased) and merchant pass a text
+    /// condition; `None` for the others.
+    pub fn holds_text(&self, description_lower: &str, merchant: Option<&Merchant>) -> Option<bool> {
+        let key = || merchant.map_or("", |m| m.key.as_str());
+        Some(match self {
+            Self::Contains {
+                merchant: true,
+                text,
+            } => {
+                // Whole words of the key: "bottle" is in "blue bottle",
+                // "bot" is not.
+                let key = format!(" {} ", key());
+                key.contains(&format!(" {text} "))
             }
-        };
-        match self {
-            Self::Contains { merchant, text: t } => text(*merchant).contains(t.as_str()),
-            Self::Is { merchant, text: t } => text(*merchant).trim() == t,
-            Self::Matches { merchant, pattern } => pattern.is_match(&text(*merchant)),
-            Self::AmountIs(minor) => input.amount_minor == *minor,
-            Self::AmountGreaterThan(minor) => input.amount_minor > *minor,
-            Self::AmountLessThan(minor) => input.amount_minor < *minor,
-            Self::AccountIs(id) => input.account_id == Some(*id),
-        }
+            Self::Contains {
+                merchant: false,
+                text,
+            } => description_lower.contains(text.as_str()),
+            Self::Is {
+                merchant: true,
+                text,
+            } => key() == text,
+            Self::Is {
+                merchant: false,
+                text,
+            } => description_lower.trim() == text,
+            Self::Matches {
+                merchant: true,
+                pattern,
+            } => pattern.is_match(merchant.map_or("", |m| m.name.as_str())),
+            Self::Matches {
+                merchant: false,
+                pattern,
+            } => pattern.is_match(description_lower),
+            Self::AmountIs(_)
+            | Self::AmountGreaterThan(_)
+            | Self::AmountLessThan(_)
+            | Self::AccountIs(_) => {
+                return None;
+            }
+        })
     }
 }
 
@@ -298,6 +347,22 @@ impl CompiledRule {
     pub fn matches(&self, input: &Input) -> bool {
         self.conditions.iter().all(|c| c.holds(input))
     }
+
+    /// Whether the rule is about `merchant`: it tests the text, and every
+    /// text condition holds for the merchant's name (its other conditions
+    /// aside).
+    pub fn names(&self, merchant: &Merchant) -> bool {
+        let description = merchant.name.to_lowercase();
+        let mut tested = false;
+        for c in &self.conditions {
+            match c.holds_text(&description, Some(merchant)) {
+                Some(false) => return false,
+                Some(true) => tested = true,
+                None => {}
+            }
+        }
+        tested
+    }
 }
 
 #[cfg(test)]
@@ -337,7 +402,10 @@ mod tests {
         let coffee = input("SQ *BLUE BOTTLE 0042 OAKLAND CA", -450);
         assert!(compiled(F::Description, O::Contains, "blue bottle").holds(&coffee));
         assert!(compiled(F::Merchant, O::Is, "Blue Bottle").holds(&coffee));
+        assert!(compiled(F::Merchant, O::Is, "BLUE-BOTTLE").holds(&coffee));
         assert!(!compiled(F::Merchant, O::Is, "Blue").holds(&coffee));
+        assert!(compiled(F::Merchant, O::Contains, "bottle").holds(&coffee));
+        assert!(!compiled(F::Merchant, O::Contains, "bot").holds(&coffee));
         assert!(compiled(F::Merchant, O::Matches, "^blue\\s+b").holds(&coffee));
         assert!(compiled(F::Amount, O::LessThan, "0").holds(&coffee));
         assert!(!compiled(F::Amount, O::GreaterThan, "-450").holds(&coffee));

@@ -15,7 +15,10 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::convert;
-use crate::domain::{CompiledRule, Decision, Input, RULE_UPDATABLE, RuleSpec, decide, parse_batch};
+use crate::domain::{
+    CompiledRule, Decision, Input, Merchant, RULE_UPDATABLE, RuleSpec, Seen, decide, parse_batch,
+    suggest,
+};
 use crate::error::AiError;
 use crate::store::{AiStore, MAX_RULES, RuleRecord};
 
@@ -45,18 +48,22 @@ impl AiApi {
         }
     }
 
-    /// The cascade's decisions for `inputs`: the caller's rules compiled
-    /// once, their history read in one query.
-    async fn decide_all(&self, user_id: Uuid, inputs: &[Input]) -> Result<Vec<Decision>> {
-        let rules = self
-            .deps
+    /// The caller's rules, compiled, in the order they run.
+    async fn compiled_rules(&self, user_id: Uuid) -> Result<Vec<CompiledRule>> {
+        self.deps
             .store
             .list_rules(user_id)
             .await?
             .iter()
             .map(|r| CompiledRule::compile(r.id, r.category_id, r.stop, &r.conditions))
             .collect::<Result<Vec<_>, String>>()
-            .map_err(|why| AiError::Unexpected(anyhow::anyhow!("a stored rule: {why}")))?;
+            .map_err(|why| AiError::Unexpected(anyhow::anyhow!("a stored rule: {why}")))
+    }
+
+    /// The cascade's decisions for `inputs`: the caller's rules compiled
+    /// once, their history read in one query.
+    async fn decide_all(&self, user_id: Uuid, inputs: &[Input]) -> Result<Vec<Decision>> {
+        let rules = self.compiled_rules(user_id).await?;
         let keys: Vec<String> = inputs
             .iter()
             .filter_map(|i| i.merchant.as_ref().map(|m| m.key.clone()))
@@ -81,6 +88,30 @@ impl AiApi {
         metrics::counter!("ai_categorized_total", "outcome" => "none")
             .increment((decisions.len() - decided) as u64);
         Ok(decisions)
+    }
+
+    async fn suggestions(&self, user_id: Uuid, max: usize) -> Result<pb::SuggestRulesResponse> {
+        let rules = self.compiled_rules(user_id).await?;
+        let seen: Vec<Seen> = self
+            .deps
+            .store
+            .merchants(user_id)
+            .await?
+            .into_iter()
+            .map(|m| Seen {
+                merchant: Merchant {
+                    name: m.name,
+                    key: m.key,
+                },
+                categories: m.categories,
+            })
+            .collect();
+        Ok(pb::SuggestRulesResponse {
+            suggestions: suggest(&seen, &rules, max)
+                .iter()
+                .map(convert::suggestion)
+                .collect(),
+        })
     }
 
     async fn rule(&self, user_id: Uuid, id: Uuid) -> Result<RuleRecord> {
@@ -287,4 +318,27 @@ impl AiService for AiApi {
             .map_err(AiError::from)?;
         Ok(Response::new(pb::DeleteCategorizationRuleResponse {}))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn suggest_rules(
+        &self,
+        request: Request<pb::SuggestRulesRequest>,
+    ) -> Result<Response<pb::SuggestRulesResponse>, Status> {
+        let user_id = caller(&request)?;
+        let max = match request.get_ref().max_suggestions {
+            0 => DEFAULT_SUGGESTIONS,
+            n @ 1..=100 => n.unsigned_abs() as usize,
+            n => {
+                return Err(AiError::field(
+                    "max_suggestions",
+                    format!("must be 0 to 100, got {n}"),
+                )
+                .into());
+            }
+        };
+        Ok(Response::new(self.suggestions(user_id, max).await?))
+    }
 }
+
+/// Suggestions unless the request asks for another number.
+const DEFAULT_SUGGESTIONS: usize = 20;

@@ -59,8 +59,10 @@ pub enum Observation {
         user_id: Uuid,
         /// The transaction.
         transaction_id: Uuid,
-        /// Its normalized merchant.
+        /// Its normalized merchant's key.
         merchant_key: String,
+        /// Its normalized merchant's name.
+        merchant_name: String,
         /// Its category (none: uncategorized or split).
         category_id: Option<Uuid>,
         /// Its update time, in microseconds.
@@ -96,6 +98,18 @@ pub struct LearnEvent {
     pub observations: Vec<Observation>,
 }
 
+/// A merchant's recent history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantHistory {
+    /// Its key.
+    pub key: String,
+    /// Its name, as last seen.
+    pub name: String,
+    /// The categories of its last [`HISTORY_DEPTH`] categorized
+    /// transactions, newest first.
+    pub categories: Vec<Uuid>,
+}
+
 /// What requests may do, each for the user it names.
 #[async_trait]
 pub trait AiStore: Send + Sync + 'static {
@@ -122,6 +136,9 @@ pub trait AiStore: Send + Sync + 'static {
         user_id: Uuid,
         merchant_keys: &[String],
     ) -> Result<HashMap<String, Vec<Uuid>>, StoreError>;
+
+    /// Every merchant of the user with categorized transactions, by key.
+    async fn merchants(&self, user_id: Uuid) -> Result<Vec<MerchantHistory>, StoreError>;
 }
 
 /// The learner's work, across users.

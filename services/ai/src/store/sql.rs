@@ -10,8 +10,8 @@ use sqlx::{Database, FromRow, Pool, QueryBuilder};
 use uuid::Uuid;
 
 use super::{
-    AiStore, HISTORY_DEPTH, LearnEvent, LearnerStore, MAX_RULES, Observation, RuleRecord,
-    StoreError,
+    AiStore, HISTORY_DEPTH, LearnEvent, LearnerStore, MAX_RULES, MerchantHistory, Observation,
+    RuleRecord, StoreError,
 };
 
 /// [`AiStore`] and [`LearnerStore`] over a sqlx pool of either backend.
@@ -87,18 +87,27 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
     /// Applies one observation if it is newer than what is kept.
     async fn observe(conn: &mut DB::Connection, o: &Observation) -> Result<(), StoreError> {
         match o {
-            Observation::Categorized { user_id, transaction_id, merchant_key, category_id, version } => {
+            Observation::Categorized {
+                user_id,
+                transaction_id,
+                merchant_key,
+                merchant_name,
+                category_id,
+                version,
+            } => {
                 sqlx::query(
-                    "INSERT INTO merchant_history (user_id, transaction_id, merchant_key, category_id, version) \
-                     VALUES ($1, $2, $3, $4, $5) \
+                    "INSERT INTO merchant_history \
+                     (user_id, transaction_id, merchant_key, merchant_name, category_id, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (user_id, transaction_id) DO UPDATE \
-                     SET merchant_key = excluded.merchant_key, category_id = excluded.category_id, \
-                     version = excluded.version \
+                     SET merchant_key = excluded.merchant_key, merchant_name = excluded.merchant_name, \
+                     category_id = excluded.category_id, version = excluded.version \
                      WHERE merchant_history.version < excluded.version",
                 )
                 .bind(*user_id)
                 .bind(*transaction_id)
                 .bind(merchant_key.clone())
+                .bind(merchant_name.clone())
                 .bind(*category_id)
                 .bind(*version)
                 .execute(&mut *conn)
@@ -108,8 +117,9 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
                 // Kept as a tombstone, so an older update arriving later
                 // does not bring it back.
                 sqlx::query(
-                    "INSERT INTO merchant_history (user_id, transaction_id, merchant_key, category_id, version) \
-                     VALUES ($1, $2, $3, $4, $5) \
+                    "INSERT INTO merchant_history \
+                     (user_id, transaction_id, merchant_key, merchant_name, category_id, version) \
+                     VALUES ($1, $2, $3, $3, $4, $5) \
                      ON CONFLICT (user_id, transaction_id) DO UPDATE \
                      SET category_id = NULL, version = excluded.version \
                      WHERE merchant_history.version < excluded.version",
@@ -248,6 +258,34 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> AiStore for SqlSto
             let rows: Vec<(String, Uuid)> = query.fetch_all(&mut conn).await?;
             for (key, category) in rows {
                 out.entry(key).or_default().push(category);
+            }
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn merchants(&self, user_id: Uuid) -> Result<Vec<MerchantHistory>, StoreError> {
+        let rows: Vec<(String, String, Uuid)> = sqlx::query_as(
+            "SELECT merchant_key, merchant_name, category_id FROM (SELECT merchant_key, \
+             merchant_name, category_id, \
+             ROW_NUMBER() OVER (PARTITION BY merchant_key ORDER BY version DESC) AS n \
+             FROM merchant_history WHERE user_id = $1 AND category_id IS NOT NULL) AS recent \
+             WHERE n <= $2 ORDER BY merchant_key, n",
+        )
+        .bind(user_id)
+        .bind(HISTORY_DEPTH as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<MerchantHistory> = Vec::new();
+        for (key, name, category) in rows {
+            match out.last_mut() {
+                Some(last) if last.key == key => last.categories.push(category),
+                // The first row of a key is its newest: its name.
+                _ => out.push(MerchantHistory {
+                    key,
+                    name,
+                    categories: vec![category],
+                }),
             }
         }
         Ok(out)

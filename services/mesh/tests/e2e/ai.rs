@@ -164,6 +164,43 @@ async fn the_history_learns_from_the_ledger_and_a_correction_changes_the_next_an
             count: 3
         }]
     );
+
+    // Three of the last three agree: the history suggests a rule, until
+    // one names the merchant.
+    let suggested = suggestions(&mut client, &token).await;
+    assert_eq!(suggested.len(), 1);
+    assert_eq!(
+        (
+            suggested[0].merchant.as_str(),
+            suggested[0].supporting_transactions,
+            suggested[0].considered_transactions
+        ),
+        ("Blue Bottle", 3, 3)
+    );
+    assert!(suggestions(&mut client, &other).await.is_empty());
+    let rule = suggested[0].rule.clone().expect("rule");
+    assert_eq!(rule.category_id, fun);
+    client
+        .create_categorization_rule(authed(
+            apb::CreateCategorizationRuleRequest { rule: Some(rule) },
+            &token,
+        ))
+        .await
+        .expect("create the suggested rule");
+    assert!(suggestions(&mut client, &token).await.is_empty());
+    assert_eq!(
+        categorize(&mut client, &token, COFFEE).await.source,
+        apb::CategorizationSource::Rule as i32
+    );
+}
+
+async fn suggestions(client: &mut Ai, token: &str) -> Vec<apb::RuleSuggestion> {
+    client
+        .suggest_rules(authed(apb::SuggestRulesRequest::default(), token))
+        .await
+        .expect("suggest")
+        .into_inner()
+        .suggestions
 }
 
 fn rule(category: &str, conditions: Vec<apb::RuleCondition>) -> apb::CategorizationRule {

@@ -1,0 +1,221 @@
+//! The categorization benchmark: `Categorize` on a user with a history of
+//! 400 merchants (five categorized transactions each, learned from the
+//! ledger's events) and 50 rules, in batches of 1,000 and one at a time.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use freedumb_proto::ai as apb;
+use freedumb_proto::ai::ai_service_client::AiServiceClient;
+use freedumb_proto::common::Money;
+use freedumb_proto::google::r#type::Date;
+use freedumb_proto::ledger as pb;
+use freedumb_proto::ledger::ledger_service_client::LedgerServiceClient;
+use tonic::transport::Channel;
+
+use crate::Args;
+use crate::runner::{authed, measure_clients, ms, register_user};
+use crate::server::{Server, freedumb_serve};
+
+/// Words merchant names are made of (letters only: digits are noise to
+/// the normalization).
+const WORDS: [&str; 20] = [
+    "blue", "green", "golden", "river", "stone", "maple", "harbor", "cedar", "silver", "north",
+    "bakery", "coffee", "market", "garage", "books", "pharmacy", "diner", "cinema", "florist",
+    "hardware",
+];
+/// Merchants with a history.
+const MERCHANTS: usize = 400;
+/// Rules the user has (none of which matches a history merchant).
+const RULES: usize = 50;
+
+fn merchant(i: usize) -> String {
+    format!(
+        "{} {}",
+        WORDS[i % 20].to_uppercase(),
+        WORDS[(i / 20) % 20].to_uppercase()
+    )
+}
+
+/// A statement line of merchant `i`, as a card terminal writes it.
+fn descriptor(i: usize, n: usize) -> String {
+    format!("SQ *{} {:04} OAKLAND CA", merchant(i), n % 10_000)
+}
+
+fn eur(minor: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: "EUR".into(),
+        amount_minor: minor,
+    })
+}
+
+/// The user's history and rules; returns once the learner has the last
+/// merchant.
+async fn seed(channel: Channel, token: &str) -> anyhow::Result<()> {
+    let mut ledger = LedgerServiceClient::new(channel.clone());
+    let mut ai = AiServiceClient::new(channel);
+    let categories = ledger
+        .list_categories(authed(pb::ListCategoriesRequest {}, token)?)
+        .await?
+        .into_inner()
+        .categories;
+    anyhow::ensure!(categories.len() >= 2, "the user has no categories");
+    let account = ledger
+        .create_account(authed(
+            pb::CreateAccountRequest {
+                account: Some(pb::Account {
+                    name: "Bench".into(),
+                    kind: pb::AccountKind::Checking.into(),
+                    opening_balance: eur(0),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            token,
+        )?)
+        .await?
+        .into_inner()
+        .account
+        .ok_or_else(|| anyhow::anyhow!("no account"))?;
+    for r in 0..RULES {
+        ai.create_categorization_rule(authed(
+            apb::CreateCategorizationRuleRequest {
+                rule: Some(apb::CategorizationRule {
+                    name: format!("Rule {r}"),
+                    conditions: vec![apb::RuleCondition {
+                        field: apb::RuleField::Description.into(),
+                        operator: apb::RuleOperator::Matches.into(),
+                        value: format!("^ach transfer ref {r}\\b"),
+                    }],
+                    category_id: categories[r % categories.len()].id.clone(),
+                    stage: i32::try_from(r % 3)?,
+                    ..Default::default()
+                }),
+            },
+            token,
+        )?)
+        .await?;
+    }
+    let date = Some(Date {
+        year: 2026,
+        month: 11,
+        day: 2,
+    });
+    for round in 0..5 {
+        for i in 0..MERCHANTS {
+            ledger
+                .create_transaction(authed(
+                    pb::CreateTransactionRequest {
+                        account_id: account.id.clone(),
+                        amount: eur(-1_000),
+                        date,
+                        description: descriptor(i, round * MERCHANTS + i),
+                        category_id: categories[i % categories.len()].id.clone(),
+                        ..Default::default()
+                    },
+                    token,
+                )?)
+                .await?;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let last = ai
+            .categorize(authed(
+                apb::CategorizeRequest {
+                    transactions: vec![input(MERCHANTS - 1, 1)],
+                },
+                token,
+            )?)
+            .await?
+            .into_inner()
+            .categorizations;
+        if last.first().is_some_and(|c| {
+            c.source == apb::CategorizationSource::History as i32 && c.confidence >= 1.0
+        }) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the learner did not catch up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Transaction `n` of a batch: nine in ten from a known merchant.
+fn input(i: usize, n: usize) -> apb::TransactionInput {
+    let known = !n.is_multiple_of(10);
+    apb::TransactionInput {
+        description: if known {
+            descriptor(i % MERCHANTS, n)
+        } else {
+            format!("POS DEBIT {} {:04}", merchant(MERCHANTS + i), n)
+        },
+        merchant: String::new(),
+        amount: eur(-1_234),
+        account_id: String::new(),
+    }
+}
+
+/// Runs the benchmark on `freedumb serve` on SQLite.
+pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let (_server, addr) = Server::spawn(freedumb_serve(freedumb, data.path()))?;
+    let endpoint = format!("http://{addr}");
+    let channel = Channel::from_shared(endpoint.clone())?.connect().await?;
+    let token = register_user(endpoint.clone()).await?;
+    eprintln!(
+        "seeding {RULES} rules and {} transactions of {MERCHANTS} merchants…",
+        5 * MERCHANTS
+    );
+    seed(channel.clone(), &token).await?;
+
+    println!(
+        "\n### Categorize (SQLite, `--target all`, {MERCHANTS} merchants of history, {RULES} rules)\n"
+    );
+    println!(
+        "| batch | clients | batches/s | transactions/s | µs per transaction (p50) | p50 ms | p95 ms | p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for batch in [1000usize, 1] {
+        for &clients in &args.clients {
+            let mut channels = Vec::with_capacity(clients);
+            for _ in 0..clients {
+                channels.push(Channel::from_shared(endpoint.clone())?.connect().await?);
+            }
+            let requests: Vec<apb::CategorizeRequest> = (0..16)
+                .map(|k| apb::CategorizeRequest {
+                    transactions: (0..batch)
+                        .map(|n| input(k * 37 + n * 13, k * batch + n))
+                        .collect(),
+                })
+                .collect();
+            let token = token.clone();
+            let sample = measure_clients(channels, args.seconds, move |index, channel: Channel| {
+                let request = requests[index % requests.len()].clone();
+                let token = token.clone();
+                async move {
+                    AiServiceClient::new(channel)
+                        .categorize(authed(request, &token)?)
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await?;
+            let p50 = sample.percentile(0.50);
+            println!(
+                "| {batch} | {clients} | {:.0} | {:.0} | {:.1} | {} | {} | {} |{}",
+                sample.throughput(),
+                sample.throughput() * batch as f64,
+                p50.as_secs_f64() * 1e6 / batch as f64,
+                ms(p50),
+                ms(sample.percentile(0.95)),
+                ms(sample.percentile(0.99)),
+                if sample.errors > 0 {
+                    format!(" {} errors", sample.errors)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    Ok(())
+}
