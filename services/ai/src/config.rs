@@ -1,6 +1,6 @@
 //! The ai service's configuration: the `[ai]` section (`FREEDUMB_AI__*`).
 
-use freedumb_kit::config::{Section, setting};
+use freedumb_kit::config::{Section, setting, url_problem};
 use serde::{Deserialize, Serialize};
 
 /// Where the ledger is, and how sure a proposal must be.
@@ -27,16 +27,10 @@ impl Section for AiConfig {
     const NAME: &'static str = "ai";
 
     fn validate(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if let Some(url) = &self.ledger_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            problems.push(setting(
-                Self::NAME,
-                "ledger_url",
-                "must be an http:// or https:// URL",
-            ));
-        }
+        let mut problems: Vec<String> =
+            url_problem(Self::NAME, "ledger_url", self.ledger_url.as_deref())
+                .into_iter()
+                .collect();
         if self
             .min_confidence
             .is_some_and(|c| !(0.0..=1.0).contains(&c))

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use freedumb_kit::config::{Section, setting};
+use freedumb_kit::config::{Section, setting, url_problem};
 use serde::{Deserialize, Serialize};
 
 /// Where the ledger is, and the budget's background work.
@@ -37,16 +37,10 @@ impl Section for BudgetConfig {
     const NAME: &'static str = "budget";
 
     fn validate(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if let Some(url) = &self.ledger_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            problems.push(setting(
-                Self::NAME,
-                "ledger_url",
-                "must be an http:// or https:// URL",
-            ));
-        }
+        let mut problems: Vec<String> =
+            url_problem(Self::NAME, "ledger_url", self.ledger_url.as_deref())
+                .into_iter()
+                .collect();
         if self
             .relay_poll_ms
             .is_some_and(|ms| !(10..=60_000).contains(&ms))

@@ -105,6 +105,13 @@ pub trait Section: Serialize + DeserializeOwned + Default {
     fn validate(&self) -> Vec<String>;
 }
 
+/// The problem with an optional peer URL setting (a service's address),
+/// if it is set and not an `http://` or `https://` URL.
+pub fn url_problem(section: &str, key: &str, url: Option<&str>) -> Option<String> {
+    url.filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        .map(|_| setting(section, key, "must be an http:// or https:// URL"))
+}
+
 /// `key (FREEDUMB_SECTION__KEY): message`, the form of every problem.
 pub fn setting(section: &str, key: &str, message: &str) -> String {
     let var = if section.is_empty() {
@@ -398,18 +405,12 @@ impl Config {
                 "event_namespace (FREEDUMB_EVENT_NAMESPACE): letters, digits, - and _, 1 to 64 of them",
             );
         }
-        if let Some(url) = &self.gateway_upstream_url {
-            check(
-                url.starts_with("http://") || url.starts_with("https://"),
-                "gateway_upstream_url (FREEDUMB_GATEWAY_UPSTREAM_URL): must start with http:// or https://",
-            );
-        }
-        if let Some(url) = &self.auth_url {
-            check(
-                url.starts_with("http://") || url.starts_with("https://"),
-                "auth_url (FREEDUMB_AUTH_URL): must start with http:// or https://",
-            );
-        }
+        problems.extend(url_problem(
+            "",
+            "gateway_upstream_url",
+            self.gateway_upstream_url.as_deref(),
+        ));
+        problems.extend(url_problem("", "auth_url", self.auth_url.as_deref()));
         if let Ok(filter) = tracing_subscriber::EnvFilter::try_new(&self.log_filter) {
             drop(filter);
         } else {
