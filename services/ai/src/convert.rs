@@ -4,6 +4,9 @@ use freedumb_kit::time;
 use freedumb_proto::ai as pb;
 
 use crate::domain::rule::condition_pb;
+use freedumb_kit::domain::{date, money};
+
+use crate::domain::insights::{Period, Recurring, Unusual};
 use crate::domain::{Decision, Source, Step, Suggestion};
 use crate::store::RuleRecord;
 
@@ -81,5 +84,48 @@ pub fn suggestion(s: &Suggestion) -> pb::RuleSuggestion {
         merchant: s.merchant.name.clone(),
         supporting_transactions: count(s.support),
         considered_transactions: count(s.considered),
+    }
+}
+
+fn period(p: Period) -> pb::RecurrencePeriod {
+    match p {
+        Period::Weekly => pb::RecurrencePeriod::Weekly,
+        Period::Biweekly => pb::RecurrencePeriod::Biweekly,
+        Period::Monthly => pb::RecurrencePeriod::Monthly,
+        Period::Quarterly => pb::RecurrencePeriod::Quarterly,
+        Period::Yearly => pb::RecurrencePeriod::Yearly,
+    }
+}
+
+/// A recurring payment for the API.
+pub fn recurring(r: &Recurring) -> pb::RecurringPayment {
+    pb::RecurringPayment {
+        merchant: r.merchant.name.clone(),
+        period: period(r.period).into(),
+        amount: Some(money(&r.currency, r.amount_minor)),
+        previous_amount: r.previous_amount_minor.map(|m| money(&r.currency, m)),
+        last_date: Some(date(r.last_date)),
+        next_expected_date: Some(date(r.next_date)),
+        occurrences: i32::try_from(r.occurrences).unwrap_or(i32::MAX),
+        category_id: r.category_id.clone(),
+        account_id: r.account_id.clone(),
+        transaction_ids: r.transaction_ids.clone(),
+    }
+}
+
+/// An unusual transaction for the API.
+pub fn unusual(u: &Unusual) -> pb::UnusualTransaction {
+    let t = &u.transaction;
+    pb::UnusualTransaction {
+        transaction_id: t.id.clone(),
+        merchant: t
+            .merchant
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default(),
+        amount: Some(money(&t.currency, t.amount_minor)),
+        typical_amount: Some(money(&t.currency, u.typical_minor)),
+        date: Some(date(t.date)),
+        ratio: format!("{}.{}", u.ratio_tenths / 10, u.ratio_tenths % 10),
     }
 }

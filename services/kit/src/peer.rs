@@ -157,6 +157,16 @@ impl LedgerPeer {
         &self,
         credentials: &Credentials,
     ) -> Result<Vec<pb::Transaction>, PeerError> {
+        self.transactions_since(credentials, None).await
+    }
+
+    /// The caller's transactions booked on or after `start` (all of them
+    /// without it), page by page.
+    pub async fn transactions_since(
+        &self,
+        credentials: &Credentials,
+        start: Option<chrono::NaiveDate>,
+    ) -> Result<Vec<pb::Transaction>, PeerError> {
         let mut all = Vec::new();
         let mut page_token = String::new();
         loop {
@@ -164,6 +174,7 @@ impl LedgerPeer {
                 pb::ListTransactionsRequest {
                     page_size: PAGE,
                     page_token,
+                    start_date: start.map(crate::domain::date),
                     ..pb::ListTransactionsRequest::default()
                 },
                 credentials,

@@ -4,6 +4,7 @@
 
 pub mod cascade;
 pub mod input;
+pub mod insights;
 pub mod merchant;
 pub mod rule;
 pub mod suggest;

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use freedumb_kit::domain::required_id;
+use freedumb_kit::domain::{optional_date, required_id};
 use freedumb_kit::peer::{Credentials, LedgerPeer};
 use freedumb_kit::{UpdateMask, time};
 use freedumb_proto::ai as pb;
@@ -15,9 +15,10 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::convert;
+use crate::domain::insights::{self, Txn};
 use crate::domain::{
-    CompiledRule, Decision, Input, Merchant, RULE_UPDATABLE, RuleSpec, Seen, decide, parse_batch,
-    suggest,
+    CompiledRule, Decision, Input, Merchant, RULE_UPDATABLE, RuleSpec, Seen, decide, normalize,
+    parse_batch, suggest,
 };
 use crate::error::AiError;
 use crate::store::{AiStore, MAX_RULES, RuleRecord};
@@ -110,6 +111,35 @@ impl AiApi {
             suggestions: suggest(&seen, &rules, max)
                 .iter()
                 .map(convert::suggestion)
+                .collect(),
+        })
+    }
+
+    async fn insights(
+        &self,
+        credentials: &Credentials,
+        as_of: chrono::NaiveDate,
+    ) -> Result<pb::GetInsightsResponse> {
+        let start = as_of
+            .checked_sub_months(chrono::Months::new(INSIGHT_MONTHS))
+            .unwrap_or(as_of);
+        let transactions: Vec<Txn> = self
+            .deps
+            .ledger
+            .transactions_since(credentials, Some(start))
+            .await?
+            .iter()
+            .filter_map(insight_txn)
+            .filter(|t| t.date <= as_of)
+            .collect();
+        Ok(pb::GetInsightsResponse {
+            recurring_payments: insights::recurring(&transactions, as_of)
+                .iter()
+                .map(convert::recurring)
+                .collect(),
+            unusual_transactions: insights::unusual(&transactions, as_of)
+                .iter()
+                .map(convert::unusual)
                 .collect(),
         })
     }
@@ -338,7 +368,45 @@ impl AiService for AiApi {
         };
         Ok(Response::new(self.suggestions(user_id, max).await?))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_insights(
+        &self,
+        request: Request<pb::GetInsightsRequest>,
+    ) -> Result<Response<pb::GetInsightsResponse>, Status> {
+        caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let as_of = optional_date(request.get_ref().as_of.as_ref())
+            .map_err(|e| AiError::field("as_of", e))?
+            .unwrap_or_else(|| time::now().date_naive());
+        Ok(Response::new(self.insights(&credentials, as_of).await?))
+    }
 }
 
 /// Suggestions unless the request asks for another number.
 const DEFAULT_SUGGESTIONS: usize = 20;
+/// How far back insights read.
+const INSIGHT_MONTHS: u32 = 13;
+
+/// A ledger transaction as insights see it (not transfer legs).
+fn insight_txn(t: &freedumb_proto::ledger::Transaction) -> Option<Txn> {
+    if !t.transfer_id.is_empty() {
+        return None;
+    }
+    let amount = t.amount.as_ref()?;
+    let date = freedumb_kit::domain::required_date(t.date.as_ref()).ok()?;
+    let named = if t.merchant.trim().is_empty() {
+        &t.description
+    } else {
+        &t.merchant
+    };
+    Some(Txn {
+        id: t.id.clone(),
+        date,
+        amount_minor: amount.amount_minor,
+        currency: amount.currency_code.clone(),
+        merchant: normalize(named),
+        category_id: t.category_id.clone(),
+        account_id: t.account_id.clone(),
+    })
+}

@@ -526,3 +526,136 @@ async fn categorization_over_rest_through_the_gateway() {
     .await;
     assert_eq!(status, 404, "{missing}");
 }
+
+#[tokio::test]
+async fn insights_find_subscriptions_and_unusual_payments_of_the_caller_only() {
+    let app = spawn_app().await;
+    let (token, other) = (app.token().await, app.token().await);
+    let (mut ledger, mut client) = (app.ledger().await, ai(&app).await);
+    let account = open_account(&mut ledger, &token, "EUR", 0).await;
+    let on = |date: &str, minor: i64, description: &str| {
+        let d: chrono::NaiveDate = date.parse().expect("date");
+        pb::CreateTransactionRequest {
+            description: description.into(),
+            date: Some(freedumb_kit::domain::date(d)),
+            ..new_transaction(&account, minor)
+        }
+    };
+    for (date, minor) in [
+        ("2026-07-03", -1549),
+        ("2026-08-04", -1549),
+        ("2026-09-03", -1549),
+        ("2026-10-03", -1799),
+    ] {
+        create(
+            &mut ledger,
+            &token,
+            on(date, minor, "NETFLIX.COM 866-579-7172 CA"),
+        )
+        .await;
+    }
+    for (i, day) in [3, 6, 9, 12, 15].iter().enumerate() {
+        let minor = -4_000 - 100 * i as i64;
+        create(
+            &mut ledger,
+            &token,
+            on(
+                &format!("2026-10-{day:02}"),
+                minor,
+                "WHOLEFDS MKT 10234 AUSTIN TX",
+            ),
+        )
+        .await;
+    }
+    let big = create(
+        &mut ledger,
+        &token,
+        on("2026-11-18", -19_000, "WHOLEFDS MKT 10234 AUSTIN TX"),
+    )
+    .await;
+
+    let request = |token: &str| {
+        authed(
+            apb::GetInsightsRequest {
+                as_of: Some(freedumb_kit::domain::date(
+                    "2026-10-20".parse().expect("date"),
+                )),
+            },
+            token,
+        )
+    };
+    let early = client
+        .get_insights(request(&token))
+        .await
+        .expect("insights")
+        .into_inner();
+    let netflix: Vec<(&str, i32, Option<i64>)> = early
+        .recurring_payments
+        .iter()
+        .map(|r| {
+            (
+                r.merchant.as_str(),
+                r.period,
+                r.previous_amount.as_ref().map(|m| m.amount_minor),
+            )
+        })
+        .collect();
+    assert_eq!(
+        netflix,
+        [(
+            "Netflix",
+            apb::RecurrencePeriod::Monthly as i32,
+            Some(-1549)
+        )]
+    );
+    assert_eq!(
+        early.recurring_payments[0].next_expected_date,
+        Some(freedumb_kit::domain::date(
+            "2026-11-03".parse().expect("date")
+        ))
+    );
+    assert!(
+        early.unusual_transactions.is_empty(),
+        "the big one comes later"
+    );
+
+    let later = client
+        .get_insights(authed(
+            apb::GetInsightsRequest {
+                as_of: Some(freedumb_kit::domain::date(
+                    "2026-11-20".parse().expect("date"),
+                )),
+            },
+            &token,
+        ))
+        .await
+        .expect("insights")
+        .into_inner();
+    let unusual: Vec<(&str, &str)> = later
+        .unusual_transactions
+        .iter()
+        .map(|u| (u.transaction_id.as_str(), u.ratio.as_str()))
+        .collect();
+    assert_eq!(unusual, [(big.id.as_str(), "4.5")]);
+
+    let theirs = client
+        .get_insights(request(&other))
+        .await
+        .expect("insights")
+        .into_inner();
+    assert!(theirs.recurring_payments.is_empty() && theirs.unusual_transactions.is_empty());
+    let err = client
+        .get_insights(authed(
+            apb::GetInsightsRequest {
+                as_of: Some(freedumb_proto::google::r#type::Date {
+                    year: 2026,
+                    month: 2,
+                    day: 30,
+                }),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("no such day");
+    assert_eq!(violated_fields(&err), ["as_of"]);
+}
