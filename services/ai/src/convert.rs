@@ -6,7 +6,7 @@ use freedumb_proto::ai as pb;
 use crate::domain::rule::condition_pb;
 use freedumb_kit::domain::{date, money};
 
-use crate::domain::insights::{Period, Recurring, Unusual};
+use crate::domain::insights::{Forecast, Period, Recurring, SpendingChange, Unusual};
 use crate::domain::{Decision, Source, Step, Suggestion};
 use crate::store::RuleRecord;
 
@@ -127,5 +127,28 @@ pub fn unusual(u: &Unusual) -> pb::UnusualTransaction {
         typical_amount: Some(money(&t.currency, u.typical_minor)),
         date: Some(date(t.date)),
         ratio: format!("{}.{}", u.ratio_tenths / 10, u.ratio_tenths % 10),
+    }
+}
+
+/// A spending change for the API.
+pub fn spending_change(c: &SpendingChange) -> pb::SpendingChange {
+    pb::SpendingChange {
+        category_id: c.category_id.clone(),
+        month: Some(date(c.month)),
+        spent: Some(money(&c.currency, c.spent_minor)),
+        usual: Some(money(&c.currency, c.usual_minor)),
+        change_percent: c.change_percent,
+    }
+}
+
+/// A balance forecast for the API.
+pub fn forecast(f: &Forecast) -> pb::BalanceForecast {
+    pb::BalanceForecast {
+        account_id: f.account_id.clone(),
+        balance: Some(money(&f.currency, f.balance_minor)),
+        date: Some(date(f.date)),
+        expected: Some(money(&f.currency, f.expected_minor)),
+        low: Some(money(&f.currency, f.low_minor)),
+        high: Some(money(&f.currency, f.high_minor)),
     }
 }

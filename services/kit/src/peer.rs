@@ -152,6 +152,34 @@ impl LedgerPeer {
         }
     }
 
+    /// The caller's open accounts, page by page.
+    pub async fn accounts(&self, credentials: &Credentials) -> Result<Vec<pb::Account>, PeerError> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = Self::request(
+                pb::ListAccountsRequest {
+                    page_size: PAGE,
+                    page_token,
+                    show_archived: false,
+                },
+                credentials,
+            );
+            let page = self
+                .client
+                .clone()
+                .list_accounts(request)
+                .await
+                .map_err(ledger_failed)?
+                .into_inner();
+            all.extend(page.accounts);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
     /// Every transaction of the caller, page by page.
     pub async fn transactions(
         &self,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Days, Months, NaiveDate};
+use chrono::{Datelike as _, Days, Months, NaiveDate};
 
 use super::merchant::Merchant;
 
@@ -274,6 +274,179 @@ pub fn unusual(transactions: &[Txn], today: NaiveDate) -> Vec<Unusual> {
     out
 }
 
+/// A category whose spending last month moved away from the three months
+/// before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendingChange {
+    /// The category.
+    pub category_id: String,
+    /// The currency.
+    pub currency: String,
+    /// The first day of the month compared.
+    pub month: NaiveDate,
+    /// Spent that month (positive).
+    pub spent_minor: i64,
+    /// The average of the three months before (positive).
+    pub usual_minor: i64,
+    /// The change, in whole percent (none when nothing was spent before).
+    pub change_percent: Option<i64>,
+}
+
+/// The smallest change worth reporting, in minor units.
+const MIN_CHANGE_MINOR: i64 = 1_000;
+/// The smallest change worth reporting, in percent.
+const MIN_CHANGE_PERCENT: i64 = 20;
+
+fn month_start(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
+}
+
+/// The categories whose spending in the last full month before `today`
+/// differs from the average of the three months before it by at least
+/// 20% and 10.00 (in minor units, 1,000); largest change first.
+pub fn spending_changes(transactions: &[Txn], today: NaiveDate) -> Vec<SpendingChange> {
+    let this_month = month_start(today);
+    let (Some(last), Some(baseline_start)) = (
+        this_month.checked_sub_months(Months::new(1)),
+        this_month.checked_sub_months(Months::new(4)),
+    ) else {
+        return Vec::new();
+    };
+    // (category, currency) → (spent last month, spent in the three before).
+    let mut sums: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
+    for t in transactions {
+        if t.amount_minor >= 0
+            || t.category_id.is_empty()
+            || t.date < baseline_start
+            || t.date >= this_month
+        {
+            continue;
+        }
+        let entry = sums
+            .entry((t.category_id.as_str(), t.currency.as_str()))
+            .or_default();
+        if t.date >= last {
+            entry.0 = entry.0.saturating_add(-t.amount_minor);
+        } else {
+            entry.1 = entry.1.saturating_add(-t.amount_minor);
+        }
+    }
+    let mut out: Vec<SpendingChange> = sums
+        .into_iter()
+        .filter_map(|((category, currency), (spent, before))| {
+            let usual = before / 3;
+            let delta = spent - usual;
+            let change_percent = (usual > 0).then(|| delta.saturating_mul(100) / usual);
+            let notable = delta.abs() >= MIN_CHANGE_MINOR
+                && change_percent.is_none_or(|p| p.abs() >= MIN_CHANGE_PERCENT);
+            notable.then(|| SpendingChange {
+                category_id: category.to_owned(),
+                currency: currency.to_owned(),
+                month: last,
+                spent_minor: spent,
+                usual_minor: usual,
+                change_percent,
+            })
+        })
+        .collect();
+    out.sort_by_key(|c| std::cmp::Reverse((c.spent_minor - c.usual_minor).abs()));
+    out
+}
+
+/// An account's balance at the end of the month, forecast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forecast {
+    /// The account.
+    pub account_id: String,
+    /// Its currency.
+    pub currency: String,
+    /// Its balance at the end of `today`.
+    pub balance_minor: i64,
+    /// The last day of the month.
+    pub date: NaiveDate,
+    /// The forecast balance then.
+    pub expected_minor: i64,
+    /// A 90% interval around it.
+    pub low_minor: i64,
+    /// A 90% interval around it.
+    pub high_minor: i64,
+}
+
+/// Days of history the day-to-day flow is read from.
+const FLOW_DAYS: u64 = 90;
+
+/// The balance of an account at the end of the month of `today`: its
+/// balance then (`balance_minor`), plus the recurring payments still due
+/// this month (`recurring`), plus its average daily flow of the last 90
+/// days apart from them for each day left, with a 90% interval from the
+/// spread of that flow (±1.645 σ √days).
+pub fn forecast(
+    account_id: &str,
+    currency: &str,
+    balance_minor: i64,
+    transactions: &[Txn],
+    recurring: &[Recurring],
+    today: NaiveDate,
+) -> Forecast {
+    let month_end = month_start(today)
+        .checked_add_months(Months::new(1))
+        .and_then(|d| d.pred_opt())
+        .unwrap_or(today);
+    let days_left = (month_end - today).num_days().max(0);
+    let mine: Vec<&Recurring> = recurring
+        .iter()
+        .filter(|r| r.account_id == account_id && r.currency == currency)
+        .collect();
+    let mut due = 0_i64;
+    for r in &mine {
+        let mut next = Some(r.next_date);
+        while let Some(date) = next.filter(|d| *d <= month_end) {
+            if date > today {
+                due = due.saturating_add(r.amount_minor);
+            }
+            next = r.period.after(date);
+        }
+    }
+    let recurring_ids: std::collections::HashSet<&str> = mine
+        .iter()
+        .flat_map(|r| r.transaction_ids.iter().map(String::as_str))
+        .collect();
+    let since = today
+        .checked_sub_days(Days::new(FLOW_DAYS))
+        .unwrap_or(today);
+    let mut daily: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+    for t in transactions {
+        if t.account_id == account_id
+            && t.currency == currency
+            && t.date > since
+            && t.date <= today
+            && !recurring_ids.contains(t.id.as_str())
+        {
+            *daily.entry(t.date).or_default() += t.amount_minor;
+        }
+    }
+    let n = FLOW_DAYS as f64;
+    let mean = daily.values().map(|v| *v as f64).sum::<f64>() / n;
+    let variance = (daily
+        .values()
+        .map(|v| (*v as f64 - mean).powi(2))
+        .sum::<f64>()
+        + (n - daily.len() as f64) * mean.powi(2))
+        / n;
+    let days = days_left as f64;
+    let expected = balance_minor as f64 + due as f64 + mean * days;
+    let half_width = 1.645 * variance.sqrt() * days.sqrt();
+    Forecast {
+        account_id: account_id.to_owned(),
+        currency: currency.to_owned(),
+        balance_minor,
+        date: month_end,
+        expected_minor: expected.round() as i64,
+        low_minor: (expected - half_width).round() as i64,
+        high_minor: (expected + half_width).round() as i64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +538,87 @@ mod tests {
         assert_eq!(found[0].amount_minor, -1799);
         // Nothing since October: by mid-December it has ended.
         assert!(recurring(&all, d("2026-12-15")).is_empty());
+    }
+
+    #[test]
+    fn a_category_that_moved_last_month_is_reported() {
+        let mut all = Vec::new();
+        for (month, groceries, fun) in [
+            ("07", 30_000, 5_000),
+            ("08", 32_000, 5_200),
+            ("09", 28_000, 4_800),
+            ("10", 45_000, 5_300),
+        ] {
+            let mut g = txn(
+                &format!("g{month}"),
+                &format!("2026-{month}-10"),
+                -groceries,
+                "WHOLEFDS MKT",
+            );
+            g.category_id = "groceries".into();
+            let f = txn(
+                &format!("f{month}"),
+                &format!("2026-{month}-12"),
+                -fun,
+                "CINEMA CITY",
+            );
+            all.extend([g, f]);
+        }
+        // November is this month: not compared yet.
+        let mut now = txn("g11", "2026-11-02", -90_000, "WHOLEFDS MKT");
+        now.category_id = "groceries".into();
+        all.push(now);
+        let changes = spending_changes(&all, d("2026-11-20"));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let c = &changes[0];
+        assert_eq!(
+            (
+                c.category_id.as_str(),
+                c.month,
+                c.spent_minor,
+                c.usual_minor,
+                c.change_percent
+            ),
+            ("groceries", d("2026-10-01"), 45_000, 30_000, Some(50))
+        );
+    }
+
+    #[test]
+    fn the_forecast_adds_what_is_due_and_the_usual_daily_flow() {
+        let recurring_rent = Recurring {
+            merchant: normalize("ACME PROPERTIES").expect("merchant"),
+            period: Period::Monthly,
+            amount_minor: -100_000,
+            previous_amount_minor: None,
+            currency: "EUR".into(),
+            last_date: d("2026-10-25"),
+            next_date: d("2026-11-25"),
+            occurrences: 5,
+            category_id: String::new(),
+            account_id: "a1".into(),
+            transaction_ids: vec!["rent".into()],
+        };
+        // Every day of the last 90: -1,000, the same each day.
+        let today = d("2026-11-20");
+        let mut all: Vec<Txn> = (0..90)
+            .map(|i| {
+                let date = today.checked_sub_days(Days::new(i)).expect("date");
+                Txn {
+                    date,
+                    ..txn(&format!("d{i}"), "2026-01-01", -1_000, "SQ *BLUE BOTTLE")
+                }
+            })
+            .collect();
+        all.push(txn("rent", "2026-10-25", -100_000, "ACME PROPERTIES"));
+        let f = forecast("a1", "EUR", 500_000, &all, &[recurring_rent], today);
+        // Ten days left: the rent and ten days of -1,000; no spread.
+        assert_eq!(f.date, d("2026-11-30"));
+        assert_eq!(
+            (f.expected_minor, f.low_minor, f.high_minor),
+            (390_000, 390_000, 390_000)
+        );
+        let other = forecast("a2", "EUR", 7, &all, &[], today);
+        assert_eq!(other.expected_minor, 7, "nothing moves another account");
     }
 
     #[test]

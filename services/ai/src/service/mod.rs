@@ -123,20 +123,46 @@ impl AiApi {
         let start = as_of
             .checked_sub_months(chrono::Months::new(INSIGHT_MONTHS))
             .unwrap_or(as_of);
-        let transactions: Vec<Txn> = self
+        let fetched: Vec<Txn> = self
             .deps
             .ledger
             .transactions_since(credentials, Some(start))
             .await?
             .iter()
             .filter_map(insight_txn)
-            .filter(|t| t.date <= as_of)
+            .collect();
+        let accounts = self.deps.ledger.accounts(credentials).await?;
+        let (transactions, later): (Vec<Txn>, Vec<Txn>) =
+            fetched.into_iter().partition(|t| t.date <= as_of);
+        let recurring = insights::recurring(&transactions, as_of);
+        let forecasts = accounts
+            .iter()
+            .filter_map(|a| {
+                let balance = a.balance.as_ref()?;
+                // The balance on `as_of`: now, less what was booked after.
+                let after: i64 = later
+                    .iter()
+                    .filter(|t| t.account_id == a.id)
+                    .map(|t| t.amount_minor)
+                    .sum();
+                let f = insights::forecast(
+                    &a.id,
+                    &balance.currency_code,
+                    balance.amount_minor - after,
+                    &transactions,
+                    &recurring,
+                    as_of,
+                );
+                Some(convert::forecast(&f))
+            })
             .collect();
         Ok(pb::GetInsightsResponse {
-            recurring_payments: insights::recurring(&transactions, as_of)
+            spending_changes: insights::spending_changes(&transactions, as_of)
                 .iter()
-                .map(convert::recurring)
+                .map(convert::spending_change)
                 .collect(),
+            balance_forecasts: forecasts,
+            recurring_payments: recurring.iter().map(convert::recurring).collect(),
             unusual_transactions: insights::unusual(&transactions, as_of)
                 .iter()
                 .map(convert::unusual)

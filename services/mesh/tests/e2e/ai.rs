@@ -618,6 +618,29 @@ async fn insights_find_subscriptions_and_unusual_payments_of_the_caller_only() {
         early.unusual_transactions.is_empty(),
         "the big one comes later"
     );
+    // On 2026-10-20 the account held what was booked up to then (the big
+    // one of 18 November is taken back out of today's balance); the next
+    // Netflix payment falls in November, so October ends with the
+    // day-to-day flow only, which is spending.
+    let forecast = &early.balance_forecasts[0];
+    assert_eq!(forecast.account_id, account.id);
+    let balance_then = -1549 * 3 - 1799 - (4_000 + 4_100 + 4_200 + 4_300 + 4_400);
+    assert_eq!(
+        forecast.balance.as_ref().map(|m| m.amount_minor),
+        Some(balance_then)
+    );
+    assert_eq!(
+        forecast.date,
+        Some(freedumb_kit::domain::date(
+            "2026-10-31".parse().expect("date")
+        ))
+    );
+    let (low, expected, high) = (
+        forecast.low.as_ref().map_or(0, |m| m.amount_minor),
+        forecast.expected.as_ref().map_or(0, |m| m.amount_minor),
+        forecast.high.as_ref().map_or(0, |m| m.amount_minor),
+    );
+    assert!(low <= expected && expected <= high && expected < balance_then);
 
     let later = client
         .get_insights(authed(
