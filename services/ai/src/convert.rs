@@ -69,14 +69,25 @@ pub fn step(s: &Step) -> pb::ExplanationStep {
 
 /// A suggestion for the API: the rule ready to create.
 pub fn suggestion(s: &Suggestion) -> pb::RuleSuggestion {
+    use crate::domain::rule::MAX_VALUE;
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    // Within the limits `CreateCategorizationRule` sets: a name of at most
+    // 100 characters, and the key (which IS compares, at most 200: see
+    // `suggest`) for a name longer than a value may be.
+    let value = if s.merchant.name.chars().count() <= MAX_VALUE {
+        s.merchant.name.clone()
+    } else {
+        s.merchant.key.clone()
+    };
     pb::RuleSuggestion {
         rule: Some(pb::CategorizationRule {
-            name: s.merchant.name.clone(),
+            name: freedumb_kit::domain::truncate(&s.merchant.name, 100)
+                .trim_end()
+                .to_owned(),
             conditions: vec![pb::RuleCondition {
                 field: pb::RuleField::Merchant.into(),
                 operator: pb::RuleOperator::Is.into(),
-                value: s.merchant.name.clone(),
+                value,
             }],
             category_id: s.category_id.to_string(),
             ..Default::default()

@@ -232,7 +232,27 @@ async fn the_history_keeps_the_latest_by_version_and_learns_once(stores: Stores)
         history(&stores, user, "blue bottle").await,
         [food, food, food, food, food]
     );
-    // A deleted category moves its transactions where the ledger moved them.
+    // A deleted category moves its transactions where the ledger moved
+    // them, and its rules with them (or deletes them with it).
+    let mut into_food = rule(user, 0);
+    into_food.category_id = food;
+    let mut into_fun = rule(user, 0);
+    into_fun.category_id = fun;
+    for r in [&into_food, &into_fun] {
+        assert!(stores.user.create_rule(r).await.expect("create"));
+    }
+    learn(
+        &stores,
+        &[LearnEvent {
+            event_id: Uuid::now_v7(),
+            observations: vec![Observation::CategoryDeleted {
+                user_id: user,
+                category_id: fun,
+                reassigned_to: None,
+            }],
+        }],
+    )
+    .await;
     learn(
         &stores,
         &[LearnEvent {
@@ -246,6 +266,15 @@ async fn the_history_keeps_the_latest_by_version_and_learns_once(stores: Stores)
     )
     .await;
     assert_eq!(history(&stores, user, "blue bottle").await, [misc; 5]);
+    let rules: Vec<(Uuid, Uuid)> = stores
+        .user
+        .list_rules(user)
+        .await
+        .expect("rules")
+        .iter()
+        .map(|r| (r.id, r.category_id))
+        .collect();
+    assert_eq!(rules, [(into_food.id, misc)]);
 
     // Every merchant with its latest name, for suggestions.
     learn(

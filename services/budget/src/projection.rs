@@ -141,17 +141,21 @@ fn changes(event: &ledger_pb::LedgerEvent) -> anyhow::Result<Vec<LedgerChange>> 
             Vec::new()
         }
     };
-    for b in &event.balances {
-        let money = b
-            .balance
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("a balance without an amount"))?;
-        changes.push(LedgerChange::Balance {
-            user_id,
-            account_id: Uuid::try_parse(&b.account_id)?,
-            currency: money.currency_code.clone(),
-            balance_minor: money.amount_minor,
-        });
+    if !event.balances.is_empty() {
+        let at = micros(event.create_time.as_ref())?;
+        for b in &event.balances {
+            let money = b
+                .balance
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("a balance without an amount"))?;
+            changes.push(LedgerChange::Balance {
+                user_id,
+                account_id: Uuid::try_parse(&b.account_id)?,
+                currency: money.currency_code.clone(),
+                balance_minor: money.amount_minor,
+                at,
+            });
+        }
     }
     Ok(changes)
 }
@@ -269,6 +273,10 @@ mod tests {
         let event = ledger_pb::LedgerEvent {
             event_id: Uuid::now_v7().to_string(),
             user_id: user.to_string(),
+            create_time: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
             balances: vec![ledger_pb::AccountBalance {
                 account_id: account.to_string(),
                 balance: Some(money("EUR", 12_345)),
@@ -276,7 +284,6 @@ mod tests {
             change: Some(ledger_pb::ledger_event::Change::TransferCreated(
                 ledger_pb::TransferCreated::default(),
             )),
-            ..ledger_pb::LedgerEvent::default()
         };
         let event = Event {
             id: "1".into(),
@@ -291,6 +298,7 @@ mod tests {
                 account_id: account,
                 currency: "EUR".into(),
                 balance_minor: 12_345,
+                at: 1_700_000_000_000_000,
             }])
         );
     }

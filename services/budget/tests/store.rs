@@ -620,6 +620,7 @@ fn balance(
         account_id,
         currency: currency.into(),
         balance_minor,
+        at: now().timestamp_micros(),
     }])
 }
 
@@ -647,6 +648,13 @@ async fn goals_are_reached_once_per_target(stores: Stores) {
         reached(&stores, &[balance(user, account, "EUR", 900)]).await,
         0
     );
+    // A balance from before the goal was saved (a projection behind the
+    // ledger) does not reach it.
+    let mut stale = balance(user, account, "EUR", 5_000);
+    if let LedgerChange::Balance { at, .. } = &mut stale.changes[0] {
+        *at = fund.update_time.timestamp_micros() - 1;
+    }
+    assert_eq!(reached(&stores, &[stale]).await, 0);
     assert_eq!(
         reached(&stores, &[balance(user, account, "USD", 5_000)]).await,
         0,

@@ -21,26 +21,33 @@ pub const MAX_VALUE: usize = 200;
 pub const MAX_STAGE: i32 = 1000;
 /// The fields `UpdateCategorizationRule` may change.
 pub const RULE_UPDATABLE: &[&str] = &["name", "conditions", "category_id", "stage", "stop"];
-/// The most memory one compiled pattern may take.
-const PATTERN_SIZE_LIMIT: usize = 1 << 20;
-/// Compiled patterns kept for reuse (compiling is most of a small
-/// request's work: every request runs the caller's stored rules).
-const PATTERN_CACHE: u64 = 10_000;
+/// The most memory one compiled pattern (and its lazy DFA) may take.
+const PATTERN_SIZE_LIMIT: usize = 128 * 1024;
+/// Compiled patterns of stored rules kept for reuse (compiling is most of
+/// a small request's work: every request runs the caller's stored rules).
+/// At most 1,000 × 128 KiB, whatever users store.
+const PATTERN_CACHE: u64 = 1_000;
 
-/// `pattern` compiled case-insensitively, from the process's cache when it
-/// was compiled before.
-fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+/// `pattern` compiled case-insensitively.
+fn build_pattern(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .dfa_size_limit(PATTERN_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("is not a valid pattern: {}", first_line(&e)))
+}
+
+/// A stored rule's `pattern`, from the process's cache when it was
+/// compiled before. Only stored patterns enter the cache: a request
+/// refused after its patterns were checked leaves nothing behind.
+fn stored_pattern(pattern: &str) -> Result<Regex, String> {
     static CACHE: std::sync::LazyLock<moka::sync::Cache<String, Regex>> =
         std::sync::LazyLock::new(|| moka::sync::Cache::new(PATTERN_CACHE));
     if let Some(compiled) = CACHE.get(pattern) {
         return Ok(compiled);
     }
-    let compiled = RegexBuilder::new(pattern)
-        .case_insensitive(true)
-        .size_limit(PATTERN_SIZE_LIMIT)
-        .dfa_size_limit(PATTERN_SIZE_LIMIT)
-        .build()
-        .map_err(|e| format!("is not a valid pattern: {}", first_line(&e)))?;
+    let compiled = build_pattern(pattern)?;
     CACHE.insert(pattern.to_owned(), compiled.clone());
     Ok(compiled)
 }
@@ -97,6 +104,20 @@ impl Condition {
     pub fn compile(
         c: &pb::RuleCondition,
     ) -> Result<(Self, ConditionRecord), (&'static str, String)> {
+        Self::compile_with(c, build_pattern)
+    }
+
+    /// Compiles one stored condition, its pattern through the cache.
+    fn compile_stored(
+        c: &pb::RuleCondition,
+    ) -> Result<(Self, ConditionRecord), (&'static str, String)> {
+        Self::compile_with(c, stored_pattern)
+    }
+
+    fn compile_with(
+        c: &pb::RuleCondition,
+        pattern: fn(&str) -> Result<Regex, String>,
+    ) -> Result<(Self, ConditionRecord), (&'static str, String)> {
         use pb::{RuleField as F, RuleOperator as O};
         let value = c.value.trim();
         if value.is_empty() {
@@ -138,7 +159,7 @@ impl Condition {
             },
             (F::Description | F::Merchant, O::Matches) => Self::Matches {
                 merchant,
-                pattern: compile_pattern(value).map_err(|why| ("value", why))?,
+                pattern: pattern(value).map_err(|why| ("value", why))?,
             },
             (F::Amount, O::Is | O::GreaterThan | O::LessThan) => {
                 let minor: i64 = value.parse().map_err(|_| {
@@ -341,7 +362,7 @@ impl CompiledRule {
         let conditions = conditions
             .iter()
             .map(|c| {
-                Condition::compile(&condition_pb(c))
+                Condition::compile_stored(&condition_pb(c))
                     .map(|(compiled, _)| compiled)
                     .map_err(|(field, why)| format!("rule {id}: {field} {why}"))
             })

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::merchant::Merchant;
-use super::rule::CompiledRule;
+use super::rule::{CompiledRule, MAX_VALUE};
 
 /// How many of the last transactions must agree.
 pub const MIN_SUPPORT: usize = 3;
@@ -45,7 +45,11 @@ pub fn suggest(seen: &[Seen], rules: &[CompiledRule], max: usize) -> Vec<Suggest
                 *counts.entry(*c).or_default() += 1;
             }
             let (category_id, support) = counts.into_iter().max_by_key(|(_, k)| *k)?;
-            if support < MIN_SUPPORT || rules.iter().any(|r| r.names(&s.merchant)) {
+            // A key longer than a condition's value could not make a rule.
+            if support < MIN_SUPPORT
+                || s.merchant.key.chars().count() > MAX_VALUE
+                || rules.iter().any(|r| r.names(&s.merchant))
+            {
                 return None;
             }
             Some(Suggestion {

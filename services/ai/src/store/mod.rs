@@ -78,7 +78,8 @@ pub enum Observation {
         version: i64,
     },
     /// A category was deleted; its transactions moved to `reassigned_to`
-    /// or lost their category.
+    /// or lost their category. Rules into it move the same way, or are
+    /// deleted with it.
     CategoryDeleted {
         /// Its owner.
         user_id: Uuid,

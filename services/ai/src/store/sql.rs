@@ -142,6 +142,27 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
                 .bind(*category_id)
                 .execute(&mut *conn)
                 .await?;
+                // Rules follow the ledger: into the category that took the
+                // transactions, or gone with the category.
+                match reassigned_to {
+                    Some(target) => {
+                        sqlx::query(
+                            "UPDATE rules SET category_id = $1 WHERE user_id = $2 AND category_id = $3",
+                        )
+                        .bind(*target)
+                        .bind(*user_id)
+                        .bind(*category_id)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM rules WHERE user_id = $1 AND category_id = $2")
+                            .bind(*user_id)
+                            .bind(*category_id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
             }
         }
         Ok(())
@@ -153,6 +174,15 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> AiStore for SqlSto
     async fn create_rule(&self, rule: &RuleRecord) -> Result<bool, StoreError> {
         let conditions = conditions_json(rule)?;
         let mut tx = begin_write(&self.pool).await?;
+        if DB::NAME == "PostgreSQL" {
+            // Two creates at once must not both count 499 (SQLite has one
+            // writer at a time).
+            let (high, _) = rule.user_id.as_u64_pair();
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(i64::from_ne_bytes(high.to_ne_bytes()))
+                .execute(&mut *tx)
+                .await?;
+        }
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM rules WHERE user_id = $1")
             .bind(rule.user_id)
             .fetch_one(&mut *tx)

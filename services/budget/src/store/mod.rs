@@ -157,6 +157,9 @@ pub enum LedgerChange {
         currency: String,
         /// The balance, minor units.
         balance_minor: i64,
+        /// When the change committed, in microseconds: a goal saved later
+        /// is not reached by it.
+        at: i64,
     },
 }
 

@@ -21,9 +21,9 @@ use crate::store::{
     ProjectionStore, StoreError,
 };
 
-/// The highest balance a batch showed per account of one user, with the
-/// account's currency.
-type Balances = BTreeMap<Uuid, (String, i64)>;
+/// The balances a batch showed per account of one user: the account's
+/// currency, and each balance with when it committed (microseconds).
+type Balances = BTreeMap<Uuid, (String, Vec<(i64, i64)>)>;
 
 /// The category deletions of the users a batch touches: read once per
 /// batch, and kept current as the batch's own deletions apply.
@@ -337,8 +337,9 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
     }
 
     /// Announces the user's goals on `accounts` (at the highest balance
-    /// the batch showed) and `categories` (at what was put in since the
-    /// start date, up to `today`) that reached a target not reached before.
+    /// the batch showed since the goal was last saved) and `categories` (at
+    /// what was put in since the start date, up to `today`) that reached a
+    /// target not reached before.
     async fn reach_goals(
         conn: &mut DB::Connection,
         user_id: Uuid,
@@ -354,10 +355,19 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
         let mut reached = 0;
         for goal in &goals {
             let saved = match goal.source {
-                GoalSource::Account(id) => match accounts.get(&id) {
-                    Some((currency, balance)) if *currency == goal.currency => *balance,
-                    _ => continue,
-                },
+                GoalSource::Account(id) => {
+                    let saved_at = goal.update_time.timestamp_micros();
+                    let highest = accounts
+                        .get(&id)
+                        .filter(|(currency, _)| *currency == goal.currency)
+                        .and_then(|(_, seen)| {
+                            seen.iter().filter(|(at, _)| *at >= saved_at).map(|(_, b)| *b).max()
+                        });
+                    match highest {
+                        Some(balance) => balance,
+                        None => continue,
+                    }
+                }
                 GoalSource::Category(id) if today >= goal.start_date => {
                     let span = Span { start: goal.start_date, end: today };
                     let sums = Self::sums(conn, user_id, &goal.currency, &[id], span).await?;
@@ -401,13 +411,14 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> ProjectionStore fo
             }
             applied.events += 1;
             for change in &event.changes {
-                if let LedgerChange::Balance { user_id, account_id, currency, balance_minor } = change {
-                    let highest = balances
+                if let LedgerChange::Balance { user_id, account_id, currency, balance_minor, at } = change {
+                    balances
                         .entry(*user_id)
                         .or_default()
                         .entry(*account_id)
-                        .or_insert_with(|| (currency.clone(), *balance_minor));
-                    highest.1 = highest.1.max(*balance_minor);
+                        .or_insert_with(|| (currency.clone(), Vec::new()))
+                        .1
+                        .push((*at, *balance_minor));
                     continue;
                 }
                 let categories =

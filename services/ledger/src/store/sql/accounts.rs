@@ -128,6 +128,16 @@ sql_store!(
         events: EventBuilder<'_>,
     ) -> Result<AccountRecord, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
+        if DB::NAME == "PostgreSQL" {
+            // Two updates at once: the second reads the first's result, so
+            // each event's `before` is what it changed. (SQLite has one
+            // writer at a time.)
+            sqlx::query("SELECT id FROM accounts WHERE id = $1 AND user_id = $2 FOR UPDATE")
+                .bind(id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let current = Self::fetch_account(&mut tx, user_id, id)
             .await?
             .ok_or(StoreError::NotFound("account"))?;

@@ -239,6 +239,9 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> DeliveryStore for 
         claim_until_ms: i64,
         limit: u32,
     ) -> Result<Vec<Claimed>, StoreError> {
+        // The worker polls all the time: on SQLite it queues with the
+        // other writers rather than in the busy handler.
+        let _gate = freedumb_kit::storage::write_gate(&self.pool).await;
         let mut conn = self.pool.acquire().await?;
         // Postgres skips rows another worker is claiming; SQLite has one
         // writer at a time. The outer condition is checked again either way.
@@ -336,6 +339,7 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> DeliveryStore for 
             }
             Outcome::Dead { status, error } => (DeliveryState::Dead, *status, error.clone(), 0, None),
         };
+        let _gate = freedumb_kit::storage::write_gate(&self.pool).await;
         sqlx::query(
             "UPDATE deliveries SET state = $1, attempts = attempts + 1, last_status = $2, last_error = $3, \
              next_attempt_ms = CASE WHEN $4 > 0 THEN $4 ELSE next_attempt_ms END, deliver_time = $5, \
