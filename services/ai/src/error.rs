@@ -24,6 +24,9 @@ pub enum AiError {
     /// The ledger could not be reached; retrying may pass.
     #[error("the ledger is unavailable")]
     LedgerUnavailable,
+    /// The answer took longer than it may.
+    #[error("{0}")]
+    DeadlineExceeded(&'static str),
     /// The database failed in a way that may pass when retried.
     #[error("transient database failure: {0:?}")]
     Transient(Transient),
@@ -80,6 +83,9 @@ impl From<AiError> for Status {
                 ErrorReason::Unavailable,
                 "the ledger is unavailable; retry the request",
             ),
+            AiError::DeadlineExceeded(why) => {
+                error::status(Code::DeadlineExceeded, ErrorReason::Unavailable, why)
+            }
             AiError::Transient(kind) => error::transient(kind),
             AiError::Unexpected(cause) => error::internal(&cause),
         }
@@ -103,6 +109,7 @@ mod tests {
                 Code::ResourceExhausted,
             ),
             (AiError::LedgerUnavailable, Code::Unavailable),
+            (AiError::DeadlineExceeded("slow"), Code::DeadlineExceeded),
             (
                 AiError::Unexpected(anyhow::anyhow!("secret detail")),
                 Code::Internal,

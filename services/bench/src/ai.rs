@@ -217,5 +217,49 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
             );
         }
     }
+
+    println!("\n### Ask, offline (the same user)\n");
+    println!("| question | clients | answers/s | p50 ms | p95 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|");
+    for question in [
+        "How much did I spend this month?",
+        "What were my top 5 merchants this year?",
+        "What are my subscriptions?",
+    ] {
+        for &clients in &args.clients {
+            let mut channels = Vec::with_capacity(clients);
+            for _ in 0..clients {
+                channels.push(Channel::from_shared(endpoint.clone())?.connect().await?);
+            }
+            let token = token.clone();
+            let sample = measure_clients(channels, args.seconds, move |_, channel: Channel| {
+                let token = token.clone();
+                async move {
+                    AiServiceClient::new(channel)
+                        .ask(authed(
+                            apb::AskRequest {
+                                question: question.to_owned(),
+                            },
+                            &token,
+                        )?)
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await?;
+            println!(
+                "| {question} | {clients} | {:.0} | {} | {} | {} |{}",
+                sample.throughput(),
+                ms(sample.percentile(0.50)),
+                ms(sample.percentile(0.95)),
+                ms(sample.percentile(0.99)),
+                if sample.errors > 0 {
+                    format!(" {} errors", sample.errors)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
     Ok(())
 }

@@ -90,21 +90,29 @@ impl LedgerPeer {
         request
     }
 
-    /// The positions in `ids` of the categories the caller does not have.
-    async fn unknown_categories(
+    /// The caller's categories.
+    pub async fn categories(
         &self,
         credentials: &Credentials,
-        ids: &[Uuid],
-    ) -> Result<Vec<usize>, PeerError> {
+    ) -> Result<Vec<pb::Category>, PeerError> {
         let request = Self::request(pb::ListCategoriesRequest {}, credentials);
-        let categories = self
+        Ok(self
             .client
             .clone()
             .list_categories(request)
             .await
             .map_err(ledger_failed)?
             .into_inner()
-            .categories;
+            .categories)
+    }
+
+    /// The positions in `ids` of the categories the caller does not have.
+    async fn unknown_categories(
+        &self,
+        credentials: &Credentials,
+        ids: &[Uuid],
+    ) -> Result<Vec<usize>, PeerError> {
+        let categories = self.categories(credentials).await?;
         let known: HashSet<&str> = categories.iter().map(|c| c.id.as_str()).collect();
         Ok(ids
             .iter()

@@ -26,6 +26,10 @@ pub struct Txn {
     pub category_id: String,
     /// Its account.
     pub account_id: String,
+    /// Its splits (category, signed minor units), if split.
+    pub splits: Vec<(String, i64)>,
+    /// Whether it is a transfer leg.
+    pub transfer: bool,
 }
 
 /// How often a payment recurs.
@@ -148,7 +152,10 @@ fn median(sorted: &[i64]) -> i64 {
 /// Outflows by merchant and currency, each group by date (then id).
 fn groups(transactions: &[Txn]) -> BTreeMap<(String, String), Vec<&Txn>> {
     let mut groups: BTreeMap<(String, String), Vec<&Txn>> = BTreeMap::new();
-    for t in transactions.iter().filter(|t| t.amount_minor < 0) {
+    for t in transactions
+        .iter()
+        .filter(|t| t.amount_minor < 0 && !t.transfer)
+    {
         if let Some(m) = &t.merchant {
             groups
                 .entry((m.key.clone(), t.currency.clone()))
@@ -316,6 +323,7 @@ pub fn spending_changes(transactions: &[Txn], today: NaiveDate) -> Vec<SpendingC
     let mut sums: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
     for t in transactions {
         if t.amount_minor >= 0
+            || t.transfer
             || t.category_id.is_empty()
             || t.date < baseline_start
             || t.date >= this_month
@@ -465,6 +473,8 @@ mod tests {
             merchant: normalize(descriptor),
             category_id: "fun".into(),
             account_id: "a1".into(),
+            splits: Vec::new(),
+            transfer: false,
         }
     }
 

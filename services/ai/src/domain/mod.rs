@@ -2,6 +2,7 @@
 //! transactions a request asks about, the caller's rules, the cascade
 //! that decides and the rules the history suggests.
 
+pub mod ask;
 pub mod cascade;
 pub mod input;
 pub mod insights;

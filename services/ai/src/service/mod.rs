@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::convert;
+use crate::domain::ask;
 use crate::domain::insights::{self, Txn};
 use crate::domain::{
     CompiledRule, Decision, Input, Merchant, RULE_UPDATABLE, RuleSpec, Seen, decide, normalize,
@@ -166,6 +167,60 @@ impl AiApi {
             unusual_transactions: insights::unusual(&transactions, as_of)
                 .iter()
                 .map(convert::unusual)
+                .collect(),
+        })
+    }
+
+    async fn ask(
+        &self,
+        credentials: &Credentials,
+        question: &str,
+        today: chrono::NaiveDate,
+    ) -> Result<pb::AskResponse> {
+        let categories: Vec<(String, String)> = self
+            .deps
+            .ledger
+            .categories(credentials)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect();
+        let Some(intent) = ask::understand(question, today, &categories) else {
+            metrics::counter!("ai_questions_total", "outcome" => "not_understood").increment(1);
+            return Ok(pb::AskResponse {
+                understood: false,
+                answer: format!("I cannot answer that offline. I understand: {}", ask::FORMS),
+                interpretation: String::new(),
+                items: Vec::new(),
+            });
+        };
+        let transactions: Vec<Txn> = self
+            .deps
+            .ledger
+            .transactions_since(credentials, Some(ask::earliest(&intent, today)))
+            .await?
+            .iter()
+            .filter_map(insight_txn)
+            .filter(|t| t.date <= today)
+            .collect();
+        let recurring = if intent == ask::Intent::Subscriptions {
+            insights::recurring(&transactions, today)
+        } else {
+            Vec::new()
+        };
+        let answer = ask::answer(&intent, &transactions, &recurring, &categories);
+        metrics::counter!("ai_questions_total", "outcome" => "answered").increment(1);
+        Ok(pb::AskResponse {
+            understood: true,
+            answer: answer.text,
+            interpretation: answer.interpretation,
+            items: answer
+                .items
+                .into_iter()
+                .map(|(label, currency, minor)| pb::AnswerItem {
+                    label,
+                    amount: Some(freedumb_kit::domain::money(&currency, minor)),
+                })
                 .collect(),
         })
     }
@@ -407,18 +462,45 @@ impl AiService for AiApi {
             .unwrap_or_else(|| time::now().date_naive());
         Ok(Response::new(self.insights(&credentials, as_of).await?))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn ask(
+        &self,
+        request: Request<pb::AskRequest>,
+    ) -> Result<Response<pb::AskResponse>, Status> {
+        caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        let question = request.get_ref().question.trim();
+        if question.is_empty() {
+            return Err(AiError::field("question", "is required").into());
+        }
+        if question.chars().count() > ask::MAX_QUESTION {
+            return Err(AiError::field(
+                "question",
+                format!("must be at most {} characters", ask::MAX_QUESTION),
+            )
+            .into());
+        }
+        let today = time::now().date_naive();
+        match tokio::time::timeout(ASK_DEADLINE, self.ask(&credentials, question, today)).await {
+            Ok(answered) => Ok(Response::new(answered?)),
+            Err(_) => {
+                Err(AiError::DeadlineExceeded("the answer took longer than 2 seconds").into())
+            }
+        }
+    }
 }
+
+/// How long an answer may take.
+const ASK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Suggestions unless the request asks for another number.
 const DEFAULT_SUGGESTIONS: usize = 20;
 /// How far back insights read.
 const INSIGHT_MONTHS: u32 = 13;
 
-/// A ledger transaction as insights see it (not transfer legs).
+/// A ledger transaction as insights and answers see it.
 fn insight_txn(t: &freedumb_proto::ledger::Transaction) -> Option<Txn> {
-    if !t.transfer_id.is_empty() {
-        return None;
-    }
     let amount = t.amount.as_ref()?;
     let date = freedumb_kit::domain::required_date(t.date.as_ref()).ok()?;
     let named = if t.merchant.trim().is_empty() {
@@ -434,5 +516,11 @@ fn insight_txn(t: &freedumb_proto::ledger::Transaction) -> Option<Txn> {
         merchant: normalize(named),
         category_id: t.category_id.clone(),
         account_id: t.account_id.clone(),
+        splits: t
+            .splits
+            .iter()
+            .map(|s| (s.category_id.clone(), s.amount_minor))
+            .collect(),
+        transfer: !t.transfer_id.is_empty(),
     })
 }
