@@ -539,7 +539,8 @@ fn total(
         .filter(|t| t.date >= period.start && t.date <= period.end)
     {
         if let Some(minor) = counted(t, flow, subject) {
-            *sums.entry(t.currency.clone()).or_insert(0_i64) += minor;
+            let sum = sums.entry(t.currency.clone()).or_insert(0_i64);
+            *sum = sum.saturating_add(minor);
             count += 1;
         }
     }
@@ -667,7 +668,8 @@ pub fn answer(
             {
                 let mut add = |label: String, signed: i64| {
                     if signed < 0 {
-                        *sums.entry((label, t.currency.clone())).or_insert(0) -= signed;
+                        let sum = sums.entry((label, t.currency.clone())).or_insert(0_i64);
+                        *sum = sum.saturating_sub(signed);
                     }
                 };
                 match ranked {
