@@ -525,6 +525,58 @@ async fn categorization_over_rest_through_the_gateway() {
     )
     .await;
     assert_eq!(status, 404, "{missing}");
+
+    // The other reads: suggestions, insights (with a date in the query)
+    // and a question.
+    let (status, _, suggested) = rest(
+        gw,
+        "GET",
+        "/v1/categorization-rules:suggest?maxSuggestions=5",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{suggested}");
+    assert_eq!(
+        suggested["suggestions"].as_array().map_or(0, Vec::len),
+        0,
+        "no history yet: {suggested}"
+    );
+    let (status, _, insights) = rest(
+        gw,
+        "GET",
+        "/v1/ai/insights?asOf.year=2026&asOf.month=11&asOf.day=20",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{insights}");
+    let body = serde_json::json!({ "question": "What are my subscriptions?" });
+    let (status, _, answered) = rest(
+        gw,
+        "POST",
+        "/v1/ai:ask",
+        Some(&token),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, &answered["understood"], &answered["answer"]),
+        (
+            200,
+            &serde_json::json!(true),
+            &serde_json::json!("I found no payments that recur.")
+        )
+    );
+    let (status, _, refused) = rest(
+        gw,
+        "POST",
+        "/v1/ai:ask",
+        Some(&token),
+        Some(&serde_json::json!({ "question": "" }).to_string()),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
 }
 
 #[tokio::test]
