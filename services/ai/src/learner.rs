@@ -4,10 +4,10 @@
 //! user made it; transfer legs do not.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use freedumb_kit::events::{Event, Handler};
+use freedumb_kit::inbox::Pruning;
 use freedumb_kit::time;
 use freedumb_proto::ledger as ledger_pb;
 use prost::Message as _;
@@ -19,13 +19,10 @@ use crate::store::{LearnEvent, LearnerStore, Observation, StoreError};
 /// The consumer group the learner reads the ledger's stream as.
 pub const GROUP: &str = "ai";
 
-/// How often old handled ids are pruned.
-const PRUNE_EVERY_MS: i64 = 3600 * 1000;
-
 /// Learns from batches of ledger events.
 pub struct Learner {
     store: Arc<dyn LearnerStore>,
-    last_prune_ms: AtomicI64,
+    pruning: Pruning,
 }
 
 impl Learner {
@@ -33,7 +30,7 @@ impl Learner {
     pub fn new(store: Arc<dyn LearnerStore>) -> Self {
         Self {
             store,
-            last_prune_ms: AtomicI64::new(0),
+            pruning: Pruning::default(),
         }
     }
 }
@@ -49,11 +46,9 @@ impl Handler for Learner {
             .await
             .map_err(StoreError::into_failure)?;
         metrics::counter!("ai_learned_events_total").increment(learned as u64);
-        let now_ms = now.timestamp_millis();
-        if now_ms - self.last_prune_ms.load(Ordering::Relaxed) >= PRUNE_EVERY_MS {
-            self.last_prune_ms.store(now_ms, Ordering::Relaxed);
+        if let Some(before) = self.pruning.due(now.timestamp_millis()) {
             self.store
-                .prune_handled_events(now_ms - freedumb_kit::inbox::KEEP_MS)
+                .prune_handled_events(before)
                 .await
                 .map_err(StoreError::into_failure)?;
         }
@@ -100,7 +95,7 @@ fn observations(event: &ledger_pb::LedgerEvent) -> anyhow::Result<Vec<Observatio
             vec![Observation::Deleted {
                 user_id,
                 transaction_id: Uuid::try_parse(&t.id)?,
-                version: micros(event.create_time.as_ref())?,
+                version: time::micros(event.create_time.as_ref())?,
             }]
         }
         Some(C::CategoryDeleted(d)) => {
@@ -154,14 +149,8 @@ fn categorized(
         merchant_key: merchant.key,
         merchant_name: merchant.name,
         category_id,
-        version: micros(t.update_time.as_ref())?,
+        version: time::micros(t.update_time.as_ref())?,
     }])
-}
-
-/// A timestamp in microseconds since the epoch.
-fn micros(t: Option<&prost_types::Timestamp>) -> anyhow::Result<i64> {
-    let t = t.ok_or_else(|| anyhow::anyhow!("no timestamp"))?;
-    Ok(t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1000))
 }
 
 #[cfg(test)]

@@ -6,11 +6,10 @@
 //! changed are told through the bus.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use freedumb_kit::events::{Event, EventBus, Handler};
+use freedumb_kit::inbox::Pruning;
 use freedumb_kit::time;
 use freedumb_proto::ledger as ledger_pb;
 use prost::Message as _;
@@ -23,15 +22,12 @@ use crate::store::{Entry, LedgerChange, LedgerEventChanges, ProjectionStore, Sto
 /// The consumer group the projection reads the ledger's stream as.
 pub const GROUP: &str = "budget";
 
-/// How often old handled ids are pruned.
-const PRUNE_EVERY_MS: i64 = 3600 * 1000;
-
 /// Applies batches of ledger events to the projection.
 pub struct Projection {
     store: Arc<dyn ProjectionStore>,
     bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
-    last_prune_ms: AtomicI64,
+    pruning: Pruning,
 }
 
 impl Projection {
@@ -42,20 +38,8 @@ impl Projection {
             store,
             bus,
             wake,
-            last_prune_ms: AtomicI64::new(0),
+            pruning: Pruning::default(),
         }
-    }
-
-    async fn prune(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let now_ms = now.timestamp_millis();
-        let last = self.last_prune_ms.load(Ordering::Relaxed);
-        if now_ms - last < PRUNE_EVERY_MS {
-            return Ok(());
-        }
-        self.last_prune_ms.store(now_ms, Ordering::Relaxed);
-        self.store
-            .prune_handled_events(now_ms - freedumb_kit::inbox::KEEP_MS)
-            .await
     }
 }
 
@@ -80,7 +64,9 @@ impl Handler for Projection {
             self.wake.notify_one();
         }
         crate::watch::spending_changed(self.bus.as_ref(), &applied.users).await;
-        self.prune(now).await?;
+        if let Some(before) = self.pruning.due(now.timestamp_millis()) {
+            self.store.prune_handled_events(before).await?;
+        }
         Ok(())
     }
 }
@@ -119,7 +105,7 @@ fn changes(event: &ledger_pb::LedgerEvent) -> anyhow::Result<Vec<LedgerChange>> 
             vec![LedgerChange::Delete {
                 user_id,
                 transaction_id: Uuid::try_parse(&t.id)?,
-                version: micros(event.create_time.as_ref())?,
+                version: time::micros(event.create_time.as_ref())?,
             }]
         }
         Some(C::CategoryDeleted(d)) => {
@@ -132,7 +118,7 @@ fn changes(event: &ledger_pb::LedgerEvent) -> anyhow::Result<Vec<LedgerChange>> 
                 user_id,
                 category_id: Uuid::try_parse(&category.id)?,
                 reassigned_to,
-                version: micros(event.create_time.as_ref())?,
+                version: time::micros(event.create_time.as_ref())?,
             }]
         }
         // Transfers move money between the user's accounts: not spending;
@@ -142,7 +128,7 @@ fn changes(event: &ledger_pb::LedgerEvent) -> anyhow::Result<Vec<LedgerChange>> 
         }
     };
     if !event.balances.is_empty() {
-        let at = micros(event.create_time.as_ref())?;
+        let at = time::micros(event.create_time.as_ref())?;
         for b in &event.balances {
             let money = b
                 .balance
@@ -169,7 +155,7 @@ fn required<T>(part: Option<&T>) -> anyhow::Result<&T> {
 /// update time.
 pub fn upsert(user_id: Uuid, t: &ledger_pb::Transaction) -> anyhow::Result<LedgerChange> {
     let transaction_id = Uuid::try_parse(&t.id)?;
-    let version = micros(t.update_time.as_ref())?;
+    let version = time::micros(t.update_time.as_ref())?;
     let money = t
         .amount
         .as_ref()
@@ -202,12 +188,6 @@ pub fn upsert(user_id: Uuid, t: &ledger_pb::Transaction) -> anyhow::Result<Ledge
         version,
         entries,
     })
-}
-
-/// A timestamp in microseconds since the epoch.
-fn micros(t: Option<&prost_types::Timestamp>) -> anyhow::Result<i64> {
-    let t = t.ok_or_else(|| anyhow::anyhow!("no timestamp"))?;
-    Ok(t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1000))
 }
 
 #[cfg(test)]

@@ -25,6 +25,27 @@ use crate::sql::{RunBuilt as _, rows_per_statement};
 /// How long handled ids are kept: far beyond any redelivery.
 pub const KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// How often a consumer prunes its handled ids.
+const PRUNE_EVERY_MS: i64 = 3600 * 1000;
+
+/// When a consumer next prunes its handled ids: at most once an hour.
+#[derive(Debug, Default)]
+pub struct Pruning(std::sync::atomic::AtomicI64);
+
+impl Pruning {
+    /// At `now_ms`, the cutoff to prune before (ids older than
+    /// [`KEEP_MS`]) if an hour has passed since the last prune (or none was
+    /// made yet); `None` otherwise.
+    pub fn due(&self, now_ms: i64) -> Option<i64> {
+        use std::sync::atomic::Ordering;
+        if now_ms - self.0.load(Ordering::Relaxed) < PRUNE_EVERY_MS {
+            return None;
+        }
+        self.0.store(now_ms, Ordering::Relaxed);
+        Some(now_ms - KEEP_MS)
+    }
+}
+
 /// The `handled_events` table of a backend `DB`.
 pub struct Inbox<DB>(PhantomData<DB>);
 
@@ -60,3 +81,20 @@ crate::sql_impl!([impl<DB> Inbox<DB>]
         Ok(())
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_is_due_at_first_then_once_an_hour() {
+        let pruning = Pruning::default();
+        let start = 10 * PRUNE_EVERY_MS;
+        assert_eq!(pruning.due(start), Some(start - KEEP_MS));
+        assert_eq!(pruning.due(start + PRUNE_EVERY_MS - 1), None);
+        assert_eq!(
+            pruning.due(start + PRUNE_EVERY_MS),
+            Some(start + PRUNE_EVERY_MS - KEEP_MS)
+        );
+    }
+}

@@ -17,6 +17,13 @@ pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// A protobuf timestamp in microseconds since the epoch (an event's
+/// version); an error when it is missing.
+pub fn micros(t: Option<&prost_types::Timestamp>) -> anyhow::Result<i64> {
+    let t = t.ok_or_else(|| anyhow::anyhow!("no timestamp"))?;
+    Ok(t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1000))
+}
+
 /// `secs` as a chrono duration (saturating; config values are validated).
 pub fn seconds(secs: u64) -> chrono::Duration {
     i64::try_from(secs)
@@ -36,6 +43,8 @@ mod tests {
         let ts = timestamp(t);
         let back = DateTime::from_timestamp(ts.seconds, ts.nanos.unsigned_abs());
         assert_eq!(back, Some(t));
+        assert_eq!(micros(Some(&ts)).ok(), Some(t.timestamp_micros()));
+        assert!(micros(None).is_err());
     }
 
     #[test]

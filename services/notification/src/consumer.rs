@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use freedumb_kit::events::{Event, EventBus, Handler};
+use freedumb_kit::inbox::Pruning;
 use freedumb_kit::time;
 use freedumb_proto::auth as auth_pb;
 use freedumb_proto::budget as budget_pb;
@@ -31,8 +31,6 @@ use crate::store::{
 pub const GROUP: &str = "notification";
 /// The live stream of new feed entries, for watchers.
 pub const FEED: &str = "freedumb.notification.v1.feed";
-/// How often old handled ids are pruned.
-const PRUNE_EVERY_MS: i64 = 3600 * 1000;
 
 /// Which stream a consumer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +87,7 @@ pub struct Consumer {
     bus: Arc<dyn EventBus>,
     wake_worker: Arc<Notify>,
     email_enabled: bool,
-    last_prune_ms: AtomicI64,
+    pruning: Pruning,
 }
 
 impl Consumer {
@@ -107,7 +105,7 @@ impl Consumer {
             bus,
             wake_worker,
             email_enabled,
-            last_prune_ms: AtomicI64::new(0),
+            pruning: Pruning::default(),
         }
     }
 
@@ -173,17 +171,6 @@ impl Consumer {
             }
         }
     }
-
-    async fn prune(&self, now_ms: i64) -> anyhow::Result<()> {
-        if now_ms - self.last_prune_ms.load(Ordering::Relaxed) < PRUNE_EVERY_MS {
-            return Ok(());
-        }
-        self.last_prune_ms.store(now_ms, Ordering::Relaxed);
-        Ok(self
-            .store
-            .prune_handled_events(now_ms - freedumb_kit::inbox::KEEP_MS)
-            .await?)
-    }
 }
 
 #[async_trait]
@@ -217,7 +204,10 @@ impl Handler for Consumer {
             self.wake_worker.notify_one();
         }
         publish_feed(self.bus.as_ref(), &feed).await;
-        self.prune(now.timestamp_millis()).await
+        if let Some(before) = self.pruning.due(now.timestamp_millis()) {
+            self.store.prune_handled_events(before).await?;
+        }
+        Ok(())
     }
 }
 
