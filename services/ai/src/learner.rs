@@ -13,7 +13,7 @@ use freedumb_proto::ledger as ledger_pb;
 use prost::Message as _;
 use uuid::Uuid;
 
-use crate::domain::normalize;
+use crate::domain::merchant_of;
 use crate::store::{LearnEvent, LearnerStore, Observation, StoreError};
 
 /// The consumer group the learner reads the ledger's stream as.
@@ -129,12 +129,7 @@ fn categorized(
     if !t.transfer_id.is_empty() {
         return Ok(Vec::new());
     }
-    let named = if t.merchant.trim().is_empty() {
-        &t.description
-    } else {
-        &t.merchant
-    };
-    let Some(merchant) = normalize(named) else {
+    let Some(merchant) = merchant_of(&t.merchant, &t.description) else {
         return Ok(Vec::new());
     };
     // A split transaction is in several categories: it says nothing about

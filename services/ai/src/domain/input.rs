@@ -5,7 +5,7 @@ use freedumb_kit::domain::{AmountMinor, Currency, optional_id};
 use freedumb_proto::ai as pb;
 use uuid::Uuid;
 
-use super::merchant::{Merchant, normalize};
+use super::merchant::{Merchant, merchant_of};
 
 /// The most transactions one `Categorize` takes.
 pub const MAX_BATCH: usize = 1000;
@@ -68,11 +68,7 @@ impl Input {
         let account_id = v.check(&field("account_id"), optional_id(&t.account_id));
         match (currency, amount, account_id) {
             (Some(currency), Some(amount), Some(account_id)) if v.is_empty() => {
-                let merchant = normalize(if t.merchant.trim().is_empty() {
-                    description
-                } else {
-                    &t.merchant
-                });
+                let merchant = merchant_of(&t.merchant, description);
                 Ok(Self {
                     description_lower: description.to_lowercase(),
                     merchant,

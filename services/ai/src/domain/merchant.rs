@@ -107,6 +107,16 @@ impl Merchant {
     }
 }
 
+/// The merchant of a transaction: its `merchant` field when set, otherwise
+/// what its `description` names.
+pub fn merchant_of(merchant: &str, description: &str) -> Option<Merchant> {
+    normalize(if merchant.trim().is_empty() {
+        description
+    } else {
+        merchant
+    })
+}
+
 /// The merchant named by a statement descriptor, or `None` when nothing that
 /// names one is left (only numbers, dates, card digits, processor noise).
 ///

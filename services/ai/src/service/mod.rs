@@ -18,7 +18,7 @@ use crate::convert;
 use crate::domain::ask;
 use crate::domain::insights::{self, Txn};
 use crate::domain::{
-    CompiledRule, Decision, Input, Merchant, RULE_UPDATABLE, RuleSpec, Seen, decide, normalize,
+    CompiledRule, Decision, Input, Merchant, RULE_UPDATABLE, RuleSpec, Seen, decide, merchant_of,
     parse_batch, suggest,
 };
 use crate::error::AiError;
@@ -503,17 +503,12 @@ const INSIGHT_MONTHS: u32 = 13;
 fn insight_txn(t: &freedumb_proto::ledger::Transaction) -> Option<Txn> {
     let amount = t.amount.as_ref()?;
     let date = freedumb_kit::domain::required_date(t.date.as_ref()).ok()?;
-    let named = if t.merchant.trim().is_empty() {
-        &t.description
-    } else {
-        &t.merchant
-    };
     Some(Txn {
         id: t.id.clone(),
         date,
         amount_minor: amount.amount_minor,
         currency: amount.currency_code.clone(),
-        merchant: normalize(named),
+        merchant: merchant_of(&t.merchant, &t.description),
         category_id: t.category_id.clone(),
         account_id: t.account_id.clone(),
         splits: t
