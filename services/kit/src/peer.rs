@@ -162,9 +162,8 @@ impl LedgerPeer {
 
     /// The caller's open accounts, page by page.
     pub async fn accounts(&self, credentials: &Credentials) -> Result<Vec<pb::Account>, PeerError> {
-        let mut all = Vec::new();
-        let mut page_token = String::new();
-        loop {
+        all_pages(|page_token| {
+            let mut client = self.client.clone();
             let request = Self::request(
                 pb::ListAccountsRequest {
                     page_size: PAGE,
@@ -173,19 +172,12 @@ impl LedgerPeer {
                 },
                 credentials,
             );
-            let page = self
-                .client
-                .clone()
-                .list_accounts(request)
-                .await
-                .map_err(ledger_failed)?
-                .into_inner();
-            all.extend(page.accounts);
-            if page.next_page_token.is_empty() {
-                return Ok(all);
+            async move {
+                let page = client.list_accounts(request).await?.into_inner();
+                Ok((page.accounts, page.next_page_token))
             }
-            page_token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     /// Every transaction of the caller, page by page.
@@ -203,9 +195,8 @@ impl LedgerPeer {
         credentials: &Credentials,
         start: Option<chrono::NaiveDate>,
     ) -> Result<Vec<pb::Transaction>, PeerError> {
-        let mut all = Vec::new();
-        let mut page_token = String::new();
-        loop {
+        all_pages(|page_token| {
+            let mut client = self.client.clone();
             let request = Self::request(
                 pb::ListTransactionsRequest {
                     page_size: PAGE,
@@ -215,19 +206,31 @@ impl LedgerPeer {
                 },
                 credentials,
             );
-            let page = self
-                .client
-                .clone()
-                .list_transactions(request)
-                .await
-                .map_err(ledger_failed)?
-                .into_inner();
-            all.extend(page.transactions);
-            if page.next_page_token.is_empty() {
-                return Ok(all);
+            async move {
+                let page = client.list_transactions(request).await?.into_inner();
+                Ok((page.transactions, page.next_page_token))
             }
-            page_token = page.next_page_token;
+        })
+        .await
+    }
+}
+
+/// Every item of a listing: `page(token)` fetches one page (its items and
+/// the next token, empty on the last), from the empty token on.
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, PeerError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), tonic::Status>>,
+{
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (items, next) = page(token).await.map_err(ledger_failed)?;
+        all.extend(items);
+        if next.is_empty() {
+            return Ok(all);
         }
+        token = next;
     }
 }
 
