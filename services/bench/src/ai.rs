@@ -14,7 +14,7 @@ use freedumb_proto::ledger::ledger_service_client::LedgerServiceClient;
 use tonic::transport::Channel;
 
 use crate::Args;
-use crate::runner::{authed, measure_clients, ms, register_user};
+use crate::runner::{Sample, authed, measure, ms, register_user};
 use crate::server::{Server, freedumb_serve};
 
 /// Words merchant names are made of (letters only: digits are noise to
@@ -155,6 +155,15 @@ fn input(i: usize, n: usize) -> apb::TransactionInput {
     }
 }
 
+/// A table cell's note of failed calls, if any.
+fn errors(sample: &Sample) -> String {
+    if sample.errors > 0 {
+        format!(" {} errors", sample.errors)
+    } else {
+        String::new()
+    }
+}
+
 /// Runs the benchmark on `freedumb serve` on SQLite.
 pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
@@ -177,10 +186,6 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|");
     for batch in [1000usize, 1] {
         for &clients in &args.clients {
-            let mut channels = Vec::with_capacity(clients);
-            for _ in 0..clients {
-                channels.push(Channel::from_shared(endpoint.clone())?.connect().await?);
-            }
             let requests: Vec<apb::CategorizeRequest> = (0..16)
                 .map(|k| apb::CategorizeRequest {
                     transactions: (0..batch)
@@ -189,16 +194,21 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
                 })
                 .collect();
             let token = token.clone();
-            let sample = measure_clients(channels, args.seconds, move |index, channel: Channel| {
-                let request = requests[index % requests.len()].clone();
-                let token = token.clone();
-                async move {
-                    AiServiceClient::new(channel)
-                        .categorize(authed(request, &token)?)
-                        .await
-                        .map(|_| ())
-                }
-            })
+            let sample = measure(
+                addr,
+                clients,
+                args.seconds,
+                move |index, channel: Channel| {
+                    let request = requests[index % requests.len()].clone();
+                    let token = token.clone();
+                    async move {
+                        AiServiceClient::new(channel)
+                            .categorize(authed(request, &token)?)
+                            .await
+                            .map(|_| ())
+                    }
+                },
+            )
             .await?;
             let p50 = sample.percentile(0.50);
             println!(
@@ -209,11 +219,7 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
                 ms(p50),
                 ms(sample.percentile(0.95)),
                 ms(sample.percentile(0.99)),
-                if sample.errors > 0 {
-                    format!(" {} errors", sample.errors)
-                } else {
-                    String::new()
-                }
+                errors(&sample)
             );
         }
     }
@@ -227,12 +233,8 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
         "What are my subscriptions?",
     ] {
         for &clients in &args.clients {
-            let mut channels = Vec::with_capacity(clients);
-            for _ in 0..clients {
-                channels.push(Channel::from_shared(endpoint.clone())?.connect().await?);
-            }
             let token = token.clone();
-            let sample = measure_clients(channels, args.seconds, move |_, channel: Channel| {
+            let sample = measure(addr, clients, args.seconds, move |_, channel: Channel| {
                 let token = token.clone();
                 async move {
                     AiServiceClient::new(channel)
@@ -253,11 +255,7 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
                 ms(sample.percentile(0.50)),
                 ms(sample.percentile(0.95)),
                 ms(sample.percentile(0.99)),
-                if sample.errors > 0 {
-                    format!(" {} errors", sample.errors)
-                } else {
-                    String::new()
-                }
+                errors(&sample)
             );
         }
     }
