@@ -367,6 +367,26 @@ async fn rules_come_first_bad_ones_are_refused_and_other_users_cannot_reach_them
         .expect_err("too long");
     assert_eq!(violated_fields(&err), ["transactions[1].description"]);
 
+    // No token: refused before anything is read; a bad suggestion count is
+    // named.
+    let err = client
+        .categorize(apb::CategorizeRequest {
+            transactions: vec![input(COFFEE)],
+        })
+        .await
+        .expect_err("no token");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let err = client
+        .suggest_rules(authed(
+            apb::SuggestRulesRequest {
+                max_suggestions: 101,
+            },
+            &token,
+        ))
+        .await
+        .expect_err("too many");
+    assert_eq!(violated_fields(&err), ["max_suggestions"]);
+
     // Another user's rule: NOT_FOUND for every id-taking call, unchanged.
     let get = client
         .get_categorization_rule(authed(
