@@ -24,10 +24,12 @@ pub fn rule(r: &RuleRecord) -> pb::CategorizationRule {
     }
 }
 
-fn source(s: Source) -> pb::CategorizationSource {
+/// A cascade step for the API.
+pub fn source(s: Source) -> pb::CategorizationSource {
     match s {
         Source::Rule => pb::CategorizationSource::Rule,
         Source::History => pb::CategorizationSource::History,
+        Source::Model => pb::CategorizationSource::Model,
         Source::None => pb::CategorizationSource::None,
     }
 }
@@ -62,6 +64,14 @@ pub fn step(s: &Step) -> pb::ExplanationStep {
             .map(|(category, count)| pb::CategoryCount {
                 category_id: category.to_string(),
                 count: i32::try_from(*count).unwrap_or(i32::MAX),
+            })
+            .collect(),
+        features: s
+            .features
+            .iter()
+            .map(|(feature, weight)| pb::FeatureWeight {
+                feature: feature.clone(),
+                weight: *weight,
             })
             .collect(),
     }

@@ -9,6 +9,8 @@ pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod learner;
+pub mod model;
+pub mod outbox;
 pub mod service;
 pub mod store;
 
@@ -42,6 +44,8 @@ pub static MIGRATIONS: Migrations = Migrations {
 pub struct Ai {
     stores: store::Stores,
     bus: Arc<dyn EventBus>,
+    /// Wakes the outbox relay after the learner proposed categories.
+    wake: Arc<tokio::sync::Notify>,
     config: AiConfig,
 }
 
@@ -52,6 +56,7 @@ impl Ai {
         Ok(Self {
             stores: store::for_database(db),
             bus,
+            wake: Arc::new(tokio::sync::Notify::new()),
             config: config.section()?,
         })
     }
@@ -64,6 +69,7 @@ impl Ai {
             store: self.stores.user.clone(),
             ledger: LedgerPeer::new(url)?,
             min_confidence: self.config.min_confidence(),
+            model: model::GlobalModel::shipped(),
         })))
     }
 
@@ -81,9 +87,30 @@ impl Ai {
         let reader = self
             .bus
             .group(LEDGER_STREAM, learner::GROUP, Start::Beginning);
+        let auto = self
+            .config
+            .auto_apply_confidence()
+            .map(|confidence| learner::AutoApply {
+                store: self.stores.user.clone(),
+                model: model::GlobalModel::shipped(),
+                min_confidence: self.config.min_confidence(),
+                confidence,
+                wake: Arc::clone(&self.wake),
+            });
         (
             reader,
-            Arc::new(learner::Learner::new(self.stores.learner.clone())),
+            Arc::new(learner::Learner::new(self.stores.learner.clone(), auto)),
+        )
+    }
+
+    /// The outbox relay of ai events.
+    pub fn relay(&self) -> freedumb_kit::outbox::Relay {
+        freedumb_kit::outbox::Relay::new(
+            self.stores.outbox.clone(),
+            self.bus.clone(),
+            outbox::STREAM,
+            Arc::clone(&self.wake),
+            std::time::Duration::from_millis(500),
         )
     }
 }

@@ -87,6 +87,18 @@ pub fn transaction(t: &TransactionRecord) -> pb::Transaction {
             .unwrap_or_default(),
         create_time: Some(timestamp(t.create_time)),
         update_time: Some(timestamp(t.update_time)),
+        categorized_by: categorized_by(t).into(),
+    }
+}
+
+/// Who chose a transaction's category.
+fn categorized_by(t: &TransactionRecord) -> pb::CategorizedBy {
+    if t.category_id.is_none() && t.splits.is_empty() {
+        pb::CategorizedBy::Unspecified
+    } else if t.ai_categorized {
+        pb::CategorizedBy::Ai
+    } else {
+        pb::CategorizedBy::User
     }
 }
 

@@ -3,6 +3,7 @@
 //! through a transactional outbox.
 #![forbid(unsafe_code)]
 
+pub mod categorizer;
 pub mod config;
 pub mod convert;
 pub mod domain;
@@ -81,6 +82,29 @@ impl Ledger {
     }
 
     /// The recurring worker.
+    /// The categorizer: a reader of the group `ledger` on the ai service's
+    /// stream (join it while wiring, before tasks start) and the handler
+    /// applying the proposals it reads.
+    pub fn categorizer(
+        &self,
+    ) -> (
+        Box<dyn freedumb_kit::events::GroupReader>,
+        Arc<categorizer::Categorizer>,
+    ) {
+        let reader = self.bus.group(
+            categorizer::AI_STREAM,
+            categorizer::GROUP,
+            freedumb_kit::events::Start::Beginning,
+        );
+        (
+            reader,
+            Arc::new(categorizer::Categorizer::new(
+                self.stores.user.clone(),
+                self.wake.clone(),
+            )),
+        )
+    }
+
     pub fn recurring_worker(&self) -> worker::RecurringWorker {
         worker::RecurringWorker::new(
             self.stores.system.clone(),

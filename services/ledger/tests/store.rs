@@ -73,6 +73,7 @@ fn transaction(account: &AccountRecord, amount_minor: i64) -> TransactionRecord 
         transfer_id: None,
         recurring: None,
         import_key: None,
+        ai_categorized: false,
         revision: 0,
         create_time: now,
         update_time: now,
@@ -242,6 +243,7 @@ async fn a_due_occurrence_is_recorded_once(stores: Stores) {
 fn line(account: &AccountRecord, amount_minor: i64, key: &str, tags: &[&str]) -> TransactionRecord {
     TransactionRecord {
         import_key: Some(key.as_bytes().to_vec()),
+        ai_categorized: false,
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         ..transaction(account, amount_minor)
     }

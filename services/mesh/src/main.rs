@@ -38,8 +38,41 @@ enum Command {
     },
     /// Exit 0 when the local instance is ready (for container health checks).
     Healthcheck,
+    /// Train or evaluate the ai service's global categorization model.
+    Ai {
+        #[command(subcommand)]
+        command: AiCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum AiCommand {
+    /// Rebuild the model from labelled descriptors (run from the repository
+    /// root to update the shipped one).
+    Train {
+        /// The training data (tab-separated; default: the shipped data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Where to write the model.
+        #[arg(long, default_value = "services/ai/model/global.model")]
+        out: PathBuf,
+    },
+    /// Print accuracy, macro-F1 and coverage on the random, unseen-merchant
+    /// and per-user temporal splits.
+    Eval {
+        /// The labelled data (default: the shipped data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Simulated users in the temporal split.
+        #[arg(long, default_value_t = 200)]
+        users: usize,
+        /// Also write the figures as JSON (`services/ai/model/figures.json`
+        /// holds those of `--users 40`, which CI must keep).
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +91,27 @@ fn main() -> ExitCode {
         } => {
             print!("{}", registry::describe());
             return ExitCode::SUCCESS;
+        }
+        Command::Ai { command } => {
+            use freedumb_ai::model::cli;
+            let result = match command {
+                AiCommand::Train { data, out } => cli::train(data.as_deref(), &out),
+                AiCommand::Eval {
+                    data,
+                    users,
+                    record,
+                } => cli::eval(data.as_deref(), users, record.as_deref()),
+            };
+            return match result {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("freedumb: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         _ => {}
     }
@@ -82,7 +136,7 @@ fn main() -> ExitCode {
             Command::Serve { target, .. } => app::serve(config, target).await,
             Command::Migrate { target } => app::migrate(config, target).await,
             Command::Healthcheck => healthcheck::run(&config).await,
-            Command::Version => Ok(()),
+            Command::Version | Command::Ai { .. } => Ok(()),
         }
     });
     match result {

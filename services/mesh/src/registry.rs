@@ -109,7 +109,7 @@ pub const REGISTRY: &[Module] = &[
     },
     Module {
         name: "ledger",
-        about: "accounts, categories, transactions, transfers, recurring rules, import, events (freedumb.ledger.v1)",
+        about: "accounts, categories, transactions, transfers, recurring rules, import, events (freedumb.ledger.v1); applies the ai service's proposed categories",
         kind: Kind::Service,
         deps: &["ledger-core"],
         config: None,
@@ -177,7 +177,7 @@ pub const REGISTRY: &[Module] = &[
     },
     Module {
         name: "ai-core",
-        about: "the ai store and its learner of the ledger's events (merchant history)",
+        about: "the ai store, its learner of the ledger's events (merchant history, auto-categorization) and its outbox relay",
         kind: Kind::Internal,
         deps: &["event-bus"],
         config: Some(section::<freedumb_ai::AiConfig>()),
@@ -186,7 +186,7 @@ pub const REGISTRY: &[Module] = &[
     },
     Module {
         name: "ai",
-        about: "categorization from the user's rules and history, explained (freedumb.ai.v1)",
+        about: "categorization (the user's rules, history, the global model), insights and answers (freedumb.ai.v1)",
         kind: Kind::Service,
         deps: &["ai-core"],
         config: None,
@@ -361,6 +361,12 @@ struct LedgerServed;
 fn init_ledger(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
         let ledger: Arc<freedumb_ledger::Ledger> = w.get("ledger")?;
+        // The ai service's proposals: in process when it runs here, through
+        // Redis otherwise (without either, none are ever made).
+        let (reader, handler) = ledger.categorizer();
+        w.background("ledger categorizer", move |stop| {
+            freedumb_kit::events::run_group("ledger-categorizer", reader, handler, stop)
+        });
         w.server.add_service(ledger.service(w.shutdown.clone()));
         w.provide(LedgerServed);
         Ok(())
@@ -432,6 +438,8 @@ fn init_ai_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         w.background("ai learner", move |stop| {
             freedumb_kit::events::run_group("ai", reader, handler, stop)
         });
+        let relay = ai.relay();
+        w.background("ai outbox relay", |stop| relay.run(stop));
         w.provide(ai);
         Ok(())
     })

@@ -1,6 +1,6 @@
 //! The cascade: the caller's rules, then their history with the merchant,
-//! then no category. Each step says what it found, so every answer can be
-//! explained.
+//! then the global model, then no category. Each step says what it found,
+//! so every answer can be explained.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +17,8 @@ pub enum Source {
     Rule,
     /// The history.
     History,
+    /// The global model.
+    Model,
     /// Nothing was sure enough.
     None,
 }
@@ -38,6 +40,20 @@ pub struct Step {
     pub matched_rules: Vec<Uuid>,
     /// Recent transactions per category, most first (history step).
     pub history: Vec<(Uuid, usize)>,
+    /// The features that pulled hardest towards its category, with their
+    /// weights (model step).
+    pub features: Vec<(String, f64)>,
+}
+
+/// What the global model proposes, as one of the caller's categories.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelGuess {
+    /// The caller's category named like the model's class.
+    pub category_id: Uuid,
+    /// Calibrated, 0 to 1.
+    pub confidence: f64,
+    /// The strongest features, with their weights.
+    pub features: Vec<(String, f64)>,
 }
 
 /// The cascade's answer.
@@ -67,13 +83,19 @@ pub fn history_confidence(k: usize, n: usize) -> f64 {
     k / n * n.min(3.0) / 3.0
 }
 
-/// Runs `rules` (in order) and then `history` (the merchant's last
-/// categories, newest first) on `input`; proposes nothing below
-/// `min_confidence`.
+/// Runs `rules` (in order), then `history` (the merchant's last
+/// categories, newest first), then the global model's `guess` on `input`;
+/// proposes nothing below `min_confidence`.
+///
+/// The model speaks for merchants the caller has not categorized, or
+/// agrees with their history: when both name the same category their
+/// confidences combine (1 − (1 − h)(1 − m)); when they differ, the caller's
+/// own choice stands and the model is not used.
 pub fn decide(
     input: &Input,
     rules: &[CompiledRule],
     history: &[Uuid],
+    guess: Option<ModelGuess>,
     min_confidence: f64,
 ) -> Decision {
     let mut steps = Vec::with_capacity(3);
@@ -110,6 +132,7 @@ pub fn decide(
             },
             matched_rules: matched,
             history: Vec::new(),
+            features: Vec::new(),
         });
         return Decision {
             category_id: Some(rule.category_id),
@@ -128,6 +151,7 @@ pub fn decide(
         reason: format!("none of {} rules matched", rules.len()),
         matched_rules: Vec::new(),
         history: Vec::new(),
+        features: Vec::new(),
     });
     let counts = count(history);
     let best = counts.first().copied();
@@ -151,6 +175,7 @@ pub fn decide(
         },
         matched_rules: Vec::new(),
         history: counts,
+        features: Vec::new(),
     });
     if decided {
         return Decision {
@@ -162,6 +187,43 @@ pub fn decide(
             steps,
         };
     }
+    if let Some(guess) = guess {
+        let (confidence, reason) = match best {
+            None => (
+                guess.confidence,
+                format!("{merchant_name} is new to you: the global model read the description"),
+            ),
+            Some((c, _)) if c == guess.category_id => (
+                1.0 - (1.0 - confidence) * (1.0 - guess.confidence),
+                format!("{merchant_name}: the global model agrees with your history"),
+            ),
+            Some(_) => (
+                0.0,
+                format!("{merchant_name}: the global model disagrees with your history, which stands"),
+            ),
+        };
+        let decided = confidence >= min_confidence;
+        steps.push(Step {
+            source: Source::Model,
+            decided,
+            category_id: Some(guess.category_id),
+            confidence,
+            reason,
+            matched_rules: Vec::new(),
+            history: Vec::new(),
+            features: guess.features,
+        });
+        if decided {
+            return Decision {
+                category_id: Some(guess.category_id),
+                merchant: input.merchant.clone(),
+                confidence,
+                source: Source::Model,
+                rule_id: None,
+                steps,
+            };
+        }
+    }
     steps.push(Step {
         source: Source::None,
         decided: true,
@@ -170,6 +232,7 @@ pub fn decide(
         reason: format!("no step reached the confidence threshold {min_confidence}"),
         matched_rules: Vec::new(),
         history: Vec::new(),
+        features: Vec::new(),
     });
     Decision {
         category_id: None,
@@ -249,7 +312,7 @@ mod tests {
             rule("bottle", b, true),
             rule("oakland", c, false),
         ];
-        let d = decide(&coffee(), &rules, &[], 0.5);
+        let d = decide(&coffee(), &rules, &[], None, 0.5);
         assert_eq!(
             (d.category_id, d.source, d.rule_id),
             (Some(b), Source::Rule, Some(rules[1].id))
@@ -261,12 +324,12 @@ mod tests {
     #[test]
     fn history_decides_when_it_agrees_enough_and_abstains_otherwise() {
         let (food, fun) = (Uuid::now_v7(), Uuid::now_v7());
-        let d = decide(&coffee(), &[], &[food, food, fun], 0.5);
+        let d = decide(&coffee(), &[], &[food, food, fun], None, 0.5);
         assert_eq!((d.category_id, d.source), (Some(food), Source::History));
         assert!((d.confidence - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(d.steps[1].history, [(food, 2), (fun, 1)]);
 
-        let once = decide(&coffee(), &[], &[food], 0.5);
+        let once = decide(&coffee(), &[], &[food], None, 0.5);
         assert_eq!((once.category_id, once.source), (None, Source::None));
         assert_eq!(once.steps.len(), 3);
         assert_eq!(
@@ -276,7 +339,38 @@ mod tests {
         );
 
         // A tie goes to the most recent category.
-        let tie = decide(&coffee(), &[], &[fun, food, fun, food], 0.5);
+        let tie = decide(&coffee(), &[], &[fun, food, fun, food], None, 0.5);
         assert_eq!(tie.category_id, Some(fun));
+    }
+
+    #[test]
+    fn the_model_speaks_for_new_merchants_and_never_against_the_history() {
+        let (coffee_id, food) = (Uuid::now_v7(), Uuid::now_v7());
+        let guess = |category_id, confidence| {
+            Some(ModelGuess {
+                category_id,
+                confidence,
+                features: vec![("w:bottle".into(), 2.0)],
+            })
+        };
+        let new = decide(&coffee(), &[], &[], guess(coffee_id, 0.8), 0.5);
+        assert_eq!((new.category_id, new.source), (Some(coffee_id), Source::Model));
+        assert_eq!(new.steps[2].features, [("w:bottle".to_owned(), 2.0)]);
+
+        let unsure = decide(&coffee(), &[], &[], guess(coffee_id, 0.4), 0.5);
+        assert_eq!((unsure.category_id, unsure.source), (None, Source::None));
+
+        // One sighting (0.33) and a model that agrees (0.4): 0.6.
+        let agree = decide(&coffee(), &[], &[coffee_id], guess(coffee_id, 0.4), 0.5);
+        assert_eq!(agree.source, Source::Model);
+        assert!((agree.confidence - 0.6).abs() < 1e-9, "{agree:?}");
+
+        let disagree = decide(&coffee(), &[], &[food], guess(coffee_id, 0.99), 0.5);
+        assert_eq!(disagree.category_id, None);
+        assert!(!disagree.steps[2].decided);
+
+        // Rules and a sure history come first.
+        let sure = decide(&coffee(), &[], &[food, food, food], guess(coffee_id, 0.99), 0.5);
+        assert_eq!((sure.category_id, sure.steps.len()), (Some(food), 2));
     }
 }

@@ -17,6 +17,8 @@ pub const MAX_MERCHANT: usize = 200;
 /// A transaction as the cascade sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Input {
+    /// The statement text, trimmed, for the global model.
+    pub description: String,
     /// The statement text, lower-cased for the rules.
     pub description_lower: String,
     /// The merchant: the given one, or the description's, normalized.
@@ -70,6 +72,7 @@ impl Input {
             (Some(currency), Some(amount), Some(account_id)) if v.is_empty() => {
                 let merchant = merchant_of(&t.merchant, description);
                 Ok(Self {
+                    description: description.to_owned(),
                     description_lower: description.to_lowercase(),
                     merchant,
                     amount_minor: amount.get(),

@@ -11,6 +11,7 @@ use freedumb_kit::peer::{Credentials, LedgerPeer};
 use freedumb_kit::{UpdateMask, time};
 use freedumb_proto::ai as pb;
 use freedumb_proto::ai::ai_service_server::AiService;
+use freedumb_proto::ledger as ledger_pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -18,10 +19,11 @@ use crate::convert;
 use crate::domain::ask;
 use crate::domain::insights::{self, Txn};
 use crate::domain::{
-    CompiledRule, Decision, Input, Merchant, RULE_UPDATABLE, RuleSpec, Seen, decide, merchant_of,
-    parse_batch, suggest,
+    CompiledRule, Decision, Input, Merchant, RULE_UPDATABLE, RuleSpec, Seen, Source, decide,
+    merchant_of, parse_batch, suggest,
 };
 use crate::error::AiError;
+use crate::model::{CategoryNames, GlobalModel};
 use crate::store::{AiStore, MAX_RULES, RuleRecord};
 
 type Result<T, E = AiError> = std::result::Result<T, E>;
@@ -34,6 +36,8 @@ pub struct AiDeps {
     pub ledger: LedgerPeer,
     /// The confidence below which no category is proposed.
     pub min_confidence: f64,
+    /// The global model.
+    pub model: &'static GlobalModel,
 }
 
 /// The ai service.
@@ -57,14 +61,23 @@ impl AiApi {
             .list_rules(user_id)
             .await?
             .iter()
-            .map(|r| CompiledRule::compile(r.id, r.category_id, r.stop, &r.conditions))
+            .map(RuleRecord::compile)
             .collect::<Result<Vec<_>, String>>()
             .map_err(|why| AiError::Unexpected(anyhow::anyhow!("a stored rule: {why}")))
     }
 
     /// The cascade's decisions for `inputs`: the caller's rules compiled
-    /// once, their history read in one query.
-    async fn decide_all(&self, user_id: Uuid, inputs: &[Input]) -> Result<Vec<Decision>> {
+    /// once, their history read in one query, and, when some are still
+    /// undecided, their categories read once from the ledger for the
+    /// global model (without them, the model is skipped: its answers are
+    /// advice). With `explain`, the model names its strongest features.
+    async fn decide_all(
+        &self,
+        user_id: Uuid,
+        credentials: &Credentials,
+        inputs: &[Input],
+        explain: bool,
+    ) -> Result<Vec<Decision>> {
         let rules = self.compiled_rules(user_id).await?;
         let keys: Vec<String> = inputs
             .iter()
@@ -73,23 +86,55 @@ impl AiApi {
             .into_iter()
             .collect();
         let history = self.deps.store.history(user_id, &keys).await?;
-        let decisions: Vec<Decision> = inputs
+        let seen = |input: &Input| {
+            input
+                .merchant
+                .as_ref()
+                .and_then(|m| history.get(&m.key))
+                .map_or(&[][..], Vec::as_slice)
+        };
+        let min = self.deps.min_confidence;
+        let mut decisions: Vec<Decision> = inputs
             .iter()
-            .map(|input| {
-                let seen = input
-                    .merchant
-                    .as_ref()
-                    .and_then(|m| history.get(&m.key))
-                    .map_or(&[][..], Vec::as_slice);
-                decide(input, &rules, seen, self.deps.min_confidence)
-            })
+            .map(|input| decide(input, &rules, seen(input), None, min))
             .collect();
-        let decided = decisions.iter().filter(|d| d.category_id.is_some()).count();
-        metrics::counter!("ai_categorized_total", "outcome" => "category")
-            .increment(decided as u64);
-        metrics::counter!("ai_categorized_total", "outcome" => "none")
-            .increment((decisions.len() - decided) as u64);
+        if decisions.iter().any(|d| d.category_id.is_none()) {
+            let names = self.category_names(credentials).await;
+            for (d, input) in decisions.iter_mut().zip(inputs) {
+                if d.category_id.is_none() {
+                    let guess = self.deps.model.guess_for(input, &names, explain);
+                    *d = decide(input, &rules, seen(input), guess, min);
+                }
+            }
+        }
+        for d in &decisions {
+            let outcome = match d.source {
+                Source::Rule => "rule",
+                Source::History => "history",
+                Source::Model => "model",
+                Source::None => "none",
+            };
+            metrics::counter!("ai_categorized_total", "outcome" => outcome).increment(1);
+        }
         Ok(decisions)
+    }
+
+    /// The caller's categories by name, from the ledger; none (logged) when
+    /// the ledger cannot say.
+    async fn category_names(&self, credentials: &Credentials) -> CategoryNames {
+        match self.deps.ledger.categories(credentials).await {
+            Ok(categories) => CategoryNames::new(categories.into_iter().filter_map(|c| {
+                Some((
+                    Uuid::try_parse(&c.id).ok()?,
+                    c.name,
+                    c.kind == ledger_pb::CategoryKind::Income as i32,
+                ))
+            })),
+            Err(error) => {
+                tracing::warn!(error = ?error, "categorizing without the global model: the ledger's categories are unavailable");
+                CategoryNames::default()
+            }
+        }
     }
 
     async fn suggestions(&self, user_id: Uuid, max: usize) -> Result<pb::SuggestRulesResponse> {
@@ -328,7 +373,10 @@ impl AiService for AiApi {
     ) -> Result<Response<pb::CategorizeResponse>, Status> {
         let user_id = caller(&request)?;
         let inputs = parse_batch(&request.get_ref().transactions).map_err(AiError::from)?;
-        let decisions = self.decide_all(user_id, &inputs).await?;
+        let credentials = Credentials::of(&request)?;
+        let decisions = self
+            .decide_all(user_id, &credentials, &inputs, false)
+            .await?;
         Ok(Response::new(pb::CategorizeResponse {
             categorizations: decisions.iter().map(convert::categorization).collect(),
         }))
@@ -343,7 +391,12 @@ impl AiService for AiApi {
         let transaction = request.get_ref().transaction.clone().unwrap_or_default();
         let input = Input::parse(&transaction, "transaction.").map_err(AiError::from)?;
         let decision = self
-            .decide_all(user_id, std::slice::from_ref(&input))
+            .decide_all(
+                user_id,
+                &Credentials::of(&request)?,
+                std::slice::from_ref(&input),
+                true,
+            )
             .await?
             .into_iter()
             .next()

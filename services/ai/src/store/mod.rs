@@ -15,9 +15,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use freedumb_kit::outbox::{Outbox, OutboxEvent};
 use uuid::Uuid;
 
 pub use self::sql::SqlStore;
+use crate::domain::CompiledRule;
 use crate::domain::rule::ConditionRecord;
 
 /// How many of a merchant's categorized transactions the history keeps
@@ -97,6 +99,16 @@ pub struct LearnEvent {
     pub event_id: Uuid,
     /// What it teaches (nothing for transfers).
     pub observations: Vec<Observation>,
+    /// The categories it makes the service propose (outbox events),
+    /// written with what it teaches.
+    pub proposals: Vec<OutboxEvent>,
+}
+
+impl RuleRecord {
+    /// The rule, ready to run.
+    pub fn compile(&self) -> Result<CompiledRule, String> {
+        CompiledRule::compile(self.id, self.category_id, self.stop, &self.conditions)
+    }
 }
 
 /// A merchant's recent history.
@@ -160,23 +172,27 @@ pub struct Stores {
     pub user: Arc<dyn AiStore>,
     /// The learner's.
     pub learner: Arc<dyn LearnerStore>,
+    /// The outbox relay's.
+    pub outbox: Arc<dyn Outbox>,
 }
 
 impl Stores {
-    fn on<S: AiStore + LearnerStore>(store: S) -> Self {
+    fn on<S: AiStore + LearnerStore>(store: S, outbox: Arc<dyn Outbox>) -> Self {
         let store = Arc::new(store);
         Self {
             user: store.clone(),
             learner: store,
+            outbox,
         }
     }
 }
 
 /// Builds the stores for a kit database (already migrated).
 pub fn for_database(db: &freedumb_kit::Database) -> Stores {
+    let outbox = freedumb_kit::outbox::for_database(db);
     db.with_pool(
-        |pool| Stores::on(SqlStore::new(pool)),
-        |pool| Stores::on(SqlStore::new(pool)),
+        |pool| Stores::on(SqlStore::new(pool), outbox.clone()),
+        |pool| Stores::on(SqlStore::new(pool), outbox.clone()),
     )
 }
 

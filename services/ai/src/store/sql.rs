@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use freedumb_kit::inbox::Inbox;
+use freedumb_kit::outbox::SqlOutbox;
 use freedumb_kit::sql::RunBuilt as _;
 use freedumb_kit::storage::begin_write;
 use sqlx::{Database, FromRow, Pool, QueryBuilder};
@@ -338,6 +339,8 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> LearnerStore for S
             for o in &event.observations {
                 Self::observe(&mut tx, o).await?;
             }
+            let proposals: Vec<_> = event.proposals.iter().map(|p| (p.clone(), now)).collect();
+            SqlOutbox::<DB>::insert(&mut tx, &proposals).await?;
         }
         tx.commit().await?;
         Ok(learned)

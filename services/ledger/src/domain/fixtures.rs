@@ -26,6 +26,7 @@ pub(crate) fn transaction_record() -> TransactionRecord {
         transfer_id: None,
         recurring: None,
         import_key: None,
+        ai_categorized: false,
         revision: 4,
         create_time: now,
         update_time: now,

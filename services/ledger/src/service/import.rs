@@ -124,6 +124,7 @@ impl LedgerApi {
                 transfer_id: None,
                 recurring: None,
                 import_key: Some(line.fingerprint.to_vec()),
+                ai_categorized: false,
                 revision: 0,
                 create_time: now,
                 update_time: now,

@@ -47,6 +47,7 @@ impl LedgerApi {
             transfer_id: None,
             recurring: None,
             import_key: None,
+            ai_categorized: false,
             revision: 0,
             create_time: now,
             update_time: now,
@@ -205,6 +206,10 @@ fn apply(patch: &TransactionPatch, before: &TransactionRecord) -> Result<Transac
     }
     if !v.is_empty() {
         return Err(v.into());
+    }
+    // The user chose the category now.
+    if patch.category_id.is_some() || patch.splits.is_some() {
+        after.ai_categorized = false;
     }
     after.revision = before.revision + 1;
     after.update_time = time::now();

@@ -44,6 +44,7 @@ impl LedgerApi {
             transfer_id: Some(transfer_id),
             recurring: None,
             import_key: None,
+            ai_categorized: false,
             revision: 0,
             create_time: now,
             update_time: now,

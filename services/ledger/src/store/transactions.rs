@@ -49,6 +49,9 @@ pub struct TransactionRecord {
     pub recurring: Option<(Uuid, NaiveDate)>,
     /// Fingerprint of the imported statement line.
     pub import_key: Option<Vec<u8>>,
+    /// Whether the ai service chose the category (or splits); a user's
+    /// change of them clears it.
+    pub ai_categorized: bool,
     /// Bumped on every update (optimistic concurrency).
     pub revision: i64,
     /// Created.

@@ -94,6 +94,7 @@ fn occurrence(rule: &RuleRecord, date: NaiveDate, now: DateTime<Utc>) -> Transac
         transfer_id: None,
         recurring: Some((rule.id, date)),
         import_key: None,
+        ai_categorized: false,
         revision: 0,
         create_time: now,
         update_time: now,

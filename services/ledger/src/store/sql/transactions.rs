@@ -34,6 +34,7 @@ pub(super) struct TransactionRow {
     recurring_rule_id: Option<Uuid>,
     occurrence_date: Option<NaiveDate>,
     import_key: Option<Vec<u8>>,
+    ai_categorized: bool,
     revision: i64,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
@@ -59,6 +60,7 @@ impl TransactionRow {
             transfer_id: self.transfer_id,
             recurring: self.recurring_rule_id.zip(self.occurrence_date),
             import_key: self.import_key,
+            ai_categorized: self.ai_categorized,
             revision: self.revision,
             create_time: self.create_time,
             update_time: self.update_time,
@@ -76,7 +78,7 @@ struct SplitRow {
 const SELECT: &str = "SELECT t.id, t.user_id, t.account_id, t.currency_code, \
      t.amount_minor, t.booking_date, t.description, t.merchant, t.category_id, t.has_splits, \
      t.tags, t.notes, t.transfer_id, t.recurring_rule_id, t.occurrence_date, t.import_key, \
-     t.revision, t.create_time, t.update_time FROM transactions t";
+     t.ai_categorized, t.revision, t.create_time, t.update_time FROM transactions t";
 
 const INSERT: &str = "INSERT INTO transactions (id, user_id, account_id, currency_code, \
      amount_minor, booking_date, description, merchant, search_text, category_id, has_splits, \
@@ -232,8 +234,8 @@ sql_store!(
         let updated: Option<(Uuid,)> = sqlx::query_as(
             "UPDATE transactions SET amount_minor = $1, booking_date = $2, description = $3, \
              merchant = $4, search_text = $5, category_id = $6, has_splits = $7, tags = $8, \
-             notes = $9, revision = $10, update_time = $11 \
-             WHERE id = $12 AND user_id = $13 AND revision = $14 RETURNING id",
+             notes = $9, revision = $10, update_time = $11, ai_categorized = $12 \
+             WHERE id = $13 AND user_id = $14 AND revision = $15 RETURNING id",
         )
         .bind(after.amount_minor)
         .bind(after.date)
@@ -246,6 +248,7 @@ sql_store!(
         .bind(after.notes.clone())
         .bind(after.revision)
         .bind(after.update_time)
+        .bind(after.ai_categorized)
         .bind(before.id)
         .bind(before.user_id)
         .bind(before.revision)
