@@ -15,6 +15,7 @@ freedumb_kit::store_contract!(
     freedumb_ai::store::for_database;
     rules_run_in_stage_order_are_limited_and_scoped,
     the_history_keeps_the_latest_by_version_and_learns_once,
+    a_proposal_is_written_once_with_its_event,
 );
 
 fn rule(user_id: Uuid, stage: i32) -> RuleRecord {
@@ -149,6 +150,7 @@ fn seen(
             category_id: category,
             version,
         }],
+        proposals: Vec::new(),
     }
 }
 
@@ -220,6 +222,7 @@ async fn the_history_keeps_the_latest_by_version_and_learns_once(stores: Stores)
                 transaction_id: transactions[5],
                 version: 300,
             }],
+            proposals: Vec::new(),
         }],
     )
     .await;
@@ -250,6 +253,7 @@ async fn the_history_keeps_the_latest_by_version_and_learns_once(stores: Stores)
                 category_id: fun,
                 reassigned_to: None,
             }],
+            proposals: Vec::new(),
         }],
     )
     .await;
@@ -262,6 +266,7 @@ async fn the_history_keeps_the_latest_by_version_and_learns_once(stores: Stores)
                 category_id: food,
                 reassigned_to: Some(misc),
             }],
+            proposals: Vec::new(),
         }],
     )
     .await;
@@ -299,4 +304,34 @@ async fn the_history_keeps_the_latest_by_version_and_learns_once(stores: Stores)
             .expect("merchants")
             .is_empty()
     );
+}
+
+async fn a_proposal_is_written_once_with_its_event(stores: Stores) {
+    let user = Uuid::now_v7();
+    let proposal = freedumb_ai::outbox::proposed(
+        user,
+        freedumb_proto::ai::CategoryProposed {
+            transaction_id: Uuid::now_v7().to_string(),
+            category_name: "Fuel".into(),
+            confidence: 0.95,
+            ..Default::default()
+        },
+    );
+    let mut event = seen(user, Uuid::now_v7(), "shell", None, 1);
+    event.proposals.push(proposal.clone());
+    // Delivered twice, in one batch and again later: proposed once.
+    assert_eq!(learn(&stores, &[event.clone(), event.clone()]).await, 1);
+    assert_eq!(learn(&stores, &[event]).await, 0);
+    let claimed = stores
+        .outbox
+        .claim(
+            Uuid::now_v7(),
+            now().timestamp_millis(),
+            now().timestamp_millis() + 60_000,
+            10,
+        )
+        .await
+        .expect("claim");
+    let events: Vec<_> = claimed.into_iter().map(|r| r.event).collect();
+    assert_eq!(events, [proposal]);
 }

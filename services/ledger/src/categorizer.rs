@@ -8,6 +8,7 @@
 //! nothing the second time, so replays are harmless.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -76,11 +77,10 @@ impl Categorizer {
         if !uncategorized(&before) || before.update_time.timestamp_micros() != decided_on {
             return Ok(Outcome::Stale);
         }
-        if !categories.contains_key(&user_id) {
-            let listed = self.store.list_categories(user_id).await?;
-            categories.insert(user_id, listed);
-        }
-        let mine = categories.get(&user_id).map_or(&[][..], Vec::as_slice);
+        let mine = match categories.entry(user_id) {
+            Entry::Occupied(listed) => listed.into_mut(),
+            Entry::Vacant(slot) => slot.insert(self.store.list_categories(user_id).await?),
+        };
         let Some(category_id) = resolve(mine, proposal, before.amount_minor) else {
             return Ok(Outcome::NoCategory);
         };
@@ -115,7 +115,11 @@ fn resolve(
     proposal: &ai_pb::CategoryProposed,
     amount_minor: i64,
 ) -> Option<Uuid> {
-    let kind = if amount_minor > 0 { "income" } else { "expense" };
+    let kind = if amount_minor > 0 {
+        "income"
+    } else {
+        "expense"
+    };
     let of_kind = categories.iter().filter(|c| c.kind == kind);
     if !proposal.category_id.is_empty() {
         let id = Uuid::try_parse(&proposal.category_id).ok()?;
@@ -198,7 +202,12 @@ mod tests {
         let coffee = category("Coffee", "expense");
         let refunds = category("Refunds", "income");
         let twice = [category("Gifts", "expense"), category("gifts", "expense")];
-        let mine = [coffee.clone(), refunds.clone(), twice[0].clone(), twice[1].clone()];
+        let mine = [
+            coffee.clone(),
+            refunds.clone(),
+            twice[0].clone(),
+            twice[1].clone(),
+        ];
         assert_eq!(resolve(&mine, &by_name("coffee"), -450), Some(coffee.id));
         assert_eq!(resolve(&mine, &by_name("Coffee"), 450), None, "wrong kind");
         assert_eq!(resolve(&mine, &by_name("Refunds"), 1_000), Some(refunds.id));

@@ -199,7 +199,9 @@ pub fn decide(
             ),
             Some(_) => (
                 0.0,
-                format!("{merchant_name}: the global model disagrees with your history, which stands"),
+                format!(
+                    "{merchant_name}: the global model disagrees with your history, which stands"
+                ),
             ),
         };
         let decided = confidence >= min_confidence;
@@ -354,7 +356,10 @@ mod tests {
             })
         };
         let new = decide(&coffee(), &[], &[], guess(coffee_id, 0.8), 0.5);
-        assert_eq!((new.category_id, new.source), (Some(coffee_id), Source::Model));
+        assert_eq!(
+            (new.category_id, new.source),
+            (Some(coffee_id), Source::Model)
+        );
         assert_eq!(new.steps[2].features, [("w:bottle".to_owned(), 2.0)]);
 
         let unsure = decide(&coffee(), &[], &[], guess(coffee_id, 0.4), 0.5);
@@ -370,7 +375,13 @@ mod tests {
         assert!(!disagree.steps[2].decided);
 
         // Rules and a sure history come first.
-        let sure = decide(&coffee(), &[], &[food, food, food], guess(coffee_id, 0.99), 0.5);
+        let sure = decide(
+            &coffee(),
+            &[],
+            &[food, food, food],
+            guess(coffee_id, 0.99),
+            0.5,
+        );
         assert_eq!((sure.category_id, sure.steps.len()), (Some(food), 2));
     }
 }

@@ -64,7 +64,11 @@ impl NaiveBayes {
             for f in e.features {
                 tokens[e.class] += 1;
                 // At most 65,535 classes: the list is built from names.
-                *table.entry(*f).or_default().entry(e.class as u16).or_default() += 1;
+                *table
+                    .entry(*f)
+                    .or_default()
+                    .entry(e.class as u16)
+                    .or_default() += 1;
             }
         }
         let counts = table
@@ -138,7 +142,13 @@ impl NaiveBayes {
                 let masked = s
                     .into_iter()
                     .enumerate()
-                    .map(|(c, s)| if self.groups[c] == group { s } else { f64::NEG_INFINITY })
+                    .map(|(c, s)| {
+                        if self.groups[c] == group {
+                            s
+                        } else {
+                            f64::NEG_INFINITY
+                        }
+                    })
                     .collect();
                 (masked, class)
             })
@@ -186,7 +196,13 @@ impl NaiveBayes {
             .log_scores(features)
             .into_iter()
             .enumerate()
-            .map(|(c, s)| if self.groups[c] == group { s } else { f64::NEG_INFINITY })
+            .map(|(c, s)| {
+                if self.groups[c] == group {
+                    s
+                } else {
+                    f64::NEG_INFINITY
+                }
+            })
             .collect();
         if scores.iter().all(|s| *s == f64::NEG_INFINITY) {
             return None;

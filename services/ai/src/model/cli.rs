@@ -28,8 +28,9 @@ pub struct Figures {
 /// The rows of `data`, or the shipped ones.
 pub fn rows(data: Option<&Path>) -> anyhow::Result<Vec<Row>> {
     let text = match data {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
         None => SHIPPED_DATA.to_owned(),
     };
     dataset::parse(&text).context("reading the training data")
@@ -127,7 +128,11 @@ mod tests {
             ("unseen_all", committed.report.unseen_all, now.unseen_all),
             ("unseen", committed.report.unseen, now.unseen),
             ("temporal", committed.report.temporal, now.temporal),
-            ("temporal_auto", committed.report.temporal_auto, now.temporal_auto),
+            (
+                "temporal_auto",
+                committed.report.temporal_auto,
+                now.temporal_auto,
+            ),
         ];
         for (split, was, is) in pairs {
             for (what, was, is) in [
@@ -143,7 +148,10 @@ mod tests {
             }
         }
         // The targets, on the CI run.
-        assert!(now.temporal.accuracy > 0.9 && now.temporal.coverage >= 0.9, "{now:?}");
+        assert!(
+            now.temporal.accuracy > 0.9 && now.temporal.coverage >= 0.9,
+            "{now:?}"
+        );
         assert!(now.unseen_all.accuracy > 0.54, "{now:?}");
         assert!(now.temporal_auto.accuracy > 0.97, "{now:?}");
     }

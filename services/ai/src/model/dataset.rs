@@ -42,8 +42,7 @@ impl Row {
     /// The merchant the row names, as a key: rows with the same key are
     /// one merchant (kept on one side of a split).
     pub fn merchant_key(&self) -> String {
-        normalize(&self.description)
-            .map_or_else(|| self.description.to_lowercase(), |m| m.key)
+        normalize(&self.description).map_or_else(|| self.description.to_lowercase(), |m| m.key)
     }
 }
 
@@ -160,9 +159,18 @@ mod tests {
         assert_eq!(classes(&rows), ["Coffee"]);
         for (bad, line) in [
             ("nope\n", 1),
-            ("description\tcategory\tamount_min\tamount_max\tweight\tsource\nx\tCoffee\t1\t0\t1\ts\n", 2),
-            ("description\tcategory\tamount_min\tamount_max\tweight\tsource\n\nx\tCoffee\t0\t1\t0\ts\n", 3),
-            ("description\tcategory\tamount_min\tamount_max\tweight\tsource\nx\tCoffee\tNaN\t1\t1\ts\n", 2),
+            (
+                "description\tcategory\tamount_min\tamount_max\tweight\tsource\nx\tCoffee\t1\t0\t1\ts\n",
+                2,
+            ),
+            (
+                "description\tcategory\tamount_min\tamount_max\tweight\tsource\n\nx\tCoffee\t0\t1\t0\ts\n",
+                3,
+            ),
+            (
+                "description\tcategory\tamount_min\tamount_max\tweight\tsource\nx\tCoffee\tNaN\t1\t1\ts\n",
+                2,
+            ),
         ] {
             assert_eq!(parse(bad).expect_err(bad).line, line, "{bad}");
         }

@@ -103,13 +103,17 @@ pub fn evaluate(rows: &[Row], options: &Options) -> Report {
         .enumerate()
         .map(|(i, r)| (i, &rows[*r]))
         .fold((Vec::new(), Vec::new()), |(mut test, mut train), (i, r)| {
-            if i < cut { test.push(r) } else { train.push(r) }
+            if i < cut {
+                test.push(r)
+            } else {
+                train.push(r)
+            }
             (test, train)
         });
     let (random_all, random) = model_only(&train, &test, options.min_confidence);
 
     let held_out = |r: &Row| {
-        fnv1a(format!("{}:{}", options.seed, r.merchant_key()).as_bytes()) % 5 == 0
+        fnv1a(format!("{}:{}", options.seed, r.merchant_key()).as_bytes()).is_multiple_of(5)
     };
     let (test, train): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|r| held_out(r));
     let (unseen_all, unseen) = model_only(&train, &test, options.min_confidence);
@@ -166,7 +170,12 @@ const OWN_WAY: f64 = 0.1;
 
 /// The temporal split: users drawn from `pool`, the cascade run with
 /// `model`. Returns the cascade's scores and the auto-applied ones.
-fn simulate(model: &GlobalModel, pool: &[&Row], all: &[Row], options: &Options) -> (Metrics, Metrics) {
+fn simulate(
+    model: &GlobalModel,
+    pool: &[&Row],
+    all: &[Row],
+    options: &Options,
+) -> (Metrics, Metrics) {
     let names = classes(all);
     let income: Vec<&str> = names
         .iter()
@@ -239,7 +248,12 @@ fn simulate(model: &GlobalModel, pool: &[&Row], all: &[Row], options: &Options) 
 
 /// A user's merchants: the monthly ones, then 20 to 40 drawn by how common
 /// they are.
-fn habits<'r>(pool: &[&'r Row], names: &[String], income: &[&str], rng: &mut StdRng) -> Vec<Habit<'r>> {
+fn habits<'r>(
+    pool: &[&'r Row],
+    names: &[String],
+    income: &[&str],
+    rng: &mut StdRng,
+) -> Vec<Habit<'r>> {
     let mut habits = Vec::new();
     for (category, most) in MONTHLY {
         let candidates: Vec<&&Row> = pool.iter().filter(|r| r.category == category).collect();

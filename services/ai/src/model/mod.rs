@@ -19,8 +19,8 @@ use std::sync::LazyLock;
 
 use uuid::Uuid;
 
-use self::bayes::{Example, NaiveBayes};
 pub use self::bayes::ModelError;
+use self::bayes::{Example, NaiveBayes};
 use self::dataset::Row;
 use crate::domain::{Input, ModelGuess};
 
@@ -71,8 +71,13 @@ impl GlobalModel {
             .iter()
             .filter_map(|r| {
                 let class = index(&r.category)?;
-                let held_out = features::fnv1a(r.merchant_key().as_bytes()) % CALIBRATION_EVERY == 0;
-                Some((features::hashes(&r.description, r.amount_minor()), class, held_out))
+                let held_out =
+                    features::fnv1a(r.merchant_key().as_bytes()).is_multiple_of(CALIBRATION_EVERY);
+                Some((
+                    features::hashes(&r.description, r.amount_minor()),
+                    class,
+                    held_out,
+                ))
             })
             .collect();
         let examples = |keep: &dyn Fn(bool) -> bool| -> Vec<Example<'_>> {
@@ -250,18 +255,27 @@ mod tests {
             assert_eq!(guess.category, category, "{description}: {guess:?}");
             let features = model.strongest_features(description, amount, category);
             assert!(!features.is_empty(), "{description}");
-            assert!(features.windows(2).all(|w| w[0].1 >= w[1].1), "{features:?}");
+            assert!(
+                features.windows(2).all(|w| w[0].1 >= w[1].1),
+                "{features:?}"
+            );
         }
         assert!(model.strongest_features("x", 1, "No such").is_empty());
-        let guess = model.guess_as_class("SHELL OIL 57442 HOUSTON TX", -4_210).expect("a guess");
+        let guess = model
+            .guess_as_class("SHELL OIL 57442 HOUSTON TX", -4_210)
+            .expect("a guess");
         assert_eq!(model.class_of(guess.category_id), Some("Fuel"));
         assert_eq!(model.class_of(Uuid::nil()), None);
     }
 
     #[test]
     fn names_resolve_once_per_kind() {
-        let (fuel, gifts, gifts2, refunds) =
-            (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (fuel, gifts, gifts2, refunds) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
         let names = CategoryNames::new([
             (fuel, "Fuel".to_owned(), false),
             (gifts, "Gifts".to_owned(), false),

@@ -70,6 +70,16 @@ async fn await_answer(
     }
 }
 
+/// The id of the caller's category named `name`.
+async fn category_named(ledger: &mut Ledger, token: &str, name: &str) -> String {
+    crate::ledger_support::categories(ledger, token)
+        .await
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.id)
+        .unwrap_or_else(|| panic!("no category {name}"))
+}
+
 async fn spend(
     ledger: &mut Ledger,
     token: &str,
@@ -97,6 +107,9 @@ async fn the_history_learns_from_the_ledger_and_a_correction_changes_the_next_an
     let (food, fun) = two_categories(&mut ledger, &token).await;
     let account = open_account(&mut ledger, &token, "EUR", 0).await;
 
+    // A merchant new to the user: the global model reads the description
+    // and names the user's own "Coffee".
+    let coffee = category_named(&mut ledger, &token, "Coffee").await;
     let fresh = categorize(&mut client, &token, COFFEE).await;
     assert_eq!(
         (
@@ -104,16 +117,25 @@ async fn the_history_learns_from_the_ledger_and_a_correction_changes_the_next_an
             fresh.source,
             fresh.merchant.as_str()
         ),
-        ("", apb::CategorizationSource::None as i32, "Blue Bottle")
+        (
+            coffee.as_str(),
+            apb::CategorizationSource::Model as i32,
+            "Blue Bottle"
+        )
     );
+    assert!(fresh.confidence >= 0.5, "{fresh:?}");
     let first = spend(&mut ledger, &token, &account, &food).await;
     let second = spend(&mut ledger, &token, &account, &food).await;
     let learned = await_answer(&mut client, &token, &food, 2.0 / 3.0).await;
     assert_eq!(learned.source, apb::CategorizationSource::History as i32);
 
-    // Another user learned nothing from it.
+    // Another user learned nothing from it: the model answers with theirs.
     let theirs = categorize(&mut client, &other, COFFEE).await;
-    assert_eq!(theirs.category_id, "");
+    assert_eq!(theirs.source, apb::CategorizationSource::Model as i32);
+    assert_eq!(
+        theirs.category_id,
+        category_named(&mut ledger, &other, "Coffee").await
+    );
 
     // The user corrects both in the ledger and records a third in `fun`.
     for t in [&first, &second] {
@@ -862,4 +884,177 @@ async fn questions_are_answered_from_the_callers_own_figures_or_not_at_all() {
     assert_eq!(violated_fields(&err), ["question"]);
     let err = client.ask(ask(&token, "  ")).await.expect_err("empty");
     assert_eq!(violated_fields(&err), ["question"]);
+}
+
+async fn transaction(ledger: &mut Ledger, token: &str, id: &str) -> pb::Transaction {
+    ledger
+        .get_transaction(authed(
+            pb::GetTransactionRequest {
+                transaction_id: id.into(),
+            },
+            token,
+        ))
+        .await
+        .expect("get transaction")
+        .into_inner()
+        .transaction
+        .expect("transaction")
+}
+
+/// Reads the transaction until `done` holds (the learner and the ledger's
+/// categorizer follow the event streams within moments).
+async fn await_transaction(
+    ledger: &mut Ledger,
+    token: &str,
+    id: &str,
+    done: impl Fn(&pb::Transaction) -> bool,
+) -> pb::Transaction {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = transaction(ledger, token, id).await;
+        if done(&t) {
+            return t;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {t:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn new_transactions_are_categorized_by_the_ai_marked_and_a_users_choice_wins() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let mut ledger = app.ledger().await;
+    let account = open_account(&mut ledger, &token, "USD", 0).await;
+    let subscriptions = category_named(&mut ledger, &token, "Subscriptions").await;
+    let entertainment = category_named(&mut ledger, &token, "Entertainment").await;
+    let record = |description: &str, minor: i64| pb::CreateTransactionRequest {
+        description: description.into(),
+        ..new_transaction(&account, minor)
+    };
+
+    // Recorded without a category: the ai applies one, marked as its own.
+    let netflix = create(
+        &mut ledger,
+        &token,
+        record("NETFLIX.COM 866-579-7172 CA", -1_549),
+    )
+    .await;
+    assert_eq!(
+        netflix.categorized_by,
+        pb::CategorizedBy::Unspecified as i32
+    );
+    let applied = await_transaction(&mut ledger, &token, &netflix.id, |t| {
+        !t.category_id.is_empty()
+    })
+    .await;
+    assert_eq!(
+        (applied.category_id.as_str(), applied.categorized_by),
+        (subscriptions.as_str(), pb::CategorizedBy::Ai as i32)
+    );
+
+    // The user's own choice is marked as theirs and never overwritten:
+    // recorded with a category, or chosen before or after the ai acts.
+    let chosen = create(
+        &mut ledger,
+        &token,
+        pb::CreateTransactionRequest {
+            category_id: entertainment.clone(),
+            ..record("SPOTIFY USA 877-778-1161 NY", -1_099)
+        },
+    )
+    .await;
+    assert_eq!(chosen.categorized_by, pb::CategorizedBy::User as i32);
+    let raced = create(&mut ledger, &token, record("HULU 877-8244858 CA", -799)).await;
+    let corrected = ledger
+        .update_transaction(authed(
+            pb::UpdateTransactionRequest {
+                transaction: Some(pb::Transaction {
+                    id: raced.id.clone(),
+                    category_id: entertainment.clone(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["category_id"]),
+            },
+            &token,
+        ))
+        .await
+        .expect("categorize")
+        .into_inner()
+        .transaction
+        .expect("transaction");
+    assert_eq!(corrected.categorized_by, pb::CategorizedBy::User as i32);
+    // A later transaction categorized by the ai means the proposals before
+    // it were handled.
+    let later = create(
+        &mut ledger,
+        &token,
+        record("NETFLIX.COM 866-579-7172 CA", -1_549),
+    )
+    .await;
+    await_transaction(&mut ledger, &token, &later.id, |t| {
+        !t.category_id.is_empty()
+    })
+    .await;
+    for id in [&chosen.id, &raced.id] {
+        let t = transaction(&mut ledger, &token, id).await;
+        assert_eq!(
+            (t.category_id.as_str(), t.categorized_by),
+            (entertainment.as_str(), pb::CategorizedBy::User as i32),
+            "{t:?}"
+        );
+    }
+
+    // The user corrects the ai: the transaction is theirs again.
+    let fixed = ledger
+        .update_transaction(authed(
+            pb::UpdateTransactionRequest {
+                transaction: Some(pb::Transaction {
+                    id: netflix.id.clone(),
+                    category_id: entertainment.clone(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["category_id"]),
+            },
+            &token,
+        ))
+        .await
+        .expect("correct")
+        .into_inner()
+        .transaction
+        .expect("transaction");
+    assert_eq!(fixed.categorized_by, pb::CategorizedBy::User as i32);
+
+    // The correction is learned (not the ai's own choices): the next
+    // Netflix is no longer put in Subscriptions without asking. A line
+    // nobody can read stays uncategorized too.
+    let next = create(
+        &mut ledger,
+        &token,
+        record("NETFLIX.COM 866-579-7172 CA", -1_549),
+    )
+    .await;
+    let unreadable = create(&mut ledger, &token, record("POS 000123 4567", -2_000)).await;
+    let sentinel = create(
+        &mut ledger,
+        &token,
+        record("SHELL OIL 57442 HOUSTON TX", -4_210),
+    )
+    .await;
+    let fuel = await_transaction(&mut ledger, &token, &sentinel.id, |t| {
+        !t.category_id.is_empty()
+    })
+    .await;
+    assert_eq!(
+        fuel.category_id,
+        category_named(&mut ledger, &token, "Fuel").await
+    );
+    for id in [&next.id, &unreadable.id] {
+        let t = transaction(&mut ledger, &token, id).await;
+        assert_eq!(
+            (t.category_id.as_str(), t.categorized_by),
+            ("", pb::CategorizedBy::Unspecified as i32),
+            "{t:?}"
+        );
+    }
 }
