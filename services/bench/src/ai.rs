@@ -224,6 +224,8 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
         }
     }
 
+    import_categorization(&endpoint, 100_000).await?;
+
     println!("\n### Ask, offline (the same user)\n");
     println!("| question | clients | answers/s | p50 ms | p95 ms | p99 ms |");
     println!("|---|---|---|---|---|---|");
@@ -259,5 +261,146 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// The CSV header of [`statement`].
+const HEADER: &str = "Date,Amount,Description,Merchant\n";
+
+/// The lines of a statement drawn from the shipped labelled descriptors
+/// (each with its own reference, so none is a duplicate).
+fn statement(lines: usize) -> anyhow::Result<Vec<String>> {
+    let rows = freedumb_ai::model::dataset::parse(freedumb_ai::model::SHIPPED_DATA)?;
+    anyhow::ensure!(!rows.is_empty(), "no shipped descriptors");
+    Ok((0..lines)
+        .map(|n| {
+            let row = &rows[(n * 7919) % rows.len()];
+            let minor = row.amount_minor();
+            let sign = if minor < 0 { "-" } else { "" };
+            format!(
+                "2026-{:02}-{:02},{sign}{}.{:02},\"{} REF{n:06}\",\n",
+                n % 12 + 1,
+                n % 28 + 1,
+                minor.unsigned_abs() / 100,
+                minor.unsigned_abs() % 100,
+                row.description.replace('"', "")
+            )
+        })
+        .collect())
+}
+
+/// Imports `lines` lines for a new user in chunks, then measures how long
+/// after the import the ai service's categories are applied: a transaction
+/// recorded after the import is categorized last (the streams are read in
+/// order), so when it is, every line before it has been handled.
+async fn import_categorization(endpoint: &str, lines: usize) -> anyhow::Result<()> {
+    const CHUNK: usize = 20_000;
+    let token = register_user(endpoint.to_owned()).await?;
+    let mut ledger = LedgerServiceClient::connect(endpoint.to_owned()).await?;
+    let account = ledger
+        .create_account(authed(
+            pb::CreateAccountRequest {
+                account: Some(pb::Account {
+                    name: "Imported".into(),
+                    kind: pb::AccountKind::Checking.into(),
+                    opening_balance: eur(0),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        )?)
+        .await?
+        .into_inner()
+        .account
+        .ok_or_else(|| anyhow::anyhow!("no account"))?;
+    let data = statement(lines)?;
+    eprintln!("importing {lines} lines in chunks of {CHUNK}…");
+    let started = Instant::now();
+    for chunk in data.chunks(CHUNK) {
+        let csv = std::iter::once(HEADER)
+            .chain(chunk.iter().map(String::as_str))
+            .collect::<String>();
+        crate::ledger::import(&mut ledger, &token, &account.id, csv.into_bytes()).await?;
+    }
+    let imported = started.elapsed();
+    let sentinel = ledger
+        .create_transaction(authed(
+            pb::CreateTransactionRequest {
+                account_id: account.id.clone(),
+                amount: eur(-1_549),
+                date: Some(Date {
+                    year: 2026,
+                    month: 11,
+                    day: 30,
+                }),
+                description: "NETFLIX.COM 866-579-7172 CA".into(),
+                ..Default::default()
+            },
+            &token,
+        )?)
+        .await?
+        .into_inner()
+        .transaction
+        .ok_or_else(|| anyhow::anyhow!("no transaction"))?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let t = ledger
+            .get_transaction(authed(
+                pb::GetTransactionRequest {
+                    transaction_id: sentinel.id.clone(),
+                },
+                &token,
+            )?)
+            .await?
+            .into_inner()
+            .transaction
+            .ok_or_else(|| anyhow::anyhow!("no transaction"))?;
+        if !t.category_id.is_empty() {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the import was not categorized in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let categorized_after = started.elapsed() - imported;
+    let (mut by_ai, mut page_token) = (0usize, String::new());
+    loop {
+        let page = ledger
+            .list_transactions(authed(
+                pb::ListTransactionsRequest {
+                    page_size: 1000,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
+                &token,
+            )?)
+            .await?
+            .into_inner();
+        by_ai += page
+            .transactions
+            .iter()
+            .filter(|t| t.categorized_by == pb::CategorizedBy::Ai as i32)
+            .count();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    println!("\n### Auto-categorization of an import (SQLite, `--target all`)\n");
+    println!(
+        "| lines | import s | lines/s | categorized after the import, s | applied by the ai |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {lines} | {:.1} | {:.0} | {:.1} | {} ({:.1}%) |",
+        imported.as_secs_f64(),
+        lines as f64 / imported.as_secs_f64(),
+        categorized_after.as_secs_f64(),
+        by_ai.saturating_sub(1),
+        by_ai.saturating_sub(1) as f64 * 100.0 / lines as f64
+    );
     Ok(())
 }

@@ -58,7 +58,7 @@ fn statement(part: usize) -> Vec<u8> {
     csv.into_bytes()
 }
 
-async fn import(
+pub(crate) async fn import(
     ledger: &mut LedgerServiceClient<tonic::transport::Channel>,
     token: &str,
     account_id: &str,

@@ -7,8 +7,6 @@
 //! the user does not have (any more). Applying a proposal twice changes
 //! nothing the second time, so replays are harmless.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,7 +18,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::outbox;
-use crate::store::{CategoryRecord, LedgerStore, StoreError, TransactionRecord};
+use crate::store::{AiCategory, CategoryRecord, LedgerStore};
 
 /// The stream the ai service publishes its proposals on.
 pub const AI_STREAM: &str = "freedumb.ai.v1.events";
@@ -33,27 +31,6 @@ pub struct Categorizer {
     wake: Arc<Notify>,
 }
 
-/// What became of a proposal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The category was set.
-    Applied,
-    /// The transaction is gone, categorized or changed since.
-    Stale,
-    /// The proposal names no category of the user's of the right kind.
-    NoCategory,
-}
-
-impl Outcome {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Applied => "applied",
-            Self::Stale => "stale",
-            Self::NoCategory => "no_category",
-        }
-    }
-}
-
 impl Categorizer {
     /// Applies proposals through `store`, waking the outbox relay (`wake`)
     /// after each batch that changed something.
@@ -61,76 +38,73 @@ impl Categorizer {
         Self { store, wake }
     }
 
-    /// Applies one proposal for `user_id`; `categories` caches the user's
-    /// categories for the batch.
-    pub async fn apply(
+    /// Applies one user's proposals in one store transaction; returns how
+    /// many were applied.
+    async fn apply(
         &self,
         user_id: Uuid,
-        proposal: &ai_pb::CategoryProposed,
-        categories: &mut HashMap<Uuid, Vec<CategoryRecord>>,
-    ) -> anyhow::Result<Outcome> {
-        let id = Uuid::try_parse(&proposal.transaction_id)?;
-        let decided_on = time::micros(proposal.transaction_update_time.as_ref())?;
-        let Some(before) = self.store.get_transaction(user_id, id).await? else {
-            return Ok(Outcome::Stale);
-        };
-        if !uncategorized(&before) || before.update_time.timestamp_micros() != decided_on {
-            return Ok(Outcome::Stale);
+        proposals: &[ai_pb::CategoryProposed],
+    ) -> anyhow::Result<usize> {
+        let categories = self.store.list_categories(user_id).await?;
+        let mut items = Vec::with_capacity(proposals.len());
+        for p in proposals {
+            let (Ok(transaction_id), Ok(decided_on_micros)) = (
+                Uuid::try_parse(&p.transaction_id),
+                time::micros(p.transaction_update_time.as_ref()),
+            ) else {
+                tracing::warn!(transaction = %p.transaction_id, "skipping a malformed proposal");
+                continue;
+            };
+            let (expense, income) = (
+                resolve(&categories, p, "expense"),
+                resolve(&categories, p, "income"),
+            );
+            if expense.is_none() && income.is_none() {
+                metrics::counter!("ledger_ai_categorized_total", "outcome" => "no_category")
+                    .increment(1);
+                continue;
+            }
+            items.push(AiCategory {
+                transaction_id,
+                decided_on_micros,
+                expense,
+                income,
+            });
         }
-        let mine = match categories.entry(user_id) {
-            Entry::Occupied(listed) => listed.into_mut(),
-            Entry::Vacant(slot) => slot.insert(self.store.list_categories(user_id).await?),
-        };
-        let Some(category_id) = resolve(mine, proposal, before.amount_minor) else {
-            return Ok(Outcome::NoCategory);
-        };
-        let mut after = before.clone();
-        after.category_id = Some(category_id);
-        after.ai_categorized = true;
-        after.revision = before.revision + 1;
-        after.update_time = time::now();
-        match self
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let applied = self
             .store
-            .update_transaction(&before, &after, &outbox::build)
-            .await
-        {
-            Ok(()) => Ok(Outcome::Applied),
-            // Changed by the user in between, or the category deleted.
-            Err(StoreError::Conflict | StoreError::NotFound(_)) => Ok(Outcome::Stale),
-            Err(e) => Err(anyhow::Error::from(e)),
-        }
+            .apply_ai_categories(user_id, &items, time::now(), &outbox::build)
+            .await?
+            .len();
+        metrics::counter!("ledger_ai_categorized_total", "outcome" => "applied")
+            .increment(applied as u64);
+        // Categorized, split, edited or deleted by the user meanwhile.
+        metrics::counter!("ledger_ai_categorized_total", "outcome" => "stale")
+            .increment((items.len() - applied) as u64);
+        Ok(applied)
     }
 }
 
-/// Whether nobody has categorized `t` (and it can be: not a transfer leg).
-fn uncategorized(t: &TransactionRecord) -> bool {
-    t.category_id.is_none() && t.splits.is_empty() && t.transfer_id.is_none()
-}
-
-/// The user's category the proposal names, of the kind the amount needs
-/// (income for money in, expense for money out): by id, or by a name
-/// exactly one of those categories has (ignoring case).
+/// The user's category of `kind` the proposal names: by id, or by a name
+/// exactly one category of that kind has (ignoring case).
 fn resolve(
     categories: &[CategoryRecord],
     proposal: &ai_pb::CategoryProposed,
-    amount_minor: i64,
+    kind: &str,
 ) -> Option<Uuid> {
-    let kind = if amount_minor > 0 {
-        "income"
-    } else {
-        "expense"
-    };
-    let of_kind = categories.iter().filter(|c| c.kind == kind);
+    let mut of_kind = categories.iter().filter(|c| c.kind == kind);
     if !proposal.category_id.is_empty() {
         let id = Uuid::try_parse(&proposal.category_id).ok()?;
         return of_kind.map(|c| c.id).find(|c| *c == id);
     }
-    let name = proposal.category_name.trim();
+    let name = proposal.category_name.trim().to_lowercase();
     if name.is_empty() {
         return None;
     }
-    let name = name.to_lowercase();
-    let mut named = of_kind.filter(|c| c.name.to_lowercase() == name);
+    let mut named = of_kind.by_ref().filter(|c| c.name.to_lowercase() == name);
     match (named.next(), named.next()) {
         (Some(only), None) => Some(only.id),
         _ => None,
@@ -140,8 +114,8 @@ fn resolve(
 #[async_trait]
 impl Handler for Categorizer {
     async fn handle(&self, events: &[Arc<Event>]) -> anyhow::Result<()> {
-        let mut categories = HashMap::new();
-        let mut applied = 0;
+        // Per user, in the order they came.
+        let mut by_user: Vec<(Uuid, Vec<ai_pb::CategoryProposed>)> = Vec::new();
         for event in events {
             let decoded = ai_pb::AiEvent::decode(event.payload.as_ref())
                 .map_err(anyhow::Error::from)
@@ -156,17 +130,14 @@ impl Handler for Categorizer {
             let Some(ai_pb::ai_event::Change::CategoryProposed(proposal)) = change else {
                 continue;
             };
-            let outcome = match self.apply(user_id, &proposal, &mut categories).await {
-                Ok(outcome) => outcome,
-                Err(error) if error.downcast_ref::<StoreError>().is_some() => return Err(error),
-                Err(error) => {
-                    tracing::warn!(event = %event.id, error = ?error, "skipping a malformed proposal");
-                    continue;
-                }
-            };
-            applied += usize::from(outcome == Outcome::Applied);
-            metrics::counter!("ledger_ai_categorized_total", "outcome" => outcome.label())
-                .increment(1);
+            match by_user.iter_mut().find(|(u, _)| *u == user_id) {
+                Some((_, proposals)) => proposals.push(proposal),
+                None => by_user.push((user_id, vec![proposal])),
+            }
+        }
+        let mut applied = 0;
+        for (user_id, proposals) in &by_user {
+            applied += self.apply(*user_id, proposals).await?;
         }
         if applied > 0 {
             self.wake.notify_one();
@@ -208,20 +179,36 @@ mod tests {
             twice[0].clone(),
             twice[1].clone(),
         ];
-        assert_eq!(resolve(&mine, &by_name("coffee"), -450), Some(coffee.id));
-        assert_eq!(resolve(&mine, &by_name("Coffee"), 450), None, "wrong kind");
-        assert_eq!(resolve(&mine, &by_name("Refunds"), 1_000), Some(refunds.id));
-        assert_eq!(resolve(&mine, &by_name("Gifts"), -1), None, "ambiguous");
-        assert_eq!(resolve(&mine, &by_name("Travel"), -1), None);
+        assert_eq!(
+            resolve(&mine, &by_name("coffee"), "expense"),
+            Some(coffee.id)
+        );
+        assert_eq!(
+            resolve(&mine, &by_name("Coffee"), "income"),
+            None,
+            "wrong kind"
+        );
+        assert_eq!(
+            resolve(&mine, &by_name("Refunds"), "income"),
+            Some(refunds.id)
+        );
+        assert_eq!(
+            resolve(&mine, &by_name("Gifts"), "expense"),
+            None,
+            "ambiguous"
+        );
+        assert_eq!(resolve(&mine, &by_name("Travel"), "expense"), None);
+        assert_eq!(resolve(&mine, &by_name(" "), "expense"), None);
         let by_id = ai_pb::CategoryProposed {
             category_id: coffee.id.to_string(),
             ..Default::default()
         };
-        assert_eq!(resolve(&mine, &by_id, -1), Some(coffee.id));
+        assert_eq!(resolve(&mine, &by_id, "expense"), Some(coffee.id));
+        assert_eq!(resolve(&mine, &by_id, "income"), None);
         let foreign = ai_pb::CategoryProposed {
             category_id: Uuid::now_v7().to_string(),
             ..Default::default()
         };
-        assert_eq!(resolve(&mine, &foreign, -1), None);
+        assert_eq!(resolve(&mine, &foreign, "expense"), None);
     }
 }

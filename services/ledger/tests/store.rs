@@ -11,8 +11,8 @@ use freedumb_ledger::domain::{MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR};
 use freedumb_ledger::outbox;
 use freedumb_ledger::recurrence::{Frequency, Schedule};
 use freedumb_ledger::store::{
-    AccountRecord, Created, ImportCounts, LedgerStore, RuleRecord, StoreError, Stores,
-    TransactionFilter, TransactionRecord,
+    AccountRecord, AiCategory, CategoryRecord, Created, ImportCounts, LedgerStore, RuleRecord,
+    StoreError, Stores, TransactionFilter, TransactionRecord,
 };
 use freedumb_proto::ledger as pb;
 use prost::Message as _;
@@ -28,6 +28,7 @@ freedumb_kit::store_contract!(
     a_due_occurrence_is_recorded_once,
     an_import_records_each_line_once,
     an_import_larger_than_one_statement_is_recorded_whole,
+    ai_categories_apply_only_to_untouched_uncategorized_transactions,
 );
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -358,4 +359,109 @@ async fn an_import_larger_than_one_statement_is_recorded_whole(stores: Stores) {
         .await
         .expect("list");
     assert_eq!(listed.len(), 4_000);
+}
+
+async fn ai_categories_apply_only_to_untouched_uncategorized_transactions(stores: Stores) {
+    let store = &stores.user;
+    let user = Uuid::now_v7();
+    let acc = account(store, user).await;
+    let category = |name: &str, kind: &str| CategoryRecord {
+        id: Uuid::now_v7(),
+        user_id: user,
+        name: name.into(),
+        kind: kind.into(),
+        parent_id: None,
+        create_time: now(),
+    };
+    let (fuel, refunds, food) = (
+        category("Fuel", "expense"),
+        category("Refunds", "income"),
+        category("Food", "expense"),
+    );
+    store
+        .ensure_profile(user, &[fuel.clone(), refunds.clone(), food.clone()], now())
+        .await
+        .expect("profile");
+    let record = |t: TransactionRecord| async move {
+        store
+            .create_transaction(&t, None, &outbox::build)
+            .await
+            .expect("create");
+        t
+    };
+    let spend = record(transaction(&acc, -500)).await;
+    let refund = record(transaction(&acc, 900)).await;
+    let edited = record(transaction(&acc, -100)).await;
+    let chosen = record(TransactionRecord {
+        category_id: Some(food.id),
+        ..transaction(&acc, -200)
+    })
+    .await;
+    let gone = record(transaction(&acc, -300)).await;
+    let item = |t: &TransactionRecord, expense: Uuid| AiCategory {
+        transaction_id: t.id,
+        decided_on_micros: t.update_time.timestamp_micros(),
+        expense: Some(expense),
+        income: Some(refunds.id),
+    };
+    let before = stores.outbox.count().await.expect("count");
+    let applied = store
+        .apply_ai_categories(
+            user,
+            &[
+                item(&spend, fuel.id),
+                item(&refund, fuel.id),
+                AiCategory {
+                    decided_on_micros: 1,
+                    ..item(&edited, fuel.id)
+                },
+                item(&chosen, fuel.id),
+                AiCategory {
+                    income: None,
+                    ..item(&gone, Uuid::now_v7())
+                },
+            ],
+            now(),
+            &outbox::build,
+        )
+        .await
+        .expect("apply");
+    assert_eq!(applied, [spend.id, refund.id]);
+    assert_eq!(stores.outbox.count().await.expect("count"), before + 2);
+    for (t, category) in [(&spend, fuel.id), (&refund, refunds.id)] {
+        let now = store
+            .get_transaction(user, t.id)
+            .await
+            .expect("get")
+            .expect("transaction");
+        assert_eq!(
+            (now.category_id, now.ai_categorized, now.revision),
+            (Some(category), true, 1)
+        );
+    }
+    let kept = store
+        .get_transaction(user, chosen.id)
+        .await
+        .expect("get")
+        .expect("transaction");
+    assert_eq!(
+        (kept.category_id, kept.ai_categorized),
+        (Some(food.id), false)
+    );
+    // Once only, and never across users.
+    let again = store
+        .apply_ai_categories(user, &[item(&spend, food.id)], now(), &outbox::build)
+        .await
+        .expect("apply");
+    assert!(again.is_empty());
+    let other = store
+        .apply_ai_categories(
+            Uuid::now_v7(),
+            &[item(&edited, fuel.id)],
+            now(),
+            &outbox::build,
+        )
+        .await
+        .expect("apply");
+    assert!(other.is_empty());
 }

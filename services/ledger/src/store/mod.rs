@@ -36,7 +36,8 @@ pub use self::outbox::{Balance, Change, EventBuilder, OutboxEvent};
 pub use self::rules::{RecurringStore, RuleRecord, RuleStore};
 pub use self::sql::SqlStore;
 pub use self::transactions::{
-    SplitRecord, TransactionCursor, TransactionFilter, TransactionRecord, TransactionStore,
+    AiCategory, SplitRecord, TransactionCursor, TransactionFilter, TransactionRecord,
+    TransactionStore,
 };
 pub use self::transfers::{TransferRecord, TransferStore};
 

@@ -144,4 +144,30 @@ pub trait TransactionStore: Send + Sync + 'static {
         id: Uuid,
         events: EventBuilder<'_>,
     ) -> Result<(), StoreError>;
+
+    /// Sets, in one transaction, the categories the ai service proposed
+    /// for `user_id`'s transactions, marked as the ai's, on those still
+    /// uncategorized (no category, no splits, not a transfer leg) and
+    /// unchanged since the ai decided, whose category still exists;
+    /// returns the ids set.
+    async fn apply_ai_categories(
+        &self,
+        user_id: Uuid,
+        proposals: &[AiCategory],
+        now: DateTime<Utc>,
+        events: EventBuilder<'_>,
+    ) -> Result<Vec<Uuid>, StoreError>;
+}
+
+/// A category the ai service proposed for a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AiCategory {
+    /// The transaction.
+    pub transaction_id: Uuid,
+    /// Its `update_time` (µs) when the ai decided.
+    pub decided_on_micros: i64,
+    /// The category for money out, if the proposal names one.
+    pub expense: Option<Uuid>,
+    /// The category for money in, if the proposal names one.
+    pub income: Option<Uuid>,
 }

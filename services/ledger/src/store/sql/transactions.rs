@@ -2,6 +2,7 @@
 //! under optimistic concurrency, delete; and the row, split and tag
 //! inserts that transfers, recurring occurrences and imports share.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,8 +12,8 @@ use uuid::Uuid;
 
 use super::{json, map_duplicate};
 use crate::store::{
-    Change, Created, EventBuilder, Idempotency, SplitRecord, StoreError, TransactionCursor,
-    TransactionFilter, TransactionRecord, TransactionStore,
+    AiCategory, Balance, Change, Created, EventBuilder, Idempotency, SplitRecord, StoreError,
+    TransactionCursor, TransactionFilter, TransactionRecord, TransactionStore,
 };
 use freedumb_kit::sql::{RunBuilt as _, rows_per_statement};
 
@@ -283,6 +284,97 @@ sql_store!(
         Self::insert_event(&mut tx, event, after.update_time).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn apply_ai_categories(
+        &self,
+        user_id: Uuid,
+        proposals: &[AiCategory],
+        now: DateTime<Utc>,
+        events: EventBuilder<'_>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let mut changed: Vec<(TransactionRecord, TransactionRecord)> = Vec::new();
+        for p in proposals {
+            let Some(before) = Self::fetch_transaction(&mut tx, user_id, p.transaction_id).await?
+            else {
+                continue;
+            };
+            let category = if before.amount_minor > 0 {
+                p.income
+            } else {
+                p.expense
+            };
+            let (Some(category), true) = (
+                category,
+                before.category_id.is_none()
+                    && before.splits.is_empty()
+                    && before.transfer_id.is_none()
+                    && before.update_time.timestamp_micros() == p.decided_on_micros,
+            ) else {
+                continue;
+            };
+            let exists: Option<(Uuid,)> =
+                sqlx::query_as("SELECT id FROM categories WHERE id = $1 AND user_id = $2")
+                    .bind(category)
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                continue;
+            }
+            let mut after = before.clone();
+            after.category_id = Some(category);
+            after.ai_categorized = true;
+            after.revision = before.revision + 1;
+            after.update_time = now;
+            sqlx::query(
+                "UPDATE transactions SET category_id = $1, ai_categorized = $2, revision = $3, \
+                 update_time = $4 WHERE id = $5 AND user_id = $6 AND revision = $7",
+            )
+            .bind(category)
+            .bind(true)
+            .bind(after.revision)
+            .bind(now)
+            .bind(before.id)
+            .bind(user_id)
+            .bind(before.revision)
+            .execute(&mut *tx)
+            .await?;
+            changed.push((before, after));
+        }
+        // Each event carries its account's balance (which did not move).
+        let mut balances: HashMap<Uuid, Balance> = HashMap::new();
+        let mut out = Vec::with_capacity(changed.len());
+        for (before, after) in &changed {
+            let balance = match balances.entry(before.account_id) {
+                Entry::Occupied(known) => known.get().clone(),
+                Entry::Vacant(slot) => {
+                    let (balance_minor, currency): (i64, String) = sqlx::query_as(
+                        "SELECT balance_minor, currency_code FROM accounts \
+                         WHERE id = $1 AND user_id = $2",
+                    )
+                    .bind(before.account_id)
+                    .bind(user_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    slot.insert(Balance {
+                        account_id: before.account_id,
+                        balance_minor,
+                        currency,
+                    })
+                    .clone()
+                }
+            };
+            out.push((
+                events(&Change::TransactionUpdated { before, after }, &[balance]),
+                now,
+            ));
+        }
+        Self::insert_events(&mut tx, &out).await?;
+        tx.commit().await?;
+        Ok(changed.into_iter().map(|(before, _)| before.id).collect())
     }
 
     #[tracing::instrument(skip_all)]
