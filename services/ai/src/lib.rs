@@ -9,6 +9,7 @@ pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod learner;
+pub mod llm;
 pub mod model;
 pub mod outbox;
 pub mod service;
@@ -70,6 +71,11 @@ impl Ai {
             ledger: LedgerPeer::new(url)?,
             min_confidence: self.config.min_confidence(),
             model: model::GlobalModel::shipped(),
+            llm: self
+                .config
+                .llm()?
+                .map(|settings| llm::LlmClient::new(settings).map(Arc::new))
+                .transpose()?,
         })))
     }
 

@@ -449,6 +449,94 @@ mod tests {
     }
 }
 
+/// The most days a tool call may reach back.
+const TOOL_HISTORY_DAYS: i64 = 5 * 366;
+
+/// The intent a language model's `figures` tool call asks for, checked:
+/// dates within the last five years and in order, a category the caller
+/// has, at most 20 ranked. The error says what to fix, for the model.
+pub fn intent_from_tool(
+    args: &serde_json::Value,
+    today: NaiveDate,
+    categories: &[(String, String)],
+) -> Result<Intent, String> {
+    let text = |name: &str| args[name].as_str().map(str::trim).filter(|s| !s.is_empty());
+    let day = |name: &str| -> Result<NaiveDate, String> {
+        let raw = text(name).ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
+        let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .map_err(|_| format!("{name} {raw:?} is not a date (YYYY-MM-DD)"))?;
+        if (today - day).num_days() > TOOL_HISTORY_DAYS {
+            return Err(format!("{name} is more than five years ago"));
+        }
+        Ok(day)
+    };
+    let period = |start: &str, end: &str| -> Result<Period, String> {
+        let (first, last) = (day(start)?, day(end)?);
+        if last < first {
+            return Err(format!("{end} is before {start}"));
+        }
+        Ok(Period {
+            start: first,
+            end: last,
+            label: format!("{first} to {last}"),
+        })
+    };
+    let subject = || -> Result<Subject, String> {
+        if let Some(name) = text("category") {
+            let wanted = name.to_lowercase();
+            return categories
+                .iter()
+                .find(|(_, n)| n.to_lowercase() == wanted)
+                .map(|(id, n)| Subject::Category(id.clone(), n.clone()))
+                .ok_or_else(|| {
+                    let names: Vec<&str> = categories.iter().map(|(_, n)| n.as_str()).collect();
+                    format!(
+                        "the user has no category {name:?}; theirs are: {}",
+                        names.join(", ")
+                    )
+                });
+        }
+        if let Some(merchant) = text("merchant") {
+            let key = keyify(merchant);
+            if key.is_empty() {
+                return Err("merchant names no merchant".into());
+            }
+            return Ok(Subject::Merchant(key, merchant.to_owned()));
+        }
+        Ok(Subject::All)
+    };
+    match text("kind") {
+        Some("total") => Ok(Intent::Total {
+            flow: if text("flow") == Some("in") {
+                Flow::In
+            } else {
+                Flow::Out
+            },
+            subject: subject()?,
+            period: period("start", "end")?,
+        }),
+        Some("top") => Ok(Intent::Top {
+            n: args["n"]
+                .as_u64()
+                .filter(|n| (1..=20).contains(n))
+                .map_or(5, |n| n as usize),
+            ranked: if text("ranked") == Some("merchants") {
+                Ranked::Merchants
+            } else {
+                Ranked::Categories
+            },
+            period: period("start", "end")?,
+        }),
+        Some("compare") => Ok(Intent::Compare {
+            subject: subject()?,
+            first: period("start", "end")?,
+            second: period("second_start", "second_end")?,
+        }),
+        Some("subscriptions") => Ok(Intent::Subscriptions),
+        _ => Err("kind must be total, top, compare or subscriptions".into()),
+    }
+}
+
 /// An answer: a sentence and the figures behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -851,5 +939,62 @@ mod answer_tests {
             "You received 2500.00 EUR in October 2026 (1 transaction)."
         );
         assert_eq!(amount("JPY", -1234), "-1234 JPY");
+    }
+
+    #[test]
+    fn tool_calls_become_checked_intents() {
+        use serde_json::json;
+        let today = NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
+        let categories = vec![("c1".to_owned(), "Coffee".to_owned())];
+        let total = intent_from_tool(
+            &json!({"kind": "total", "category": "coffee", "start": "2026-11-01", "end": "2026-11-30"}),
+            today,
+            &categories,
+        )
+        .expect("a total");
+        assert!(matches!(
+            total,
+            Intent::Total { flow: Flow::Out, subject: Subject::Category(ref id, _), .. } if id == "c1"
+        ));
+        let top = intent_from_tool(
+            &json!({"kind": "top", "ranked": "merchants", "n": 3, "start": "2026-01-01", "end": "2026-11-30"}),
+            today,
+            &categories,
+        )
+        .expect("a top");
+        assert!(matches!(
+            top,
+            Intent::Top {
+                n: 3,
+                ranked: Ranked::Merchants,
+                ..
+            }
+        ));
+        for (args, why) in [
+            (json!({"kind": "drop table"}), "kind must be"),
+            (
+                json!({"kind": "total", "start": "2026-11-30", "end": "2026-11-01"}),
+                "before",
+            ),
+            (
+                json!({"kind": "total", "start": "2001-01-01", "end": "2001-02-01"}),
+                "five years",
+            ),
+            (
+                json!({"kind": "total", "start": "yesterday", "end": "2026-11-01"}),
+                "not a date",
+            ),
+            (
+                json!({"kind": "total", "category": "Yachts", "start": "2026-11-01", "end": "2026-11-02"}),
+                "Coffee",
+            ),
+            (
+                json!({"kind": "compare", "start": "2026-10-01", "end": "2026-10-31"}),
+                "second_start",
+            ),
+        ] {
+            let error = intent_from_tool(&args, today, &categories).expect_err("refused");
+            assert!(error.contains(why), "{args}: {error}");
+        }
     }
 }

@@ -23,6 +23,7 @@ use crate::domain::{
     merchant_of, parse_batch, suggest,
 };
 use crate::error::AiError;
+use crate::llm::LlmClient;
 use crate::model::{CategoryNames, GlobalModel};
 use crate::store::{AiStore, MAX_RULES, RuleRecord};
 
@@ -38,6 +39,8 @@ pub struct AiDeps {
     pub min_confidence: f64,
     /// The global model.
     pub model: &'static GlobalModel,
+    /// The language model `Ask` tries first, when configured.
+    pub llm: Option<Arc<LlmClient>>,
 }
 
 /// The ai service.
@@ -230,6 +233,126 @@ impl AiApi {
             .into_iter()
             .map(|c| (c.id, c.name))
             .collect();
+        if let Some(llm) = &self.deps.llm {
+            match self
+                .ask_llm(llm, credentials, question, today, &categories)
+                .await
+            {
+                Ok(answered) => {
+                    metrics::counter!("ai_questions_total", "outcome" => "llm").increment(1);
+                    return Ok(answered);
+                }
+                Err(error) => {
+                    metrics::counter!("ai_llm_failures_total").increment(1);
+                    tracing::warn!(error = %error, "answering offline: the language model gave no answer");
+                }
+            }
+        }
+        self.ask_offline(credentials, question, today, &categories)
+            .await
+    }
+
+    /// The language model's answer: each `figures` call it makes is
+    /// computed on the caller's own transactions, read as the caller.
+    async fn ask_llm(
+        &self,
+        llm: &LlmClient,
+        credentials: &Credentials,
+        question: &str,
+        today: chrono::NaiveDate,
+        categories: &[(String, String)],
+    ) -> Result<pb::AskResponse, crate::llm::LlmError> {
+        let found = std::sync::Mutex::new((Vec::<String>::new(), Vec::<pb::AnswerItem>::new()));
+        let run_tool = |args: serde_json::Value| {
+            let found = &found;
+            async move {
+                let intent = match ask::intent_from_tool(&args, today, categories) {
+                    Ok(intent) => intent,
+                    Err(why) => return serde_json::json!({ "error": why }),
+                };
+                let answer = match self.figures(credentials, &intent, today, categories).await {
+                    Ok(answer) => answer,
+                    Err(error) => {
+                        tracing::warn!(error = ?error, "a figures call of the language model failed");
+                        return serde_json::json!({ "error": "the figures are unavailable right now" });
+                    }
+                };
+                let figures: Vec<serde_json::Value> = answer
+                    .items
+                    .iter()
+                    .map(|(label, currency, minor)| {
+                        serde_json::json!({ "label": label, "amount": ask::amount(currency, *minor) })
+                    })
+                    .collect();
+                let mut found = found
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                found.0.push(answer.interpretation.clone());
+                found
+                    .1
+                    .extend(
+                        answer
+                            .items
+                            .iter()
+                            .map(|(label, currency, minor)| pb::AnswerItem {
+                                label: label.clone(),
+                                amount: Some(freedumb_kit::domain::money(currency, *minor)),
+                            }),
+                    );
+                serde_json::json!({
+                    "interpretation": answer.interpretation,
+                    "answer": answer.text,
+                    "figures": figures,
+                })
+            }
+        };
+        let text = llm.answer(question, &today.to_string(), run_tool).await?;
+        let (interpretations, items) = found
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(pb::AskResponse {
+            understood: true,
+            answer: text,
+            interpretation: interpretations.join("; "),
+            items,
+            source: pb::AnswerSource::Llm.into(),
+        })
+    }
+
+    /// The answer to `intent` from the caller's transactions.
+    async fn figures(
+        &self,
+        credentials: &Credentials,
+        intent: &ask::Intent,
+        today: chrono::NaiveDate,
+        categories: &[(String, String)],
+    ) -> Result<ask::Answer> {
+        let transactions: Vec<Txn> = self
+            .deps
+            .ledger
+            .transactions_since(credentials, Some(ask::earliest(intent, today)))
+            .await?
+            .iter()
+            .filter_map(insight_txn)
+            .filter(|t| t.date <= today)
+            .collect();
+        let recurring = if *intent == ask::Intent::Subscriptions {
+            insights::recurring(&transactions, today)
+        } else {
+            Vec::new()
+        };
+        Ok(ask::answer(intent, &transactions, &recurring, categories))
+    }
+
+    /// The offline answer.
+    async fn ask_offline(
+        &self,
+        credentials: &Credentials,
+        question: &str,
+        today: chrono::NaiveDate,
+        categories: &[(String, String)],
+    ) -> Result<pb::AskResponse> {
+        let categories = categories.to_vec();
         let Some(intent) = ask::understand(question, today, &categories) else {
             metrics::counter!("ai_questions_total", "outcome" => "not_understood").increment(1);
             return Ok(pb::AskResponse {
@@ -237,23 +360,12 @@ impl AiApi {
                 answer: format!("I cannot answer that offline. I understand: {}", ask::FORMS),
                 interpretation: String::new(),
                 items: Vec::new(),
+                source: pb::AnswerSource::Offline.into(),
             });
         };
-        let transactions: Vec<Txn> = self
-            .deps
-            .ledger
-            .transactions_since(credentials, Some(ask::earliest(&intent, today)))
-            .await?
-            .iter()
-            .filter_map(insight_txn)
-            .filter(|t| t.date <= today)
-            .collect();
-        let recurring = if intent == ask::Intent::Subscriptions {
-            insights::recurring(&transactions, today)
-        } else {
-            Vec::new()
-        };
-        let answer = ask::answer(&intent, &transactions, &recurring, &categories);
+        let answer = self
+            .figures(credentials, &intent, today, &categories)
+            .await?;
         metrics::counter!("ai_questions_total", "outcome" => "answered").increment(1);
         Ok(pb::AskResponse {
             understood: true,
@@ -267,6 +379,7 @@ impl AiApi {
                     amount: Some(freedumb_kit::domain::money(&currency, minor)),
                 })
                 .collect(),
+            source: pb::AnswerSource::Offline.into(),
         })
     }
 

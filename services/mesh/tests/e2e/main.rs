@@ -2,6 +2,7 @@
 //! grpcurl and raw HTTP.
 
 mod ai;
+mod ai_llm;
 mod auth_flow;
 mod bad_input;
 mod browser;
