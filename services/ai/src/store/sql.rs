@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use freedumb_kit::inbox::Inbox;
 use freedumb_kit::outbox::SqlOutbox;
-use freedumb_kit::sql::RunBuilt as _;
+use freedumb_kit::sql::{RunBuilt as _, rows_per_statement};
 use freedumb_kit::storage::begin_write;
 use sqlx::{Database, FromRow, Pool, QueryBuilder};
 use uuid::Uuid;
@@ -86,6 +86,47 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
     }
 
     /// Applies one observation if it is newer than what is kept.
+    /// Writes the categorized sightings of `pending` (one per transaction)
+    /// in multi-row statements, and empties it.
+    async fn record_categorized(
+        conn: &mut DB::Connection,
+        pending: &mut HashMap<(Uuid, Uuid), &Observation>,
+    ) -> Result<(), StoreError> {
+        let rows: Vec<&Observation> = pending.drain().map(|(_, o)| o).collect();
+        for chunk in rows.chunks(rows_per_statement::<DB>(6)) {
+            let mut insert = QueryBuilder::<DB>::new(
+                "INSERT INTO merchant_history \
+                 (user_id, transaction_id, merchant_key, merchant_name, category_id, version) ",
+            );
+            insert.push_values(chunk, |mut row, o| {
+                if let Observation::Categorized {
+                    user_id,
+                    transaction_id,
+                    merchant_key,
+                    merchant_name,
+                    category_id,
+                    version,
+                } = o
+                {
+                    row.push_bind(*user_id)
+                        .push_bind(*transaction_id)
+                        .push_bind(merchant_key.clone())
+                        .push_bind(merchant_name.clone())
+                        .push_bind(*category_id)
+                        .push_bind(*version);
+                }
+            });
+            insert.push(
+                " ON CONFLICT (user_id, transaction_id) DO UPDATE \
+                 SET merchant_key = excluded.merchant_key, merchant_name = excluded.merchant_name, \
+                 category_id = excluded.category_id, version = excluded.version \
+                 WHERE merchant_history.version < excluded.version",
+            );
+            insert.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
     async fn observe(conn: &mut DB::Connection, o: &Observation) -> Result<(), StoreError> {
         match o {
             Observation::Categorized {
@@ -330,6 +371,8 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> LearnerStore for S
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let mut fresh = Inbox::<DB>::first_seen(&mut tx, &ids, now.timestamp_millis()).await?;
         let mut learned = 0;
+        let mut categorized: HashMap<(Uuid, Uuid), &Observation> = HashMap::new();
+        let mut proposals = Vec::new();
         for event in events {
             // Once each, even when a batch carries an event twice.
             if !fresh.remove(&event.event_id) {
@@ -337,11 +380,29 @@ freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> LearnerStore for S
             }
             learned += 1;
             for o in &event.observations {
-                Self::observe(&mut tx, o).await?;
+                match o {
+                    // Categorized sightings are written together (the
+                    // newest version of each transaction wins either way).
+                    Observation::Categorized { user_id, transaction_id, version, .. } => {
+                        let seen = categorized.entry((*user_id, *transaction_id)).or_insert(o);
+                        if let Observation::Categorized { version: kept, .. } = seen
+                            && *kept < *version
+                        {
+                            *seen = o;
+                        }
+                    }
+                    // The others are few, and a deleted category must see
+                    // every sighting before it.
+                    _ => {
+                        Self::record_categorized(&mut tx, &mut categorized).await?;
+                        Self::observe(&mut tx, o).await?;
+                    }
+                }
             }
-            let proposals: Vec<_> = event.proposals.iter().map(|p| (p.clone(), now)).collect();
-            SqlOutbox::<DB>::insert(&mut tx, &proposals).await?;
+            proposals.extend(event.proposals.iter().map(|p| (p.clone(), now)));
         }
+        Self::record_categorized(&mut tx, &mut categorized).await?;
+        SqlOutbox::<DB>::insert(&mut tx, &proposals).await?;
         tx.commit().await?;
         Ok(learned)
     }

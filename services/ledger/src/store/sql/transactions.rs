@@ -295,10 +295,50 @@ sql_store!(
         events: EventBuilder<'_>,
     ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
+        // The transactions and the categories, read in a few statements.
+        let ids: Vec<Uuid> = proposals.iter().map(|p| p.transaction_id).collect();
+        let mut found: HashMap<Uuid, TransactionRecord> = HashMap::new();
+        for chunk in ids.chunks(rows_per_statement::<DB>(1) - 1) {
+            let mut query = QueryBuilder::<DB>::new(SELECT);
+            query
+                .push(" WHERE t.user_id = ")
+                .push_bind(user_id)
+                .push(" AND t.id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            let rows: Vec<TransactionRow> = query.fetch_all(&mut tx).await?;
+            found.extend(
+                Self::with_splits(&mut tx, rows)
+                    .await?
+                    .into_iter()
+                    .map(|t| (t.id, t)),
+            );
+        }
+        let wanted: Vec<Uuid> = proposals
+            .iter()
+            .flat_map(|p| [p.expense, p.income])
+            .flatten()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut existing: HashSet<Uuid> = HashSet::new();
+        for chunk in wanted.chunks(rows_per_statement::<DB>(1) - 1) {
+            let mut query = QueryBuilder::<DB>::new("SELECT id FROM categories WHERE user_id = ");
+            query.push_bind(user_id).push(" AND id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(Uuid,)> = query.fetch_all(&mut tx).await?;
+            existing.extend(rows.into_iter().map(|(id,)| id));
+        }
         let mut changed: Vec<(TransactionRecord, TransactionRecord)> = Vec::new();
         for p in proposals {
-            let Some(before) = Self::fetch_transaction(&mut tx, user_id, p.transaction_id).await?
-            else {
+            let Some(before) = found.remove(&p.transaction_id) else {
                 continue;
             };
             let category = if before.amount_minor > 0 {
@@ -307,7 +347,7 @@ sql_store!(
                 p.expense
             };
             let (Some(category), true) = (
-                category,
+                category.filter(|c| existing.contains(c)),
                 before.category_id.is_none()
                     && before.splits.is_empty()
                     && before.transfer_id.is_none()
@@ -315,15 +355,6 @@ sql_store!(
             ) else {
                 continue;
             };
-            let exists: Option<(Uuid,)> =
-                sqlx::query_as("SELECT id FROM categories WHERE id = $1 AND user_id = $2")
-                    .bind(category)
-                    .bind(user_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if exists.is_none() {
-                continue;
-            }
             let mut after = before.clone();
             after.category_id = Some(category);
             after.ai_categorized = true;
