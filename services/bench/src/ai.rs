@@ -49,22 +49,17 @@ fn eur(minor: i64) -> Option<Money> {
     })
 }
 
-/// The user's history and rules; returns once the learner has the last
-/// merchant.
-async fn seed(channel: Channel, token: &str) -> anyhow::Result<()> {
-    let mut ledger = LedgerServiceClient::new(channel.clone());
-    let mut ai = AiServiceClient::new(channel);
-    let categories = ledger
-        .list_categories(authed(pb::ListCategoriesRequest {}, token)?)
-        .await?
-        .into_inner()
-        .categories;
-    anyhow::ensure!(categories.len() >= 2, "the user has no categories");
-    let account = ledger
+/// A new EUR checking account of the user's.
+async fn open_account(
+    ledger: &mut LedgerServiceClient<Channel>,
+    token: &str,
+    name: &str,
+) -> anyhow::Result<pb::Account> {
+    ledger
         .create_account(authed(
             pb::CreateAccountRequest {
                 account: Some(pb::Account {
-                    name: "Bench".into(),
+                    name: name.into(),
                     kind: pb::AccountKind::Checking.into(),
                     opening_balance: eur(0),
                     ..Default::default()
@@ -76,7 +71,21 @@ async fn seed(channel: Channel, token: &str) -> anyhow::Result<()> {
         .await?
         .into_inner()
         .account
-        .ok_or_else(|| anyhow::anyhow!("no account"))?;
+        .ok_or_else(|| anyhow::anyhow!("no account"))
+}
+
+/// The user's history and rules; returns once the learner has the last
+/// merchant.
+async fn seed(channel: Channel, token: &str) -> anyhow::Result<()> {
+    let mut ledger = LedgerServiceClient::new(channel.clone());
+    let mut ai = AiServiceClient::new(channel);
+    let categories = ledger
+        .list_categories(authed(pb::ListCategoriesRequest {}, token)?)
+        .await?
+        .into_inner()
+        .categories;
+    anyhow::ensure!(categories.len() >= 2, "the user has no categories");
+    let account = open_account(&mut ledger, token, "Bench").await?;
     for r in 0..RULES {
         ai.create_categorization_rule(authed(
             apb::CreateCategorizationRuleRequest {
@@ -297,23 +306,7 @@ async fn import_categorization(endpoint: &str, lines: usize) -> anyhow::Result<(
     const CHUNK: usize = 20_000;
     let token = register_user(endpoint.to_owned()).await?;
     let mut ledger = LedgerServiceClient::connect(endpoint.to_owned()).await?;
-    let account = ledger
-        .create_account(authed(
-            pb::CreateAccountRequest {
-                account: Some(pb::Account {
-                    name: "Imported".into(),
-                    kind: pb::AccountKind::Checking.into(),
-                    opening_balance: eur(0),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            },
-            &token,
-        )?)
-        .await?
-        .into_inner()
-        .account
-        .ok_or_else(|| anyhow::anyhow!("no account"))?;
+    let account = open_account(&mut ledger, &token, "Imported").await?;
     let data = statement(lines)?;
     eprintln!("importing {lines} lines in chunks of {CHUNK}…");
     let started = Instant::now();

@@ -137,21 +137,7 @@ impl NaiveBayes {
         // Calibrated as it predicts: among the classes of the example's group.
         let scores: Vec<(Vec<f64>, usize)> = scores
             .into_iter()
-            .map(|(s, class)| {
-                let group = self.groups[class];
-                let masked = s
-                    .into_iter()
-                    .enumerate()
-                    .map(|(c, s)| {
-                        if self.groups[c] == group {
-                            s
-                        } else {
-                            f64::NEG_INFINITY
-                        }
-                    })
-                    .collect();
-                (masked, class)
-            })
+            .map(|(s, class)| (self.in_group(s, self.groups[class]), class))
             .collect();
         let loss = |t: f64| -> f64 {
             scores
@@ -192,18 +178,7 @@ impl NaiveBayes {
     /// The likeliest class of `group`, the probabilities normalized over
     /// the group's classes; `None` when the group has none.
     pub fn predict(&self, features: &[u32], group: u32) -> Option<Scored> {
-        let scores: Vec<f64> = self
-            .log_scores(features)
-            .into_iter()
-            .enumerate()
-            .map(|(c, s)| {
-                if self.groups[c] == group {
-                    s
-                } else {
-                    f64::NEG_INFINITY
-                }
-            })
-            .collect();
+        let scores = self.in_group(self.log_scores(features), group);
         if scores.iter().all(|s| *s == f64::NEG_INFINITY) {
             return None;
         }
@@ -215,6 +190,15 @@ impl NaiveBayes {
                 class,
                 confidence: *confidence,
             })
+    }
+
+    /// `scores` with every class outside `group` ruled out.
+    fn in_group(&self, scores: Vec<f64>, group: u32) -> Vec<f64> {
+        scores
+            .into_iter()
+            .zip(&self.groups)
+            .map(|(s, g)| if *g == group { s } else { f64::NEG_INFINITY })
+            .collect()
     }
 
     /// How much `feature` pulls towards `class` rather than the average of

@@ -132,28 +132,10 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
             Observation::Categorized {
                 user_id,
                 transaction_id,
-                merchant_key,
-                merchant_name,
-                category_id,
-                version,
+                ..
             } => {
-                sqlx::query(
-                    "INSERT INTO merchant_history \
-                     (user_id, transaction_id, merchant_key, merchant_name, category_id, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (user_id, transaction_id) DO UPDATE \
-                     SET merchant_key = excluded.merchant_key, merchant_name = excluded.merchant_name, \
-                     category_id = excluded.category_id, version = excluded.version \
-                     WHERE merchant_history.version < excluded.version",
-                )
-                .bind(*user_id)
-                .bind(*transaction_id)
-                .bind(merchant_key.clone())
-                .bind(merchant_name.clone())
-                .bind(*category_id)
-                .bind(*version)
-                .execute(&mut *conn)
-                .await?;
+                let mut one = HashMap::from([((*user_id, *transaction_id), o)]);
+                Self::record_categorized(conn, &mut one).await?;
             }
             Observation::Deleted { user_id, transaction_id, version } => {
                 // Kept as a tombstone, so an older update arriving later
