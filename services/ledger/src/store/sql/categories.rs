@@ -2,6 +2,8 @@
 //! first use), and adding, renaming, moving and deleting categories. A
 //! category nests one level deep, under a parent of its own kind.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use freedumb_kit::storage::begin_write;
 use sqlx::{FromRow, QueryBuilder};
@@ -227,6 +229,20 @@ sql_store!(
         user_id: Uuid,
         ids: &[Uuid],
     ) -> Result<(), StoreError> {
+        let found = Self::existing_categories(conn, user_id, ids).await?;
+        match ids.iter().find(|id| !found.contains(id)) {
+            Some(missing) => Err(StoreError::UnknownCategory(*missing)),
+            None => Ok(()),
+        }
+    }
+
+    /// Those of `ids` that are the user's categories.
+    pub(super) async fn existing_categories(
+        conn: &mut DB::Connection,
+        user_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<HashSet<Uuid>, StoreError> {
+        let mut found = HashSet::new();
         // The user id takes one bind of each statement.
         for batch in ids.chunks(rows_per_statement::<DB>(1) - 1) {
             let mut query = QueryBuilder::<DB>::new("SELECT id FROM categories WHERE user_id = ");
@@ -236,12 +252,10 @@ sql_store!(
                 list.push_bind(*id);
             }
             query.push(")");
-            let found: Vec<(Uuid,)> = query.fetch_all(&mut *conn).await?;
-            if let Some(missing) = batch.iter().find(|id| !found.contains(&(**id,))) {
-                return Err(StoreError::UnknownCategory(*missing));
-            }
+            let rows: Vec<(Uuid,)> = query.fetch_all(&mut *conn).await?;
+            found.extend(rows.into_iter().map(|(id,)| id));
         }
-        Ok(())
+        Ok(found)
     }
 
     async fn fetch_category(

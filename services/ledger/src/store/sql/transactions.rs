@@ -324,18 +324,7 @@ sql_store!(
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let mut existing: HashSet<Uuid> = HashSet::new();
-        for chunk in wanted.chunks(rows_per_statement::<DB>(1) - 1) {
-            let mut query = QueryBuilder::<DB>::new("SELECT id FROM categories WHERE user_id = ");
-            query.push_bind(user_id).push(" AND id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(")");
-            let rows: Vec<(Uuid,)> = query.fetch_all(&mut tx).await?;
-            existing.extend(rows.into_iter().map(|(id,)| id));
-        }
+        let existing = Self::existing_categories(&mut tx, user_id, &wanted).await?;
         let mut changed: Vec<(TransactionRecord, TransactionRecord)> = Vec::new();
         for p in proposals {
             let Some(before) = found.remove(&p.transaction_id) else {
