@@ -23,7 +23,7 @@ use freedumb_proto::ledger as ledger_pb;
 use prost::Message as _;
 use uuid::Uuid;
 
-use crate::domain::{CompiledRule, Input, Source, decide, merchant_of};
+use crate::domain::{CompiledRule, Input, Source, decide_known, merchant_of};
 use crate::model::GlobalModel;
 use crate::store::{AiStore, LearnEvent, LearnerStore, Observation, StoreError};
 use crate::{convert, outbox};
@@ -143,10 +143,16 @@ impl AutoApply {
                     .as_ref()
                     .and_then(|m| history.get(&m.key))
                     .map_or(&[][..], Vec::as_slice);
-                let guess = self
-                    .model
-                    .guess_as_class(&new.input.description, new.input.amount_minor);
-                let d = decide(&new.input, &rules, seen, guess, self.min_confidence);
+                // The model reads the description only when the rules and
+                // the history leave the transaction undecided.
+                let input = &new.input;
+                let d = decide_known(input, &rules, seen, self.min_confidence).finish(
+                    || {
+                        self.model
+                            .guess_as_class(&input.description, input.amount_minor)
+                    },
+                    self.min_confidence,
+                );
                 let Some(category) = d.category_id.filter(|_| d.confidence >= self.confidence)
                 else {
                     continue;

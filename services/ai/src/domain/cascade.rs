@@ -98,6 +98,51 @@ pub fn decide(
     guess: Option<ModelGuess>,
     min_confidence: f64,
 ) -> Decision {
+    decide_known(input, rules, history, min_confidence).finish(|| guess, min_confidence)
+}
+
+/// Where the rules and the history left the cascade.
+#[derive(Debug, Clone)]
+pub enum Known {
+    /// One of them decided.
+    Decided(Decision),
+    /// Neither did: the model's step is next.
+    Undecided(Undecided),
+}
+
+impl Known {
+    /// The decision, asking the model (`guess`) only when it is needed.
+    pub fn finish(
+        self,
+        guess: impl FnOnce() -> Option<ModelGuess>,
+        min_confidence: f64,
+    ) -> Decision {
+        match self {
+            Self::Decided(decision) => decision,
+            Self::Undecided(undecided) => undecided.consult(guess(), min_confidence),
+        }
+    }
+}
+
+/// The cascade so far when neither the rules nor the history decided: what
+/// the model's step needs, so its guess is made only then.
+#[derive(Debug, Clone)]
+pub struct Undecided {
+    steps: Vec<Step>,
+    merchant: Option<Merchant>,
+    merchant_name: String,
+    /// The history's best category and its confidence.
+    best: Option<(Uuid, f64)>,
+}
+
+/// Runs `rules` and then `history` on `input`: their decision, or what the
+/// model's step needs ([`Known::finish`]).
+pub fn decide_known(
+    input: &Input,
+    rules: &[CompiledRule],
+    history: &[Uuid],
+    min_confidence: f64,
+) -> Known {
     let mut steps = Vec::with_capacity(3);
     let mut set: Option<&CompiledRule> = None;
     let mut matched = Vec::new();
@@ -134,14 +179,14 @@ pub fn decide(
             history: Vec::new(),
             features: Vec::new(),
         });
-        return Decision {
+        return Known::Decided(Decision {
             category_id: Some(rule.category_id),
             merchant: input.merchant.clone(),
             confidence: 1.0,
             source: Source::Rule,
             rule_id: Some(rule.id),
             steps,
-        };
+        });
     }
     steps.push(Step {
         source: Source::Rule,
@@ -178,71 +223,90 @@ pub fn decide(
         features: Vec::new(),
     });
     if decided {
-        return Decision {
+        return Known::Decided(Decision {
             category_id: best.map(|(c, _)| c),
             merchant: input.merchant.clone(),
             confidence,
             source: Source::History,
             rule_id: None,
             steps,
-        };
+        });
     }
-    if let Some(guess) = guess {
-        let (confidence, reason) = match best {
-            None => (
-                guess.confidence,
-                format!("{merchant_name} is new to you: the global model read the description"),
-            ),
-            Some((c, _)) if c == guess.category_id => (
-                1.0 - (1.0 - confidence) * (1.0 - guess.confidence),
-                format!("{merchant_name}: the global model agrees with your history"),
-            ),
-            Some(_) => (
-                0.0,
-                format!(
-                    "{merchant_name}: the global model disagrees with your history, which stands"
+    Known::Undecided(Undecided {
+        steps,
+        merchant: input.merchant.clone(),
+        merchant_name,
+        best: best.map(|(c, _)| (c, confidence)),
+    })
+}
+
+impl Undecided {
+    /// The model's step on the global model's `guess` (none: no category),
+    /// then the decision.
+    fn consult(self, guess: Option<ModelGuess>, min_confidence: f64) -> Decision {
+        let Self {
+            mut steps,
+            merchant,
+            merchant_name,
+            best,
+        } = self;
+        if let Some(guess) = guess {
+            let (confidence, reason) = match best {
+                None => (
+                    guess.confidence,
+                    format!("{merchant_name} is new to you: the global model read the description"),
                 ),
-            ),
-        };
-        let decided = confidence >= min_confidence;
+                Some((c, h)) if c == guess.category_id => (
+                    1.0 - (1.0 - h) * (1.0 - guess.confidence),
+                    format!("{merchant_name}: the global model agrees with your history"),
+                ),
+                Some(_) => (
+                    0.0,
+                    format!(
+                        "{merchant_name}: the global model disagrees with your history, which stands"
+                    ),
+                ),
+            };
+            let decided = confidence >= min_confidence;
+            steps.push(Step {
+                source: Source::Model,
+                decided,
+                category_id: Some(guess.category_id),
+                confidence,
+                reason,
+                matched_rules: Vec::new(),
+                history: Vec::new(),
+                features: guess.features,
+            });
+            if decided {
+                return Decision {
+                    category_id: Some(guess.category_id),
+                    merchant,
+                    confidence,
+                    source: Source::Model,
+                    rule_id: None,
+                    steps,
+                };
+            }
+        }
         steps.push(Step {
-            source: Source::Model,
-            decided,
-            category_id: Some(guess.category_id),
-            confidence,
-            reason,
+            source: Source::None,
+            decided: true,
+            category_id: None,
+            confidence: 0.0,
+            reason: format!("no step reached the confidence threshold {min_confidence}"),
             matched_rules: Vec::new(),
             history: Vec::new(),
-            features: guess.features,
+            features: Vec::new(),
         });
-        if decided {
-            return Decision {
-                category_id: Some(guess.category_id),
-                merchant: input.merchant.clone(),
-                confidence,
-                source: Source::Model,
-                rule_id: None,
-                steps,
-            };
+        Decision {
+            category_id: None,
+            merchant,
+            confidence: 0.0,
+            source: Source::None,
+            rule_id: None,
+            steps,
         }
-    }
-    steps.push(Step {
-        source: Source::None,
-        decided: true,
-        category_id: None,
-        confidence: 0.0,
-        reason: format!("no step reached the confidence threshold {min_confidence}"),
-        matched_rules: Vec::new(),
-        history: Vec::new(),
-        features: Vec::new(),
-    });
-    Decision {
-        category_id: None,
-        merchant: input.merchant.clone(),
-        confidence: 0.0,
-        source: Source::None,
-        rule_id: None,
-        steps,
     }
 }
 

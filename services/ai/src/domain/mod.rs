@@ -10,7 +10,9 @@ pub mod merchant;
 pub mod rule;
 pub mod suggest;
 
-pub use self::cascade::{Decision, ModelGuess, Source, Step, decide, history_confidence};
+pub use self::cascade::{
+    Decision, Known, ModelGuess, Source, Step, Undecided, decide, decide_known, history_confidence,
+};
 pub use self::input::{Input, MAX_BATCH, parse_batch};
 pub use self::merchant::{Merchant, keyify, merchant_of, normalize};
 pub use self::rule::{CompiledRule, Condition, RULE_UPDATABLE, RuleSpec};

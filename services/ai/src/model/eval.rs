@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::GlobalModel;
 use super::dataset::{Row, classes};
 use super::features::fnv1a;
-use crate::domain::{Input, decide, normalize};
+use crate::domain::{Input, decide_known, normalize};
 use freedumb_proto::ai as pb;
 use freedumb_proto::common::Money;
 
@@ -213,12 +213,15 @@ fn simulate(
                     ) else {
                         continue;
                     };
-                    let guess = model.guess_as_class(&description, amount);
+
                     let seen = key
                         .as_ref()
                         .and_then(|k| history.get(k))
                         .map_or(&[][..], Vec::as_slice);
-                    let d = decide(&input, &[], seen, guess, options.min_confidence);
+                    let d = decide_known(&input, &[], seen, options.min_confidence).finish(
+                        || model.guess_as_class(&description, amount),
+                        options.min_confidence,
+                    );
                     let predicted = d
                         .category_id
                         .and_then(|c| model.class_of(c))

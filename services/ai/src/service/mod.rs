@@ -19,8 +19,8 @@ use crate::convert;
 use crate::domain::ask;
 use crate::domain::insights::{self, Txn};
 use crate::domain::{
-    CompiledRule, Decision, Input, Merchant, RULE_UPDATABLE, RuleSpec, Seen, Source, decide,
-    merchant_of, parse_batch, suggest,
+    CompiledRule, Decision, Input, Known, Merchant, RULE_UPDATABLE, RuleSpec, Seen, Source,
+    decide_known, merchant_of, parse_batch, suggest,
 };
 use crate::error::AiError;
 use crate::llm::LlmClient;
@@ -97,19 +97,24 @@ impl AiApi {
                 .map_or(&[][..], Vec::as_slice)
         };
         let min = self.deps.min_confidence;
-        let mut decisions: Vec<Decision> = inputs
+        let known: Vec<Known> = inputs
             .iter()
-            .map(|input| decide(input, &rules, seen(input), None, min))
+            .map(|input| decide_known(input, &rules, seen(input), min))
             .collect();
-        if decisions.iter().any(|d| d.category_id.is_none()) {
-            let names = self.category_names(credentials).await;
-            for (d, input) in decisions.iter_mut().zip(inputs) {
-                if d.category_id.is_none() {
-                    let guess = self.deps.model.guess_for(input, &names, explain);
-                    *d = decide(input, &rules, seen(input), guess, min);
-                }
-            }
-        }
+        // The ledger is asked for the caller's categories only when the
+        // model has something to answer.
+        let names = if known.iter().any(|k| matches!(k, Known::Undecided(_))) {
+            self.category_names(credentials).await
+        } else {
+            CategoryNames::default()
+        };
+        let decisions: Vec<Decision> = known
+            .into_iter()
+            .zip(inputs)
+            .map(|(known, input)| {
+                known.finish(|| self.deps.model.guess_for(input, &names, explain), min)
+            })
+            .collect();
         for d in &decisions {
             let outcome = match d.source {
                 Source::Rule => "rule",
