@@ -233,12 +233,7 @@ fn simulate(
                     ));
                 }
                 // The user's choice, as the ledger reports it.
-                let id = model
-                    .categories()
-                    .iter()
-                    .position(|c| *c == h.category)
-                    .map(|i| Uuid::from_u128(i as u128 + 1));
-                if let (Some(key), Some(id)) = (key, id) {
+                if let (Some(key), Some(id)) = (key, model.class_id(&h.category)) {
                     let seen = history.entry(key).or_default();
                     seen.insert(0, id);
                     seen.truncate(5);

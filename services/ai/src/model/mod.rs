@@ -142,12 +142,18 @@ impl GlobalModel {
     /// user's categories: the name is resolved later.
     pub fn guess_as_class(&self, description: &str, amount_minor: i64) -> Option<ModelGuess> {
         let guess = self.guess(description, amount_minor)?;
-        let index = self.categories().iter().position(|c| c == guess.category)?;
         Some(ModelGuess {
-            category_id: Uuid::from_u128(index as u128 + 1),
+            category_id: self.class_id(guess.category)?,
             confidence: guess.confidence,
             features: Vec::new(),
         })
+    }
+
+    /// The stand-in id of the class named `category` (see
+    /// [`GlobalModel::guess_as_class`]).
+    pub fn class_id(&self, category: &str) -> Option<Uuid> {
+        let index = self.categories().iter().position(|c| c == category)?;
+        Some(Uuid::from_u128(index as u128 + 1))
     }
 
     /// The class a stand-in id of [`GlobalModel::guess_as_class`] names.
