@@ -1,4 +1,5 @@
-//! TLS for the gRPC listener, from the PEM files named in [`TlsConfig`].
+//! TLS for the gRPC listener, from the PEM files named in [`TlsConfig`],
+//! and for HTTPS clients of public endpoints.
 
 use anyhow::Context as _;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
@@ -21,4 +22,17 @@ pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Option<ServerTlsConfig>>
             .client_auth_optional(false);
     }
     Ok(Some(config))
+}
+
+/// TLS for an HTTPS client of public endpoints (webhooks, a hosted
+/// language model): aws-lc, the safe default protocol versions, and the
+/// Mozilla roots (`webpki-roots`), so no system store is read.
+pub fn public_client_config() -> anyhow::Result<rustls::ClientConfig> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })
+        .with_no_client_auth())
 }

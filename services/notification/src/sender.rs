@@ -53,13 +53,7 @@ pub struct WebhookSender {
 impl WebhookSender {
     /// A sender under `policy`, each attempt bounded by `timeout`.
     pub fn new(policy: AddressPolicy, timeout: Duration) -> anyhow::Result<Self> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            })
-            .with_no_client_auth();
+        let tls = freedumb_kit::tls::public_client_config()?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .dns_resolver(Arc::new(CheckedResolver(policy.clone())))
