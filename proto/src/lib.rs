@@ -47,6 +47,13 @@ pub mod freedumb {
             tonic::include_proto!("freedumb.budget.v1");
         }
     }
+    /// Portfolios, instruments, activities, holdings and performance.
+    pub mod investment {
+        /// `freedumb.investment.v1`
+        pub mod v1 {
+            tonic::include_proto!("freedumb.investment.v1");
+        }
+    }
     /// The in-app feed, preferences, email and webhooks.
     pub mod notification {
         /// `freedumb.notification.v1`
@@ -74,7 +81,7 @@ pub mod google {
 
 pub use freedumb::{
     ai::v1 as ai, auth::v1 as auth, budget::v1 as budget, common::v1 as common,
-    ledger::v1 as ledger, notification::v1 as notification,
+    investment::v1 as investment, ledger::v1 as ledger, notification::v1 as notification,
 };
 
 impl common::ErrorReason {

@@ -39,6 +39,7 @@ macro_rules! sql_impl {
             String: $crate::sql::ColumnType<DB>,
             Option<String>: $crate::sql::ColumnType<DB>,
             i64: $crate::sql::ColumnType<DB>,
+            Option<i64>: $crate::sql::ColumnType<DB>,
             i32: $crate::sql::ColumnType<DB>,
             bool: $crate::sql::ColumnType<DB>,
             Vec<u8>: $crate::sql::ColumnType<DB>,

@@ -194,6 +194,33 @@ pub const REGISTRY: &[Module] = &[
         init: init_ai,
     },
     Module {
+        name: "investment-core",
+        about: "the investment store and its outbox relay",
+        kind: Kind::Internal,
+        deps: &["event-bus"],
+        config: Some(section::<freedumb_investment::InvestmentConfig>()),
+        database: Some(|| (freedumb_investment::NAME, freedumb_investment::MIGRATIONS)),
+        init: init_investment_core,
+    },
+    Module {
+        name: "investment",
+        about: "portfolios, instruments, activities, holdings and performance (freedumb.investment.v1)",
+        kind: Kind::Service,
+        deps: &["investment-core"],
+        config: None,
+        database: None,
+        init: init_investment,
+    },
+    Module {
+        name: "worker-investment-price",
+        about: "fetches daily closes and exchange rates from the price provider (needs the investment database)",
+        kind: Kind::Worker,
+        deps: &["investment-core"],
+        config: None,
+        database: None,
+        init: init_worker_investment_price,
+    },
+    Module {
         name: "verifier",
         about: "access-token verification (auth's keys in process, or its JWKS via FREEDUMB_AUTH_URL)",
         kind: Kind::Internal,
@@ -469,6 +496,48 @@ fn init_worker_recurring(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         let ledger: Arc<freedumb_ledger::Ledger> = w.get("worker-recurring")?;
         let worker = ledger.recurring_worker();
         w.background("worker-recurring", |stop| worker.run(stop));
+        Ok(())
+    })
+}
+
+fn init_investment_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let db = w
+            .database(freedumb_investment::NAME, freedumb_investment::MIGRATIONS)
+            .await?;
+        let bus: Arc<dyn EventBus> = w.get("investment-core")?;
+        let investment = Arc::new(freedumb_investment::Investment::new(&w.config, &db, bus)?);
+        let relay = investment.relay();
+        w.background("investment outbox relay", |stop| relay.run(stop));
+        w.provide(investment);
+        Ok(())
+    })
+}
+
+fn init_investment(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let investment: Arc<freedumb_investment::Investment> = w.get("investment")?;
+        if !investment.ledger_configured() {
+            anyhow::ensure!(
+                w.try_get::<LedgerServed>().is_some(),
+                "FREEDUMB_INVESTMENT__LEDGER_URL is required when the ledger target does not run in this process"
+            );
+            anyhow::ensure!(
+                w.config.tls.cert_file.is_none(),
+                "with TLS on the gRPC listener (FREEDUMB_TLS__*), the investment service needs FREEDUMB_INVESTMENT__LEDGER_URL"
+            );
+        }
+        let own = format!("http://{}", w.grpc_addr);
+        w.server.add_service(investment.service(&own)?);
+        Ok(())
+    })
+}
+
+fn init_worker_investment_price(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let investment: Arc<freedumb_investment::Investment> = w.get("worker-investment-price")?;
+        let worker = investment.price_worker()?;
+        w.background("worker-investment-price", |stop| worker.run(stop));
         Ok(())
     })
 }

@@ -1,0 +1,196 @@
+//! The price worker (`worker-investment-price`): keeps the closes of every
+//! symbol and exchange rate some activity needs, from the first day it is
+//! needed to today. Each series is fetched once per interval, from a week
+//! before its latest close (late corrections are caught and recorded as
+//! revisions); a series whose provider fails waits before the next try,
+//! doubling from the configured retry up to an hour. Two workers at once
+//! record each close once (see the store's `record_closes`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Days, NaiveDate};
+use freedumb_kit::Shutdown;
+use tokio::time::Instant;
+
+use crate::config::WorkerSettings;
+use crate::prices::{PriceProvider, ProviderError, Series};
+use crate::store::{PriceStore, Wanted};
+
+/// Days before the latest close fetched again each round.
+const REFETCH_DAYS: u64 = 7;
+
+/// When a series is due again, and how often it failed in a row.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    due: Instant,
+    failures: u32,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Series fetched and recorded.
+    pub fetched: usize,
+    /// Series whose provider failed.
+    pub failed: usize,
+    /// Closes new, unchanged and revised.
+    pub recorded: crate::store::Recorded,
+}
+
+/// Fetches closes on a schedule.
+pub struct PriceWorker {
+    store: Arc<dyn PriceStore>,
+    provider: Arc<dyn PriceProvider>,
+    settings: WorkerSettings,
+    schedule: HashMap<String, Schedule>,
+}
+
+impl PriceWorker {
+    /// A worker recording what `provider` gives into `store`.
+    pub fn new(
+        store: Arc<dyn PriceStore>,
+        provider: Arc<dyn PriceProvider>,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self {
+            store,
+            provider,
+            settings,
+            schedule: HashMap::new(),
+        }
+    }
+
+    /// Runs rounds until `stop`.
+    pub async fn run(mut self, stop: Shutdown) {
+        // Rounds run often enough to honour the shortest wait; a series is
+        // fetched only when it is due.
+        let tick = self.settings.interval.min(self.settings.retry);
+        loop {
+            let today = freedumb_kit::time::now().date_naive();
+            match self.round(today, Instant::now()).await {
+                Ok(r) if r.fetched + r.failed > 0 => tracing::info!(
+                    fetched = r.fetched,
+                    failed = r.failed,
+                    new = r.recorded.inserted,
+                    revised = r.recorded.revised,
+                    "price round"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = ?e, "price round failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(tick) => {}
+                () = stop.wait() => return,
+            }
+        }
+    }
+
+    /// Fetches every series due at `now`, up to `today`.
+    pub async fn round(&mut self, today: NaiveDate, now: Instant) -> anyhow::Result<Round> {
+        let mut round = Round::default();
+        for wanted in self.store.list_wanted_series().await? {
+            if self
+                .schedule
+                .get(&wanted.series)
+                .is_some_and(|s| s.due > now)
+            {
+                continue;
+            }
+            match self.fetch(&wanted, today).await {
+                Ok(recorded) => {
+                    round.fetched += 1;
+                    round.recorded.inserted += recorded.inserted;
+                    round.recorded.unchanged += recorded.unchanged;
+                    round.recorded.revised += recorded.revised;
+                    self.schedule.insert(
+                        wanted.series,
+                        Schedule {
+                            due: now + self.settings.interval,
+                            failures: 0,
+                        },
+                    );
+                }
+                Err(e) => {
+                    round.failed += 1;
+                    let failures = self
+                        .schedule
+                        .get(&wanted.series)
+                        .map_or(0, |s| s.failures)
+                        .saturating_add(1);
+                    let wait = self
+                        .settings
+                        .retry
+                        .saturating_mul(1 << (failures - 1).min(16))
+                        .min(self.settings.retry_max);
+                    metrics::counter!("freedumb_investment_price_fetch_failures_total")
+                        .increment(1);
+                    match &e {
+                        FetchError::Provider(ProviderError::Unknown(_)) => tracing::info!(
+                            series = %wanted.series, error = %e, retry_in_secs = wait.as_secs(),
+                            "no closes for a series"
+                        ),
+                        _ => tracing::warn!(
+                            series = %wanted.series, error = %e, retry_in_secs = wait.as_secs(),
+                            "fetching closes failed"
+                        ),
+                    }
+                    self.schedule.insert(
+                        wanted.series,
+                        Schedule {
+                            due: now + wait,
+                            failures,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    async fn fetch(
+        &self,
+        wanted: &Wanted,
+        today: NaiveDate,
+    ) -> Result<crate::store::Recorded, FetchError> {
+        // A week before the first activity, so its day has a close before
+        // it; a week before the latest close, for late corrections.
+        let from = match self.store.latest_close_day(&wanted.series).await? {
+            Some(latest) => latest.min(today),
+            None => wanted.since,
+        }
+        .checked_sub_days(Days::new(REFETCH_DAYS))
+        .unwrap_or(wanted.since);
+        let closes = self
+            .provider
+            .closes(&Series::of(&wanted.series), from, today)
+            .await?;
+        let recorded = self
+            .store
+            .record_closes(
+                &wanted.series,
+                &closes,
+                self.provider.name(),
+                freedumb_kit::time::now(),
+            )
+            .await?;
+        for (outcome, n) in [
+            ("new", recorded.inserted),
+            ("unchanged", recorded.unchanged),
+            ("revised", recorded.revised),
+        ] {
+            metrics::counter!("freedumb_investment_closes_recorded_total", "outcome" => outcome)
+                .increment(n as u64);
+        }
+        Ok(recorded)
+    }
+}
+
+/// Why one series could not be fetched.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("storing closes: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
