@@ -133,7 +133,7 @@ async fn every_object_is_scoped_to_its_owner(stores: Stores) {
             .user
             .get_portfolio(bob, p.id)
             .await
-            .unwrap()
+            .expect("store call")
             .is_none()
     );
     assert!(
@@ -141,26 +141,37 @@ async fn every_object_is_scoped_to_its_owner(stores: Stores) {
             .user
             .get_instrument(bob, i.id)
             .await
-            .unwrap()
+            .expect("store call")
             .is_none()
     );
-    assert!(stores.user.get_activity(bob, a.id).await.unwrap().is_none());
+    assert!(
+        stores
+            .user
+            .get_activity(bob, a.id)
+            .await
+            .expect("store call")
+            .is_none()
+    );
     assert!(
         stores
             .user
             .list_portfolios(bob, None, 10)
             .await
-            .unwrap()
+            .expect("store call")
             .is_empty()
     );
-    let listed = stores.user.list_instruments(bob, None, 10).await.unwrap();
+    let listed = stores
+        .user
+        .list_instruments(bob, None, 10)
+        .await
+        .expect("store call");
     assert_eq!(listed.iter().map(|i| i.id).collect::<Vec<_>>(), [bobs.id]);
     assert!(
         stores
             .user
             .list_activities(bob, p.id, None, None, 10)
             .await
-            .unwrap()
+            .expect("store call")
             .is_empty()
     );
     assert!(
@@ -168,7 +179,7 @@ async fn every_object_is_scoped_to_its_owner(stores: Stores) {
             .user
             .replay_activities(bob, p.id)
             .await
-            .unwrap()
+            .expect("store call")
             .is_empty()
     );
     let theirs = PortfolioRecord {
@@ -209,7 +220,11 @@ async fn every_object_is_scoped_to_its_owner(stores: Stores) {
         Err(StoreError::Rejected(InvestmentError::FailedPrecondition(_)))
     ));
     assert_eq!(
-        stores.user.replay_activities(alice, p.id).await.unwrap(),
+        stores
+            .user
+            .replay_activities(alice, p.id)
+            .await
+            .expect("store call"),
         [a]
     );
 }
@@ -248,7 +263,11 @@ async fn a_replayed_request_id_records_one_activity(stores: Stores) {
             _ => assert!(matches!(created, Created::New(_))),
         }
     }
-    let all = stores.user.replay_activities(user, p.id).await.unwrap();
+    let all = stores
+        .user
+        .replay_activities(user, p.id)
+        .await
+        .expect("store call");
     assert_eq!(all.len(), 1);
     assert_eq!(Some(&all[0]), first.as_ref());
     let other = IdempotencyKey {
@@ -306,7 +325,12 @@ async fn sixteen_concurrent_sales_never_sell_more_than_is_held(stores: Stores) {
         Err(StoreError::Rejected(_))
     ));
     // Deleting the purchase would leave the sales selling nothing.
-    let buy = stores.user.replay_activities(user, p.id).await.unwrap()[0].clone();
+    let buy = stores
+        .user
+        .replay_activities(user, p.id)
+        .await
+        .expect("store call")[0]
+        .clone();
     assert!(matches!(
         stores
             .user
@@ -321,7 +345,7 @@ async fn two_workers_record_each_close_once_and_revisions_are_kept(stores: Store
         .map(|n| {
             (
                 day("2024-01-01") + Days::new(n),
-                Decimal::new(10_000 + i64::try_from(n).unwrap(), 2),
+                Decimal::new(10_000 + i64::try_from(n).expect("small"), 2),
             )
         })
         .collect();
@@ -331,7 +355,10 @@ async fn two_workers_record_each_close_once_and_revisions_are_kept(stores: Store
         tokio::spawn(async move { a.record_closes("AAPL", &c1, "test", now()).await }),
         tokio::spawn(async move { b.record_closes("AAPL", &c2, "test", now()).await }),
     );
-    let (ra, rb) = (ra.unwrap().unwrap(), rb.unwrap().unwrap());
+    let (ra, rb) = (
+        ra.expect("store call").expect("store call"),
+        rb.expect("store call").expect("store call"),
+    );
     assert_eq!(ra.inserted + rb.inserted, 200, "{ra:?} {rb:?}");
     assert_eq!(ra.unchanged + rb.unchanged, 200);
     assert_eq!(ra.revised + rb.revised, 0);
@@ -339,7 +366,7 @@ async fn two_workers_record_each_close_once_and_revisions_are_kept(stores: Store
         .user
         .list_closes("AAPL", day("2024-01-01"), day("2025-01-01"))
         .await
-        .unwrap();
+        .expect("store call");
     assert_eq!(stored, closes);
     // The same close written differently ("100.10" vs "100.1") is no change.
     let same = [(day("2024-01-11"), dec("100.100"))];
@@ -347,7 +374,7 @@ async fn two_workers_record_each_close_once_and_revisions_are_kept(stores: Store
         .prices
         .record_closes("AAPL", &same, "test", now())
         .await
-        .unwrap();
+        .expect("store call");
     assert_eq!((r.unchanged, r.revised), (1, 0));
     // A corrected close replaces the old one and leaves a revision.
     let corrected = [(day("2024-01-11"), dec("99.5"))];
@@ -355,14 +382,14 @@ async fn two_workers_record_each_close_once_and_revisions_are_kept(stores: Store
         .prices
         .record_closes("AAPL", &corrected, "test", now())
         .await
-        .unwrap();
+        .expect("store call");
     assert_eq!(r.revised, 1);
     assert_eq!(
         stores
             .prices
             .list_close_revisions("AAPL", day("2024-01-11"))
             .await
-            .unwrap(),
+            .expect("store call"),
         [(dec("100.1"), dec("99.5"))]
     );
     // Reading from a day without a close starts at the close before it.
@@ -370,13 +397,24 @@ async fn two_workers_record_each_close_once_and_revisions_are_kept(stores: Store
         .user
         .list_closes("AAPL", day("2024-07-30"), day("2024-08-30"))
         .await
-        .unwrap();
+        .expect("store call");
     assert_eq!(from_gap.first().map(|c| c.0), Some(day("2024-07-18")));
     assert_eq!(
-        stores.prices.latest_close_day("AAPL").await.unwrap(),
+        stores
+            .prices
+            .latest_close_day("AAPL")
+            .await
+            .expect("store call"),
         Some(day("2024-07-18"))
     );
-    assert_eq!(stores.prices.latest_close_day("NONE").await.unwrap(), None);
+    assert_eq!(
+        stores
+            .prices
+            .latest_close_day("NONE")
+            .await
+            .expect("store call"),
+        None
+    );
 }
 
 async fn the_worker_wants_each_symbol_and_rate_from_its_first_day(stores: Stores) {
@@ -402,7 +440,11 @@ async fn the_worker_wants_each_symbol_and_rate_from_its_first_day(stores: Stores
     ] {
         record(&stores, &a).await.expect("record");
     }
-    let wanted = stores.prices.list_wanted_series().await.unwrap();
+    let wanted = stores
+        .prices
+        .list_wanted_series()
+        .await
+        .expect("store call");
     let expect = |series: &str, since: &str| Wanted {
         series: series.into(),
         since: day(since),
@@ -428,18 +470,18 @@ async fn deleting_a_portfolio_deletes_its_activities(stores: Stores) {
     stores
         .user
         .delete_portfolio(user, p.id, &|a| {
-            announced.lock().unwrap().push(a.id);
+            announced.lock().expect("store call").push(a.id);
             None
         })
         .await
         .expect("delete");
-    assert_eq!(*announced.lock().unwrap(), [a.id]);
+    assert_eq!(*announced.lock().expect("store call"), [a.id]);
     assert!(
         stores
             .user
             .get_activity(user, a.id)
             .await
-            .unwrap()
+            .expect("store call")
             .is_none()
     );
     assert!(
@@ -447,7 +489,7 @@ async fn deleting_a_portfolio_deletes_its_activities(stores: Stores) {
             .user
             .get_portfolio(user, p.id)
             .await
-            .unwrap()
+            .expect("store call")
             .is_none()
     );
     stores

@@ -71,3 +71,41 @@ impl PriceProvider for FileProvider {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> FileProvider {
+        FileProvider::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("prices"))
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_shipped_sample_reads_by_symbol_and_pair_within_the_range() {
+        let closes = sample()
+            .closes(&Series::Symbol("AAPL"), d("2024-03-01"), d("2024-03-31"))
+            .await
+            .unwrap();
+        assert_eq!(closes.len(), 21);
+        assert!(
+            closes
+                .iter()
+                .all(|(day, c)| day.to_string().starts_with("2024-03") && c.is_sign_positive())
+        );
+        let fx = sample()
+            .closes(&Series::of("EUR/USD"), d("2024-01-01"), d("2024-12-31"))
+            .await
+            .unwrap();
+        assert_eq!(fx.len(), 262);
+        assert!(matches!(
+            sample()
+                .closes(&Series::Symbol("NOPE"), d("2024-01-01"), d("2024-01-02"))
+                .await,
+            Err(ProviderError::Unknown(_))
+        ));
+    }
+}

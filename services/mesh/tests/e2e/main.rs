@@ -12,6 +12,7 @@ mod envoy;
 mod gateway;
 mod grpcurl;
 mod helpers;
+mod investment;
 mod ledger;
 mod ledger_backends;
 mod ledger_support;
