@@ -4,6 +4,8 @@
 //! base currency, and performance (time- and money-weighted returns). A
 //! price worker fetches the closes and exchange rates from a provider.
 #![forbid(unsafe_code)]
+// Unit tests unwrap what they have just built.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod config;
 pub mod convert;

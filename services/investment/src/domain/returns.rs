@@ -284,7 +284,6 @@ pub fn annualized(total: f64, days: i64) -> Option<f64> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // unwrap is fine in tests
 mod tests {
     use super::*;
 

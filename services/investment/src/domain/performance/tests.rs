@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Hand-computed cases: the arithmetic of each is in its comment.
 
 use std::collections::HashMap;
