@@ -35,6 +35,30 @@ pub fn cash_amount(detail: &Detail, currency: Currency) -> Option<Decimal> {
     }
 }
 
+/// What an activity reads as: "Buy 10 AAPL at 187.42", "Deposit 500.00 USD".
+pub fn summary(detail: &Detail, currency: Currency, symbol: Option<&str>) -> String {
+    let kind = detail.kind().as_str();
+    let mut word = kind[..1].to_owned();
+    word.push_str(&kind[1..].to_lowercase());
+    let what = symbol.unwrap_or("?");
+    match detail {
+        Detail::Buy(t) | Detail::Sell(t) => {
+            format!("{word} {} {what} at {} {currency}", t.quantity, t.price)
+        }
+        Detail::Split { ratio, .. } => format!("{word} {what} by {ratio}"),
+        _ => {
+            let amount = detail
+                .amount()
+                .map(|c| format!("{} {}", c.amount(), c.currency));
+            [Some(word), symbol.map(str::to_owned), amount]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    }
+}
+
 fn event(user_id: Uuid, kind: &str, change: pb::investment_event::Change) -> OutboxEvent {
     let event_id = Uuid::now_v7();
     let event = pb::InvestmentEvent {
@@ -58,6 +82,7 @@ pub fn recorded(
     activity: &ActivityRecord,
     portfolio_account: Option<Uuid>,
     currency: Currency,
+    symbol: Option<&str>,
 ) -> OutboxEvent {
     let cash_amount = activity
         .cash_account_id
@@ -71,6 +96,7 @@ pub fn recorded(
             activity: Some(crate::convert::activity(activity)),
             portfolio_account_id: portfolio_account.map(|a| a.to_string()).unwrap_or_default(),
             cash_amount,
+            summary: summary(&activity.detail, currency, symbol),
         }),
     )
 }
@@ -84,4 +110,31 @@ pub fn deleted(activity: &ActivityRecord) -> OutboxEvent {
             activity: Some(crate::convert::activity(activity)),
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Cash, Trade};
+
+    #[test]
+    fn summaries_read_like_a_statement_line() {
+        let usd = Currency::parse("USD").unwrap();
+        let buy = Detail::Buy(Trade {
+            instrument_id: Uuid::nil(),
+            quantity: "10".parse().unwrap(),
+            price: "187.42".parse().unwrap(),
+            fee: None,
+        });
+        assert_eq!(
+            summary(&buy, usd, Some("AAPL")),
+            "Buy 10 AAPL at 187.42 USD"
+        );
+        let deposit = Detail::Deposit(Cash {
+            currency: usd,
+            minor: 50_000,
+        });
+        assert_eq!(summary(&deposit, usd, None), "Deposit 500.00 USD");
+        assert_eq!(cash_amount(&buy, usd), Some("1874.20".parse().unwrap()));
+    }
 }

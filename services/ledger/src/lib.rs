@@ -9,6 +9,7 @@ pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod import;
+pub mod investments;
 pub mod outbox;
 pub mod recurrence;
 pub mod service;
@@ -81,7 +82,6 @@ impl Ledger {
         )
     }
 
-    /// The recurring worker.
     /// The categorizer: a reader of the group `ledger` on the ai service's
     /// stream (join it while wiring, before tasks start) and the handler
     /// applying the proposals it reads.
@@ -105,6 +105,30 @@ impl Ledger {
         )
     }
 
+    /// The investment link: a reader of the group `ledger` on the
+    /// investment service's stream and the handler recording the
+    /// transfers of its activities.
+    pub fn investment_link(
+        &self,
+    ) -> (
+        Box<dyn freedumb_kit::events::GroupReader>,
+        Arc<investments::InvestmentLink>,
+    ) {
+        let reader = self.bus.group(
+            investments::INVESTMENT_STREAM,
+            investments::GROUP,
+            freedumb_kit::events::Start::Beginning,
+        );
+        (
+            reader,
+            Arc::new(investments::InvestmentLink::new(
+                self.stores.user.clone(),
+                self.wake.clone(),
+            )),
+        )
+    }
+
+    /// The recurring worker.
     pub fn recurring_worker(&self) -> worker::RecurringWorker {
         worker::RecurringWorker::new(
             self.stores.system.clone(),

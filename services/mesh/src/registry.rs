@@ -394,6 +394,12 @@ fn init_ledger(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         w.background("ledger categorizer", move |stop| {
             freedumb_kit::events::run_group("ledger-categorizer", reader, handler, stop)
         });
+        // The investment service's activities that move ledger money, the
+        // same way.
+        let (reader, handler) = ledger.investment_link();
+        w.background("ledger investment link", move |stop| {
+            freedumb_kit::events::run_group("ledger-investment-link", reader, handler, stop)
+        });
         w.server.add_service(ledger.service(w.shutdown.clone()));
         w.provide(LedgerServed);
         Ok(())

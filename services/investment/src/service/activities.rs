@@ -46,18 +46,22 @@ fn oversold_on_delete(e: &Oversold) -> InvestmentError {
 }
 
 impl InvestmentApi {
-    /// The currency an activity's money counts in: its instrument's, or
-    /// its amount's.
-    async fn currency_of(&self, user_id: Uuid, detail: &Detail) -> Result<Currency> {
+    /// The currency an activity's money counts in (its instrument's, or
+    /// its amount's) and its instrument's symbol.
+    async fn currency_of(
+        &self,
+        user_id: Uuid,
+        detail: &Detail,
+    ) -> Result<(Currency, Option<String>)> {
         match (detail.instrument_id(), detail.amount()) {
             (Some(id), _) => match self.deps.store.get_instrument(user_id, id).await? {
-                Some(i) => Ok(i.currency),
+                Some(i) => Ok((i.currency, Some(i.symbol))),
                 None => Err(InvestmentError::field(
                     "activity.instrument_id",
                     "is not one of your instruments",
                 )),
             },
-            (None, Some(amount)) => Ok(amount.currency),
+            (None, Some(amount)) => Ok((amount.currency, None)),
             (None, None) => Err(InvestmentError::Unexpected(anyhow::anyhow!(
                 "an activity with neither instrument nor amount"
             ))),
@@ -134,7 +138,7 @@ impl InvestmentApi {
     ) -> Result<pb::CreateActivityResponse> {
         let new = NewActivity::parse(activity, today())?;
         let portfolio = self.portfolio(user_id, new.portfolio_id).await?;
-        let currency = self.currency_of(user_id, &new.detail).await?;
+        let (currency, symbol) = self.currency_of(user_id, &new.detail).await?;
         self.check_cash_account(credentials, &portfolio, &new, currency)
             .await?;
         let record = Activity {
@@ -149,7 +153,8 @@ impl InvestmentApi {
         };
         let check = |all: &[&Activity]| check_quantities(all).map_err(|e| oversold_on_create(&e));
         let account = portfolio.account_id;
-        let announce = |a: &Activity| Some(outbox::recorded(a, account, currency));
+        let announce =
+            |a: &Activity| Some(outbox::recorded(a, account, currency, symbol.as_deref()));
         let created = self
             .deps
             .store

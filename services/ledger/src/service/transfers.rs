@@ -11,7 +11,7 @@ use crate::convert;
 use crate::domain::NewTransfer;
 use crate::error::LedgerError;
 use crate::outbox;
-use crate::store::{AccountRecord, TransactionRecord, TransferRecord};
+use crate::store::TransferRecord;
 
 impl LedgerApi {
     pub(super) async fn create_transfer(
@@ -25,39 +25,15 @@ impl LedgerApi {
             stored_currency(&from.currency)?,
             stored_currency(&to.currency)?,
         )?;
-        let now = time::now();
-        let transfer_id = Uuid::now_v7();
-        let description = new.description.into_string();
-        let leg = |account: &AccountRecord, amount_minor: i64| TransactionRecord {
-            id: Uuid::now_v7(),
-            user_id,
-            account_id: account.id,
-            currency: account.currency.clone(),
-            amount_minor,
-            date: new.date,
-            description: description.clone(),
-            merchant: String::new(),
-            category_id: None,
-            splits: Vec::new(),
-            tags: Vec::new(),
-            notes: String::new(),
-            transfer_id: Some(transfer_id),
-            recurring: None,
-            import_key: None,
-            ai_categorized: false,
-            revision: 0,
-            create_time: now,
-            update_time: now,
-        };
-        let record = TransferRecord {
-            id: transfer_id,
-            user_id,
-            exchange_rate: amounts.rate.as_str().to_owned(),
-            description: description.clone(),
-            create_time: now,
-            from: leg(&from, -amounts.sent.get()),
-            to: leg(&to, amounts.received.get()),
-        };
+        let record = TransferRecord::between(
+            Uuid::now_v7(),
+            (&from, amounts.sent.get()),
+            (&to, amounts.received.get()),
+            amounts.rate.as_str().to_owned(),
+            new.date,
+            new.description.into_string(),
+            time::now(),
+        );
         let response = pb::CreateTransferResponse {
             transfer: Some(convert::transfer(&record)),
         };

@@ -600,3 +600,110 @@ async fn rest_reaches_the_investment_routes() {
     .await;
     assert_eq!(status, 400, "{err}");
 }
+
+/// The balance of one of the caller's ledger accounts.
+async fn balance(app: &TestApp, token: &str, id: &str) -> i64 {
+    app.ledger()
+        .await
+        .get_account(authed(
+            pb::GetAccountRequest {
+                account_id: id.to_owned(),
+            },
+            token,
+        ))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .and_then(|a| a.balance)
+        .map_or(0, |m| m.amount_minor)
+}
+
+/// Waits until both balances are as expected.
+async fn await_balances(app: &TestApp, token: &str, expected: [(&str, i64); 2]) {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen.clear();
+        for (id, _) in expected {
+            seen.push(balance(app, token, id).await);
+        }
+        if seen == expected.map(|(_, b)| b) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("balances {seen:?}, expected {expected:?}");
+}
+
+#[tokio::test]
+async fn a_linked_purchase_and_sale_move_money_between_ledger_accounts() {
+    let app = spawn_app().await;
+    let token = app.token().await;
+    let mut inv = investments(&app).await;
+    let mut ledger = app.ledger().await;
+    let checking = open_account(&mut ledger, &token, "USD", 1_000_000).await;
+    let broker = investment_account(&app, &token, "USD").await;
+    let p = portfolio(&mut inv, &token, &broker.id).await;
+    let aapl = instrument(&mut inv, &token, "AAPL").await;
+    let mut buy = trade(&p, &aapl, ipb::ActivityKind::Buy, (2024, 1, 2), "10", "100");
+    buy.fee = money("USD", 100);
+    buy.cash_account_id = checking.id.clone();
+    let buy = record(&mut inv, &token, buy).await.expect("buy");
+    // 10 × 100.00 + 1.00 leaves checking for the broker account.
+    await_balances(
+        &app,
+        &token,
+        [(&checking.id, 1_000_000 - 100_100), (&broker.id, 100_100)],
+    )
+    .await;
+    let transfer = ledger
+        .get_transfer(authed(
+            pb::GetTransferRequest {
+                transfer_id: buy.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("the transfer has the activity's id")
+        .into_inner()
+        .transfer
+        .expect("transfer");
+    assert_eq!(transfer.description, "Buy 10 AAPL at 100 USD");
+
+    let mut sell = trade(&p, &aapl, ipb::ActivityKind::Sell, (2024, 2, 1), "4", "120");
+    sell.cash_account_id = checking.id.clone();
+    let sell = record(&mut inv, &token, sell).await.expect("sell");
+    await_balances(
+        &app,
+        &token,
+        [
+            (&checking.id, 1_000_000 - 100_100 + 48_000),
+            (&broker.id, 100_100 - 48_000),
+        ],
+    )
+    .await;
+    // Deleting the sale deletes its transfer.
+    inv.delete_activity(authed(
+        ipb::DeleteActivityRequest {
+            activity_id: sell.id,
+        },
+        &token,
+    ))
+    .await
+    .expect("delete");
+    await_balances(
+        &app,
+        &token,
+        [(&checking.id, 1_000_000 - 100_100), (&broker.id, 100_100)],
+    )
+    .await;
+
+    // The cash account must be in the activity's currency.
+    let eur = open_account(&mut ledger, &token, "EUR", 0).await;
+    let mut wrong = trade(&p, &aapl, ipb::ActivityKind::Buy, (2024, 3, 1), "1", "100");
+    wrong.cash_account_id = eur.id;
+    let err = record(&mut inv, &token, wrong)
+        .await
+        .expect_err("EUR account");
+    assert_eq!(violated_fields(&err), ["activity.cash_account_id"]);
+}
