@@ -12,6 +12,7 @@
 //!     --ledger-database-url postgres://postgres@127.0.0.1:5432/bench
 //! cargo run --release -p freedumb-bench -- --edge --clients 16,64
 //! cargo run --release -p freedumb-bench -- --ai --clients 1,4
+//! cargo run --release -p freedumb-bench -- --investment --clients 1,4
 //! cargo run --release -p freedumb-bench -- --events --rates 100,1000 \\
 //!     --events-database-url postgres://postgres@127.0.0.1:5432/bench --redis-url redis://127.0.0.1:6379
 //! ```
@@ -22,6 +23,7 @@ mod auth;
 mod bare;
 mod edge;
 mod events;
+mod investment;
 mod jwt;
 mod ledger;
 mod runner;
@@ -59,6 +61,11 @@ struct Args {
     /// and one at a time, on SQLite.
     #[arg(long)]
     ai: bool,
+    /// Benchmark investments instead: the performance arithmetic in
+    /// process, and `GetPerformance`, `ListHoldings` and
+    /// `ListPortfolioValues` over 10 years of closes and 1,000 activities.
+    #[arg(long)]
+    investment: bool,
     /// Transactions per second for `--events`.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     rates: Vec<usize>,
@@ -93,6 +100,9 @@ fn main() -> anyhow::Result<()> {
     }
     if args.ai {
         return runtime.block_on(ai::run(args, &freedumb));
+    }
+    if args.investment {
+        return runtime.block_on(investment::run(args, &freedumb));
     }
     if args.events {
         let url = args.events_database_url.clone();

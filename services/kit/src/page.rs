@@ -198,6 +198,21 @@ impl<C: Serialize + DeserializeOwned> Page<C> {
         })
     }
 
+    /// A listing's page when `page_size` and `page_token` are its only
+    /// fields that can be wrong: the page, or their violations.
+    pub fn of(
+        page_size: i32,
+        default: u32,
+        page_token: &str,
+        filters: &Filters,
+    ) -> Result<Self, crate::FieldViolations> {
+        let mut v = crate::FieldViolations::new();
+        match Self::parse(&mut v, page_size, default, page_token, filters) {
+            Some(page) if v.is_empty() => Ok(page),
+            _ => Err(v),
+        }
+    }
+
     /// Cuts `rows` (fetched with [`PageSize::fetch_limit`]) to the page and
     /// returns the next page's token (empty on the last page).
     pub fn next_page_token<T>(&self, rows: &mut Vec<T>, cursor: impl Fn(&T) -> C) -> String {

@@ -11,18 +11,12 @@ pub type BudgetListing = Page<Uuid>;
 
 /// Parses a `ListBudgetsRequest`.
 pub fn budget_listing(req: &pb::ListBudgetsRequest) -> Result<BudgetListing, FieldViolations> {
-    let mut v = FieldViolations::new();
-    let page = Page::parse(
-        &mut v,
+    Page::of(
         req.page_size,
         DEFAULT_PAGE_SIZE,
         &req.page_token,
         &Filters::new("budgets"),
-    );
-    match page {
-        Some(page) if v.is_empty() => Ok(page),
-        _ => Err(v),
-    }
+    )
 }
 
 #[cfg(test)]

@@ -152,18 +152,12 @@ impl BudgetApi {
         credentials: &Credentials,
         req: &pb::ListGoalsRequest,
     ) -> Result<pb::ListGoalsResponse> {
-        let mut v = freedumb_kit::FieldViolations::new();
-        let page: Option<Page<Uuid>> = Page::parse(
-            &mut v,
+        let page: Page<Uuid> = Page::of(
             req.page_size,
             DEFAULT_PAGE_SIZE,
             &req.page_token,
             &Filters::new("goals"),
-        );
-        let page = match page {
-            Some(page) if v.is_empty() => page,
-            _ => return Err(BudgetError::InvalidArgument(v)),
-        };
+        )?;
         let mut rows = self
             .deps
             .store

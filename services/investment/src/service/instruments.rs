@@ -55,18 +55,12 @@ impl InvestmentApi {
         user_id: Uuid,
         req: &pb::ListInstrumentsRequest,
     ) -> Result<pb::ListInstrumentsResponse> {
-        let mut v = freedumb_kit::FieldViolations::new();
-        let page: Option<Page<String>> = Page::parse(
-            &mut v,
+        let page: Page<String> = Page::of(
             req.page_size,
             DEFAULT_PAGE_SIZE,
             &req.page_token,
             &Filters::new("instruments"),
-        );
-        let page = match page {
-            Some(page) if v.is_empty() => page,
-            _ => return Err(InvestmentError::InvalidArgument(v)),
-        };
+        )?;
         let mut rows = self
             .deps
             .store

@@ -71,18 +71,12 @@ impl InvestmentApi {
         user_id: Uuid,
         req: &pb::ListPortfoliosRequest,
     ) -> Result<pb::ListPortfoliosResponse> {
-        let mut v = freedumb_kit::FieldViolations::new();
-        let page: Option<Page<Uuid>> = Page::parse(
-            &mut v,
+        let page: Page<Uuid> = Page::of(
             req.page_size,
             DEFAULT_PAGE_SIZE,
             &req.page_token,
             &Filters::new("portfolios"),
-        );
-        let page = match page {
-            Some(page) if v.is_empty() => page,
-            _ => return Err(InvestmentError::InvalidArgument(v)),
-        };
+        )?;
         let mut rows = self
             .deps
             .store
