@@ -19,6 +19,13 @@ pub mod freedumb {
             tonic::include_proto!("freedumb.common.v1");
         }
     }
+    /// Where the money went: totals, cash flow, merchants, net worth.
+    pub mod analytics {
+        /// `freedumb.analytics.v1`
+        pub mod v1 {
+            tonic::include_proto!("freedumb.analytics.v1");
+        }
+    }
     /// Categorization from rules and the user's own history.
     pub mod ai {
         /// `freedumb.ai.v1`
@@ -80,8 +87,9 @@ pub mod google {
 }
 
 pub use freedumb::{
-    ai::v1 as ai, auth::v1 as auth, budget::v1 as budget, common::v1 as common,
-    investment::v1 as investment, ledger::v1 as ledger, notification::v1 as notification,
+    ai::v1 as ai, analytics::v1 as analytics, auth::v1 as auth, budget::v1 as budget,
+    common::v1 as common, investment::v1 as investment, ledger::v1 as ledger,
+    notification::v1 as notification,
 };
 
 impl common::ErrorReason {

@@ -65,6 +65,18 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// `message` as a request carrying these credentials, for a call to
+    /// another service as the caller.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        request
+    }
+}
+
 /// A client of the ledger.
 #[derive(Clone)]
 pub struct LedgerPeer {
@@ -83,11 +95,7 @@ impl LedgerPeer {
     }
 
     fn request<T>(message: T, credentials: &Credentials) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", credentials.0.clone());
-        request
+        credentials.request(message)
     }
 
     /// The caller's categories.
@@ -217,7 +225,7 @@ impl LedgerPeer {
 
 /// Every item of a listing: `page(token)` fetches one page (its items and
 /// the next token, empty on the last), from the empty token on.
-async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, PeerError>
+pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, PeerError>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<(Vec<T>, String), tonic::Status>>,

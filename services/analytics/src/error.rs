@@ -1,0 +1,101 @@
+//! The analytics errors and their one mapping to `tonic::Status`.
+
+use freedumb_kit::FieldViolations;
+use freedumb_kit::error;
+use freedumb_kit::peer::PeerError;
+use freedumb_kit::storage::{self, Transient};
+use freedumb_proto::common::ErrorReason;
+use tonic::{Code, Status};
+
+use crate::store::StoreError;
+
+/// Everything an analytics RPC can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    /// Bad input, field by field.
+    #[error("invalid request")]
+    InvalidArgument(FieldViolations),
+    /// The ledger could not be reached; retrying may pass.
+    #[error("the ledger is unavailable")]
+    LedgerUnavailable,
+    /// The database failed in a way that may pass when retried.
+    #[error("transient database failure: {0:?}")]
+    Transient(Transient),
+    /// Anything unexpected: logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl AnalyticsError {
+    /// A single field violation.
+    pub fn field(field: &str, description: impl Into<String>) -> Self {
+        let mut v = FieldViolations::new();
+        v.add(field, description);
+        Self::InvalidArgument(v)
+    }
+}
+
+impl From<FieldViolations> for AnalyticsError {
+    fn from(v: FieldViolations) -> Self {
+        Self::InvalidArgument(v)
+    }
+}
+
+impl From<PeerError> for AnalyticsError {
+    fn from(e: PeerError) -> Self {
+        match e {
+            PeerError::InvalidArgument(v) => Self::InvalidArgument(v),
+            PeerError::Unavailable => Self::LedgerUnavailable,
+            PeerError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<StoreError> for AnalyticsError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::Unexpected(anyhow::anyhow!("{what} not found")),
+            StoreError::Corrupt(why) => Self::Unexpected(anyhow::anyhow!("corrupt row: {why}")),
+            StoreError::Database(e) => storage::classify(e, Self::Transient, Self::Unexpected),
+        }
+    }
+}
+
+impl From<AnalyticsError> for Status {
+    fn from(e: AnalyticsError) -> Self {
+        match e {
+            AnalyticsError::InvalidArgument(v) => error::invalid_argument(v),
+            AnalyticsError::LedgerUnavailable => error::status(
+                Code::Unavailable,
+                ErrorReason::Unavailable,
+                "the ledger is unavailable; retry the request",
+            ),
+            AnalyticsError::Transient(kind) => error::transient(kind),
+            AnalyticsError::Unexpected(cause) => error::internal(&cause),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_code_and_internal_causes_are_hidden() {
+        for (error, code) in [
+            (
+                AnalyticsError::field("end_date", "before"),
+                Code::InvalidArgument,
+            ),
+            (AnalyticsError::LedgerUnavailable, Code::Unavailable),
+            (
+                AnalyticsError::Unexpected(anyhow::anyhow!("secret detail")),
+                Code::Internal,
+            ),
+        ] {
+            let status = Status::from(error);
+            assert_eq!(status.code(), code);
+            assert!(!status.message().contains("secret"));
+        }
+    }
+}
