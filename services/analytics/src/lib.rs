@@ -4,11 +4,14 @@
 //! merchants, and net worth over time (with the investment service's
 //! portfolios at market value).
 #![forbid(unsafe_code)]
+// Unit tests unwrap what they have just built.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod model;
+pub mod report;
 pub mod service;
 pub mod store;
 

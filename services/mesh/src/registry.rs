@@ -221,6 +221,24 @@ pub const REGISTRY: &[Module] = &[
         init: init_worker_investment_price,
     },
     Module {
+        name: "analytics-core",
+        about: "the analytics store and its read model of the ledger's events",
+        kind: Kind::Internal,
+        deps: &["event-bus"],
+        config: Some(section::<freedumb_analytics::AnalyticsConfig>()),
+        database: Some(|| (freedumb_analytics::NAME, freedumb_analytics::MIGRATIONS)),
+        init: init_analytics_core,
+    },
+    Module {
+        name: "analytics",
+        about: "totals per category and period, cash flow, top merchants, net worth (freedumb.analytics.v1)",
+        kind: Kind::Service,
+        deps: &["analytics-core"],
+        config: None,
+        database: None,
+        init: init_analytics,
+    },
+    Module {
         name: "verifier",
         about: "access-token verification (auth's keys in process, or its JWKS via FREEDUMB_AUTH_URL)",
         kind: Kind::Internal,
@@ -544,6 +562,49 @@ fn init_worker_investment_price(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<
         let investment: Arc<freedumb_investment::Investment> = w.get("worker-investment-price")?;
         let worker = investment.price_worker()?;
         w.background("worker-investment-price", |stop| worker.run(stop));
+        Ok(())
+    })
+}
+
+fn init_analytics_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        // The read model reads the ledger's events: in process when the
+        // ledger writes here, through Redis otherwise.
+        let ledger_here = w.try_get::<Arc<freedumb_ledger::Ledger>>().is_some();
+        anyhow::ensure!(
+            ledger_here || w.config.redis_url.is_some(),
+            "REDIS_URL is required when the ledger does not run in this process \
+             (analytics reads the ledger's events through it)"
+        );
+        let db = w
+            .database(freedumb_analytics::NAME, freedumb_analytics::MIGRATIONS)
+            .await?;
+        let bus: Arc<dyn EventBus> = w.get("analytics-core")?;
+        let analytics = Arc::new(freedumb_analytics::Analytics::new(&w.config, &db, bus)?);
+        let (reader, handler) = analytics.model();
+        w.background("analytics read model", move |stop| {
+            freedumb_kit::events::run_group("analytics", reader, handler, stop)
+        });
+        w.provide(analytics);
+        Ok(())
+    })
+}
+
+fn init_analytics(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
+    Box::pin(async move {
+        let analytics: Arc<freedumb_analytics::Analytics> = w.get("analytics")?;
+        if !analytics.ledger_configured() {
+            anyhow::ensure!(
+                w.try_get::<LedgerServed>().is_some(),
+                "FREEDUMB_ANALYTICS__LEDGER_URL is required when the ledger target does not run in this process"
+            );
+            anyhow::ensure!(
+                w.config.tls.cert_file.is_none(),
+                "with TLS on the gRPC listener (FREEDUMB_TLS__*), analytics needs FREEDUMB_ANALYTICS__LEDGER_URL"
+            );
+        }
+        let own = format!("http://{}", w.grpc_addr);
+        w.server.add_service(analytics.service(&own)?);
         Ok(())
     })
 }

@@ -127,7 +127,7 @@ impl AnalyticsApi {
         let end = v
             .check("end_date", optional_date(req.end_date.as_ref()))
             .map(|e| e.unwrap_or_else(|| freedumb_kit::time::now().date_naive()));
-        let end = end.map(|e| date(e));
+        let end = end.map(date);
         let span = range(&mut v, req.start_date.as_ref(), end.as_ref());
         let interval = v.check("interval", Interval::from_proto(req.interval));
         let (Some(span), Some(interval)) = (span, interval) else {

@@ -3,6 +3,7 @@
 
 mod ai;
 mod ai_llm;
+mod analytics;
 mod auth_flow;
 mod bad_input;
 mod browser;

@@ -263,9 +263,8 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
                     Some((_, false)) => Self::facts(conn, user_id, id).await?,
                     _ => Vec::new(),
                 };
-                if !moves.contains_key(&user_id) {
-                    let loaded = Self::moves(conn, user_id).await?;
-                    moves.insert(user_id, loaded);
+                if let std::collections::hash_map::Entry::Vacant(slot) = moves.entry(user_id) {
+                    slot.insert(Self::moves(conn, user_id).await?);
                 }
                 let new = resolve(facts, *version, &moves[&user_id]);
                 Self::replace_facts(conn, user_id, id, &old, &new, deltas).await?;
