@@ -55,6 +55,17 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
         let n = operation_ids.entry(base.clone()).or_default();
         *n += 1;
         let operation_id = if *n == 1 { base } else { format!("{base}{n}") };
+        let file = output.full_name() == crate::routes::HTTP_BODY;
+        let content = if file {
+            json!({ "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } })
+        } else {
+            let media = if route.rpc.is_server_streaming() {
+                "application/x-ndjson"
+            } else {
+                "application/json"
+            };
+            json!({ (media): { "schema": reference(output.full_name()) } })
+        };
         let mut operation = json!({
             "operationId": operation_id,
             "tags": [route.rpc.parent_service().name()],
@@ -63,11 +74,8 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             "parameters": parameters,
             "responses": {
                 "200": {
-                    "description": "OK",
-                    "content": {
-                        (if route.rpc.is_server_streaming() { "application/x-ndjson" } else { "application/json" }):
-                            { "schema": reference(output.full_name()) }
-                    }
+                    "description": if file { "The file (its type in Content-Type, its name in Content-Disposition)" } else { "OK" },
+                    "content": content
                 },
                 "default": {
                     "description": "An error: the google.rpc.Status as JSON",
@@ -75,7 +83,9 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
                 }
             }
         });
-        wanted.insert(output.full_name().to_owned());
+        if !file {
+            wanted.insert(output.full_name().to_owned());
+        }
         match route.body.as_str() {
             "" => {}
             "*" => {

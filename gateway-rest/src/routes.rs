@@ -9,6 +9,10 @@ use freedumb_proto::google::api::{HttpRule, http_rule::Pattern};
 
 use crate::percent;
 
+/// The response type of RPCs that answer a file (`google.api.HttpBody`):
+/// REST gets the raw bytes, not JSON.
+pub const HTTP_BODY: &str = "google.api.HttpBody";
+
 /// One piece of a path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {

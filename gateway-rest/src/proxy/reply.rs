@@ -55,6 +55,59 @@ pub fn stream(rpc: MethodDescriptor, replies: tonic::Streaming<Bytes>) -> Respon
     response
 }
 
+/// The replies of a server-streaming RPC answering `google.api.HttpBody`:
+/// the file itself, its `Content-Type` from the first message, its
+/// `Content-Disposition` from the service's response metadata. An error
+/// before the first message is the call's error; a later one cuts the
+/// body (the client sees a truncated transfer, not a corrupt file).
+pub async fn file(
+    reply: tonic::Response<tonic::Streaming<Bytes>>,
+) -> Result<Response, GatewayError> {
+    use freedumb_proto::google::api::HttpBody;
+    use prost::Message as _;
+    let disposition = reply
+        .metadata()
+        .get("content-disposition")
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    let mut replies = reply.into_inner();
+    let decode = |bytes: Bytes| {
+        HttpBody::decode(bytes).map_err(|e| GatewayError::BadReply {
+            rpc: "google.api.HttpBody".into(),
+            cause: e.into(),
+        })
+    };
+    let first = match replies.message().await? {
+        Some(bytes) => decode(bytes)?,
+        None => HttpBody::default(),
+    };
+    let content_type = HeaderValue::from_str(&first.content_type)
+        .ok()
+        .filter(|_| !first.content_type.is_empty())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let span = tracing::Span::current();
+    let rest = replies.map(move |item| {
+        item.map_err(GatewayError::from)
+            .and_then(decode)
+            .map(|body| Bytes::from(body.data))
+            .map_err(|error| {
+                let _in_call = span.enter();
+                tracing::warn!(error = ?error, "a file download broke off");
+                std::io::Error::other("the download broke off")
+            })
+    });
+    let chunks = futures::stream::once(ready(Ok(Bytes::from(first.data)))).chain(rest);
+    let mut response = Response::new(Body::from_stream(chunks));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    if let Some(disposition) = disposition {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    Ok(response)
+}
+
 /// One response message of `rpc` as JSON.
 fn to_json(rpc: &MethodDescriptor, reply: &[u8]) -> Result<Value, GatewayError> {
     let output = rpc.output();

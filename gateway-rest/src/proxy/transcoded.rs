@@ -71,6 +71,9 @@ pub async fn handle(gateway: &Gateway, call: Call) -> Result<Response, GatewayEr
         let replies = client
             .server_streaming(request, grpc_path, RawCodec)
             .await?;
+        if route.rpc.output().full_name() == crate::routes::HTTP_BODY {
+            return reply::file(replies).await;
+        }
         return Ok(reply::stream(route.rpc.clone(), replies.into_inner()));
     }
     let reply = client.unary(request, grpc_path, RawCodec).await?;

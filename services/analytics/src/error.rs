@@ -15,6 +15,12 @@ pub enum AnalyticsError {
     /// Bad input, field by field.
     #[error("invalid request")]
     InvalidArgument(FieldViolations),
+    /// No such object for this caller (whether or not someone else has it).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The object's state forbids the request.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// The ledger could not be reached; retrying may pass.
     #[error("the ledger is unavailable")]
     LedgerUnavailable,
@@ -54,7 +60,7 @@ impl From<PeerError> for AnalyticsError {
 impl From<StoreError> for AnalyticsError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(what) => Self::Unexpected(anyhow::anyhow!("{what} not found")),
+            StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Corrupt(why) => Self::Unexpected(anyhow::anyhow!("corrupt row: {why}")),
             StoreError::Database(e) => storage::classify(e, Self::Transient, Self::Unexpected),
         }
@@ -65,6 +71,12 @@ impl From<AnalyticsError> for Status {
     fn from(e: AnalyticsError) -> Self {
         match e {
             AnalyticsError::InvalidArgument(v) => error::invalid_argument(v),
+            AnalyticsError::NotFound(what) => error::not_found(what),
+            AnalyticsError::FailedPrecondition(why) => error::status(
+                Code::FailedPrecondition,
+                ErrorReason::FailedPrecondition,
+                why,
+            ),
             AnalyticsError::LedgerUnavailable => error::status(
                 Code::Unavailable,
                 ErrorReason::Unavailable,
@@ -88,6 +100,11 @@ mod tests {
                 Code::InvalidArgument,
             ),
             (AnalyticsError::LedgerUnavailable, Code::Unavailable),
+            (AnalyticsError::NotFound("report"), Code::NotFound),
+            (
+                AnalyticsError::FailedPrecondition("not ready".into()),
+                Code::FailedPrecondition,
+            ),
             (
                 AnalyticsError::Unexpected(anyhow::anyhow!("secret detail")),
                 Code::Internal,

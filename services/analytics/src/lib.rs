@@ -58,9 +58,14 @@ impl Analytics {
         })
     }
 
-    /// The gRPC service, calling the ledger and the investment service at
+    /// The gRPC service (ending watches on `shutdown`), calling the ledger
+    /// and the investment service at
     /// `own_url` unless their addresses are configured.
-    pub fn service(&self, own_url: &str) -> anyhow::Result<AnalyticsServiceServer<AnalyticsApi>> {
+    pub fn service(
+        &self,
+        own_url: &str,
+        shutdown: freedumb_kit::Shutdown,
+    ) -> anyhow::Result<AnalyticsServiceServer<AnalyticsApi>> {
         let ledger = self.config.ledger_url.as_deref().unwrap_or(own_url);
         let investment = self.config.investment_url.as_deref().unwrap_or(own_url);
         Ok(AnalyticsServiceServer::new(AnalyticsApi::new(
@@ -68,6 +73,9 @@ impl Analytics {
                 store: self.stores.user.clone(),
                 ledger: freedumb_kit::peer::LedgerPeer::new(ledger)?,
                 investment: service::InvestmentPeer::new(investment)?,
+                reports: self.stores.reports.clone(),
+                operations: self.stores.operations.clone(),
+                shutdown,
             },
         )))
     }

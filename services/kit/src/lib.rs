@@ -14,6 +14,7 @@ pub mod events;
 pub mod field_mask;
 pub mod inbox;
 pub mod metrics;
+pub mod operations;
 pub mod outbox;
 pub mod page;
 pub mod peer;

@@ -604,7 +604,8 @@ fn init_analytics(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
             );
         }
         let own = format!("http://{}", w.grpc_addr);
-        w.server.add_service(analytics.service(&own)?);
+        w.server
+            .add_service(analytics.service(&own, w.shutdown.clone())?);
         Ok(())
     })
 }

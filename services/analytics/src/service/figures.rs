@@ -43,7 +43,7 @@ pub(super) fn cut(span: Span, interval: Interval) -> Result<Vec<Span>> {
     })
 }
 
-fn parsed(
+pub(super) fn parsed(
     start: Option<&Date>,
     end: Option<&Date>,
     interval: Option<i32>,
@@ -64,14 +64,14 @@ fn parsed(
 
 /// A category's running sums.
 #[derive(Debug, Clone, Copy, Default)]
-struct Sums {
-    inflow: i64,
-    outflow: i64,
-    count: i64,
+pub(super) struct Sums {
+    pub(super) inflow: i64,
+    pub(super) outflow: i64,
+    pub(super) count: i64,
 }
 
 impl Sums {
-    fn add(&mut self, d: &CategoryDay) {
+    pub(super) fn add(&mut self, d: &CategoryDay) {
         self.inflow += d.inflow_minor;
         self.outflow += d.outflow_minor;
         self.count += d.count;

@@ -7,8 +7,10 @@
 
 mod figures;
 mod net_worth;
+mod reports;
 
 pub use self::net_worth::InvestmentPeer;
+pub use self::reports::neutralized;
 
 use std::sync::Arc;
 
@@ -31,6 +33,12 @@ pub struct AnalyticsDeps {
     pub ledger: LedgerPeer,
     /// The investment service, called as the caller.
     pub investment: InvestmentPeer,
+    /// Report files.
+    pub reports: Arc<dyn crate::store::ReportStore>,
+    /// Report operations.
+    pub operations: Arc<dyn freedumb_kit::operations::Operations>,
+    /// Ends watch streams on shutdown.
+    pub shutdown: freedumb_kit::Shutdown,
 }
 
 /// The analytics service.
@@ -71,6 +79,14 @@ impl AnalyticsApi {
 fn caller<T>(request: &Request<T>) -> Result<Uuid, Status> {
     Ok(freedumb_kit::auth::caller(request)?.user_id)
 }
+
+/// A request's operation id.
+fn operation_id(raw: &str) -> Result<Uuid> {
+    freedumb_kit::domain::required_id(raw).map_err(|e| AnalyticsError::field("operation_id", e))
+}
+
+/// Operations per page when the request does not say.
+const DEFAULT_PAGE_SIZE: u32 = 100;
 
 #[tonic::async_trait]
 impl AnalyticsService for AnalyticsApi {
@@ -130,5 +146,135 @@ impl AnalyticsService for AnalyticsApi {
         Ok(Response::new(pb::RebuildAnalyticsResponse {
             transactions_read: self.rebuild(user_id, &credentials).await?,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_report(
+        &self,
+        request: Request<pb::CreateReportRequest>,
+    ) -> Result<Response<pb::CreateReportResponse>, Status> {
+        let user_id = caller(&request)?;
+        let credentials = Credentials::of(&request)?;
+        Ok(Response::new(
+            self.create_report(user_id, credentials, request.get_ref())
+                .await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_operation(
+        &self,
+        request: Request<pb::GetOperationRequest>,
+    ) -> Result<Response<pb::GetOperationResponse>, Status> {
+        let user_id = caller(&request)?;
+        let id = operation_id(&request.get_ref().operation_id)?;
+        let op = self
+            .deps
+            .operations
+            .get(user_id, id)
+            .await
+            .map_err(AnalyticsError::from)?
+            .ok_or(AnalyticsError::NotFound("operation"))?;
+        Ok(Response::new(pb::GetOperationResponse {
+            operation: Some(op.to_proto()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_operations(
+        &self,
+        request: Request<pb::ListOperationsRequest>,
+    ) -> Result<Response<pb::ListOperationsResponse>, Status> {
+        use freedumb_kit::page::{Filters, Page};
+        let user_id = caller(&request)?;
+        let req = request.get_ref();
+        let page: Page<Uuid> = Page::of(
+            req.page_size,
+            DEFAULT_PAGE_SIZE,
+            &req.page_token,
+            &Filters::new("operations"),
+        )
+        .map_err(AnalyticsError::from)?;
+        let mut rows = self
+            .deps
+            .operations
+            .list(user_id, page.after, page.size.fetch_limit())
+            .await
+            .map_err(AnalyticsError::from)?;
+        let next_page_token = page.next_page_token(&mut rows, |o| o.id);
+        Ok(Response::new(pb::ListOperationsResponse {
+            operations: rows.iter().map(|o| o.to_proto()).collect(),
+            next_page_token,
+        }))
+    }
+
+    type WatchOperationStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::WatchOperationResponse, Status>> + Send>,
+    >;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_operation(
+        &self,
+        request: Request<pb::WatchOperationRequest>,
+    ) -> Result<Response<Self::WatchOperationStream>, Status> {
+        use futures::StreamExt as _;
+        let user_id = caller(&request)?;
+        let id = operation_id(&request.get_ref().operation_id)?;
+        // An unknown id is NOT_FOUND before the stream starts.
+        self.deps
+            .operations
+            .get(user_id, id)
+            .await
+            .map_err(AnalyticsError::from)?
+            .ok_or(AnalyticsError::NotFound("operation"))?;
+        let stream = freedumb_kit::operations::watch(
+            self.deps.operations.clone(),
+            user_id,
+            id,
+            self.deps.shutdown.clone(),
+        )
+        .map(|r| {
+            r.map(|op| pb::WatchOperationResponse {
+                operation: Some(op),
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn cancel_operation(
+        &self,
+        request: Request<pb::CancelOperationRequest>,
+    ) -> Result<Response<pb::CancelOperationResponse>, Status> {
+        let user_id = caller(&request)?;
+        let id = operation_id(&request.get_ref().operation_id)?;
+        let op = self
+            .deps
+            .operations
+            .cancel(user_id, id)
+            .await
+            .map_err(AnalyticsError::from)?;
+        Ok(Response::new(pb::CancelOperationResponse {
+            operation: Some(op.to_proto()),
+        }))
+    }
+
+    type DownloadReportStream = reports::DownloadStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn download_report(
+        &self,
+        request: Request<pb::DownloadReportRequest>,
+    ) -> Result<Response<Self::DownloadReportStream>, Status> {
+        let user_id = caller(&request)?;
+        let id = operation_id(&request.get_ref().operation_id)?;
+        let (file, stream) = self.download(user_id, id).await?;
+        let mut response = Response::new(stream);
+        // The gateway answers REST downloads with this header.
+        let disposition = format!("attachment; filename=\"{}\"", file.file_name);
+        if let Ok(value) = disposition.parse() {
+            response.metadata_mut().insert("content-disposition", value);
+        }
+        Ok(response)
     }
 }

@@ -156,6 +156,51 @@ pub trait AnalyticsStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 }
 
+/// The file a report operation makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFile {
+    /// Its operation.
+    pub operation_id: Uuid,
+    /// Its owner.
+    pub user_id: Uuid,
+    /// `text/csv; charset=utf-8` or `application/pdf`.
+    pub content_type: String,
+    /// The name a download suggests.
+    pub file_name: String,
+}
+
+/// Report files and their chunks.
+#[async_trait]
+pub trait ReportStore: Send + Sync + 'static {
+    /// Records the file an operation makes.
+    async fn create_report_file(&self, file: &ReportFile) -> Result<(), StoreError>;
+
+    /// The file of one of the user's operations.
+    async fn get_report_file(
+        &self,
+        user_id: Uuid,
+        operation_id: Uuid,
+    ) -> Result<Option<ReportFile>, StoreError>;
+
+    /// Adds chunk `seq` (from 0) of an operation's file.
+    async fn append_report_chunk(
+        &self,
+        operation_id: Uuid,
+        seq: i32,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError>;
+
+    /// Chunk `seq` of an operation's file, if there is one.
+    async fn get_report_chunk(
+        &self,
+        operation_id: Uuid,
+        seq: i32,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Drops an operation's chunks (a cancelled or failed report).
+    async fn delete_report_chunks(&self, operation_id: Uuid) -> Result<(), StoreError>;
+}
+
 /// The event consumer's work, across users.
 #[async_trait]
 pub trait ModelStore: Send + Sync + 'static {
@@ -177,23 +222,33 @@ pub struct Stores {
     pub user: Arc<dyn AnalyticsStore>,
     /// The consumer's.
     pub model: Arc<dyn ModelStore>,
+    /// Report files.
+    pub reports: Arc<dyn ReportStore>,
+    /// Report operations.
+    pub operations: Arc<dyn freedumb_kit::operations::Operations>,
 }
 
 impl Stores {
-    fn on<S: AnalyticsStore + ModelStore>(store: S) -> Self {
+    fn on<S: AnalyticsStore + ModelStore + ReportStore>(
+        store: S,
+        operations: Arc<dyn freedumb_kit::operations::Operations>,
+    ) -> Self {
         let store = Arc::new(store);
         Self {
             user: store.clone(),
-            model: store,
+            model: store.clone(),
+            reports: store,
+            operations,
         }
     }
 }
 
 /// Builds the stores for a kit database (already migrated).
 pub fn for_database(db: &freedumb_kit::Database) -> Stores {
+    let operations = freedumb_kit::operations::for_database(db);
     db.with_pool(
-        |pool| Stores::on(SqlStore::new(pool)),
-        |pool| Stores::on(SqlStore::new(pool)),
+        |pool| Stores::on(SqlStore::new(pool), operations.clone()),
+        |pool| Stores::on(SqlStore::new(pool), operations.clone()),
     )
 }
 

@@ -4,6 +4,7 @@
 mod ai;
 mod ai_llm;
 mod analytics;
+mod analytics_reports;
 mod auth_flow;
 mod bad_input;
 mod browser;

@@ -3,6 +3,7 @@
 
 mod model;
 mod queries;
+mod reports;
 
 use sqlx::{Database, Pool};
 

@@ -1,0 +1,3 @@
+DROP TABLE report_chunks;
+DROP TABLE report_files;
+DROP TABLE operations;
