@@ -21,6 +21,8 @@ freedumb_kit::store_contract!(
     random_ledger_operations_sum_to_a_recomputation_and_a_rebuild,
     sums_are_scoped_to_their_owner,
     a_category_deleted_moves_its_sums,
+    operations_are_scoped_report_progress_and_end_once,
+    report_chunks_read_back_in_order,
 );
 
 fn day(n: u64) -> NaiveDate {
@@ -376,4 +378,134 @@ async fn a_category_deleted_moves_its_sums(stores: Stores) {
         .expect("sums");
     assert_eq!(sums.len(), 1, "{sums:?}");
     assert_eq!(sums[0].outflow_minor, 650);
+}
+
+async fn operations_are_scoped_report_progress_and_end_once(stores: Stores) {
+    use freedumb_kit::operations::{OperationRecord, Outcome, State};
+    let ops = stores.operations.clone();
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let op = OperationRecord::start(alice, "report", "starting");
+    ops.create(&op).await.expect("create");
+    assert!(ops.get(bob, op.id).await.expect("get").is_none());
+    assert!(ops.list(bob, None, 10).await.expect("list").is_empty());
+    assert!(matches!(
+        ops.cancel(bob, op.id).await,
+        Err(freedumb_kit::storage::StoreError::NotFound(_))
+    ));
+    assert!(ops.progress(op.id, 40, "halfway").await.expect("progress"));
+    let read = ops.get(alice, op.id).await.expect("get").expect("found");
+    assert_eq!(
+        (read.state, read.percent, read.message.as_str()),
+        (State::Running, 40, "halfway")
+    );
+    // Cancelled: the work is told to stop, and finishing changes nothing.
+    let cancelled = ops.cancel(alice, op.id).await.expect("cancel");
+    assert_eq!(cancelled.state, State::Cancelled);
+    assert!(!ops.progress(op.id, 60, "more").await.expect("progress"));
+    ops.finish(op.id, Outcome::Succeeded).await.expect("finish");
+    assert_eq!(
+        ops.get(alice, op.id)
+            .await
+            .expect("get")
+            .expect("found")
+            .state,
+        State::Cancelled
+    );
+    // A failure keeps its reason; a second ending is ignored.
+    let failing = OperationRecord::start(alice, "report", "starting");
+    ops.create(&failing).await.expect("create");
+    ops.finish(
+        failing.id,
+        Outcome::Failed("INTERNAL".into(), "broke".into()),
+    )
+    .await
+    .expect("finish");
+    ops.finish(failing.id, Outcome::Succeeded)
+        .await
+        .expect("finish again");
+    let read = ops
+        .get(alice, failing.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(read.state, State::Failed);
+    assert_eq!(read.error, Some(("INTERNAL".into(), "broke".into())));
+    let listed = ops.list(alice, None, 10).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|o| o.id).collect::<Vec<_>>(),
+        [op.id, failing.id]
+    );
+    let after = ops.list(alice, Some(op.id), 10).await.expect("list");
+    assert_eq!(after.len(), 1);
+}
+
+async fn report_chunks_read_back_in_order(stores: Stores) {
+    use freedumb_analytics::store::ReportFile;
+    use freedumb_kit::operations::OperationRecord;
+    let user = Uuid::now_v7();
+    let op = OperationRecord::start(user, "report", "starting");
+    stores.operations.create(&op).await.expect("operation");
+    let file = ReportFile {
+        operation_id: op.id,
+        user_id: user,
+        content_type: "text/csv; charset=utf-8".into(),
+        file_name: "r.csv".into(),
+    };
+    stores
+        .reports
+        .create_report_file(&file)
+        .await
+        .expect("file");
+    for seq in 0..3 {
+        stores
+            .reports
+            .append_report_chunk(op.id, seq, vec![u8::try_from(seq).expect("small"); 1000])
+            .await
+            .expect("chunk");
+    }
+    assert_eq!(
+        stores
+            .reports
+            .get_report_file(user, op.id)
+            .await
+            .expect("file"),
+        Some(file)
+    );
+    assert_eq!(
+        stores
+            .reports
+            .get_report_file(Uuid::now_v7(), op.id)
+            .await
+            .expect("file"),
+        None
+    );
+    for seq in 0..3 {
+        let chunk = stores
+            .reports
+            .get_report_chunk(op.id, seq)
+            .await
+            .expect("chunk");
+        assert_eq!(chunk, Some(vec![u8::try_from(seq).expect("small"); 1000]));
+    }
+    assert_eq!(
+        stores
+            .reports
+            .get_report_chunk(op.id, 3)
+            .await
+            .expect("chunk"),
+        None
+    );
+    stores
+        .reports
+        .delete_report_chunks(op.id)
+        .await
+        .expect("delete");
+    assert_eq!(
+        stores
+            .reports
+            .get_report_chunk(op.id, 0)
+            .await
+            .expect("chunk"),
+        None
+    );
 }
