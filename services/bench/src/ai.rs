@@ -274,11 +274,11 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
 }
 
 /// The CSV header of [`statement`].
-const HEADER: &str = "Date,Amount,Description,Merchant\n";
+pub(crate) const HEADER: &str = "Date,Amount,Description,Merchant\n";
 
 /// The lines of a statement drawn from the shipped labelled descriptors
 /// (each with its own reference, so none is a duplicate).
-fn statement(lines: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) fn statement(lines: usize) -> anyhow::Result<Vec<String>> {
     let rows = freedumb_ai::model::dataset::parse(freedumb_ai::model::SHIPPED_DATA)?;
     anyhow::ensure!(!rows.is_empty(), "no shipped descriptors");
     Ok((0..lines)

@@ -13,12 +13,14 @@
 //! cargo run --release -p freedumb-bench -- --edge --clients 16,64
 //! cargo run --release -p freedumb-bench -- --ai --clients 1,4
 //! cargo run --release -p freedumb-bench -- --investment --clients 1,4
+//! cargo run --release -p freedumb-bench -- --analytics --rows 1000000 --clients 1,4
 //! cargo run --release -p freedumb-bench -- --events --rates 100,1000 \\
 //!     --events-database-url postgres://postgres@127.0.0.1:5432/bench --redis-url redis://127.0.0.1:6379
 //! ```
 #![forbid(unsafe_code)]
 
 mod ai;
+mod analytics;
 mod auth;
 mod bare;
 mod edge;
@@ -66,6 +68,10 @@ struct Args {
     /// `ListPortfolioValues` over 10 years of closes and 1,000 activities.
     #[arg(long)]
     investment: bool,
+    /// Benchmark analytics instead: the read model's absorption of
+    /// `--rows` imported lines, the queries over a year, and the reports.
+    #[arg(long)]
+    analytics: bool,
     /// Transactions per second for `--events`.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     rates: Vec<usize>,
@@ -100,6 +106,9 @@ fn main() -> anyhow::Result<()> {
     }
     if args.ai {
         return runtime.block_on(ai::run(args, &freedumb));
+    }
+    if args.analytics {
+        return runtime.block_on(analytics::run(args, &freedumb));
     }
     if args.investment {
         return runtime.block_on(investment::run(args, &freedumb));
