@@ -78,11 +78,7 @@ impl From<AiError> for Status {
             AiError::ResourceExhausted(why) => {
                 error::status(Code::ResourceExhausted, ErrorReason::LimitReached, why)
             }
-            AiError::LedgerUnavailable => error::status(
-                Code::Unavailable,
-                ErrorReason::Unavailable,
-                "the ledger is unavailable; retry the request",
-            ),
+            AiError::LedgerUnavailable => error::peer_unavailable("the ledger"),
             AiError::DeadlineExceeded(why) => {
                 error::status(Code::DeadlineExceeded, ErrorReason::Unavailable, why)
             }

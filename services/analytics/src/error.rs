@@ -4,8 +4,7 @@ use freedumb_kit::FieldViolations;
 use freedumb_kit::error;
 use freedumb_kit::peer::PeerError;
 use freedumb_kit::storage::{self, Transient};
-use freedumb_proto::common::ErrorReason;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::store::StoreError;
 
@@ -72,16 +71,8 @@ impl From<AnalyticsError> for Status {
         match e {
             AnalyticsError::InvalidArgument(v) => error::invalid_argument(v),
             AnalyticsError::NotFound(what) => error::not_found(what),
-            AnalyticsError::FailedPrecondition(why) => error::status(
-                Code::FailedPrecondition,
-                ErrorReason::FailedPrecondition,
-                why,
-            ),
-            AnalyticsError::LedgerUnavailable => error::status(
-                Code::Unavailable,
-                ErrorReason::Unavailable,
-                "the ledger is unavailable; retry the request",
-            ),
+            AnalyticsError::FailedPrecondition(why) => error::failed_precondition(why),
+            AnalyticsError::LedgerUnavailable => error::peer_unavailable("the ledger"),
             AnalyticsError::Transient(kind) => error::transient(kind),
             AnalyticsError::Unexpected(cause) => error::internal(&cause),
         }
@@ -91,6 +82,7 @@ impl From<AnalyticsError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
 
     #[test]
     fn each_error_has_its_code_and_internal_causes_are_hidden() {

@@ -18,7 +18,7 @@ use futures::StreamExt as _;
 use tonic::transport::Channel;
 
 use crate::Args;
-use crate::runner::{authed, measure, ms, register_user};
+use crate::runner::{authed, cells, measure, register_user};
 use crate::server::{Server, freedumb_serve};
 
 fn date(year: i32, month: i32, day: i32) -> Option<Date> {
@@ -236,18 +236,7 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
                 }
             })
             .await?;
-            println!(
-                "| {name} | {clients} | {:.0} | {} | {} | {} |{}",
-                sample.throughput(),
-                ms(sample.percentile(0.50)),
-                ms(sample.percentile(0.95)),
-                ms(sample.percentile(0.99)),
-                if sample.errors > 0 {
-                    format!(" {} errors", sample.errors)
-                } else {
-                    String::new()
-                }
-            );
+            println!("| {name} | {clients} | {}", cells(&sample));
         }
     }
 

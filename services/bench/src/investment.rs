@@ -26,7 +26,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::Args;
-use crate::runner::{authed, measure, ms, register_user};
+use crate::runner::{authed, cells, measure, ms, register_user};
 use crate::server::{Server, freedumb_serve};
 
 const INSTRUMENTS: usize = 20;
@@ -363,18 +363,7 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
                 }
             })
             .await?;
-            println!(
-                "| {name} | {clients} | {:.1} | {} | {} | {} |{}",
-                sample.throughput(),
-                ms(sample.percentile(0.50)),
-                ms(sample.percentile(0.95)),
-                ms(sample.percentile(0.99)),
-                if sample.errors > 0 {
-                    format!(" {} errors", sample.errors)
-                } else {
-                    String::new()
-                }
-            );
+            println!("| {name} | {clients} | {}", cells(&sample));
         }
     }
     Ok(())

@@ -101,6 +101,23 @@ where
     })
 }
 
+/// A table row's measured cells: calls/s, p50, p95 and p99 in ms, and
+/// the errors if there were any.
+pub fn cells(sample: &Sample) -> String {
+    format!(
+        "{:.1} | {} | {} | {} |{}",
+        sample.throughput(),
+        ms(sample.percentile(0.50)),
+        ms(sample.percentile(0.95)),
+        ms(sample.percentile(0.99)),
+        if sample.errors > 0 {
+            format!(" {} errors", sample.errors)
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// Milliseconds with two decimals, for the tables.
 pub fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)

@@ -3,8 +3,7 @@
 use freedumb_kit::FieldViolations;
 use freedumb_kit::error;
 use freedumb_kit::storage::{self, Transient};
-use freedumb_proto::common::ErrorReason;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::store::StoreError;
 
@@ -72,16 +71,8 @@ impl From<BudgetError> for Status {
         match e {
             BudgetError::InvalidArgument(v) => error::invalid_argument(v),
             BudgetError::NotFound(what) => error::not_found(what),
-            BudgetError::FailedPrecondition(why) => error::status(
-                Code::FailedPrecondition,
-                ErrorReason::FailedPrecondition,
-                why,
-            ),
-            BudgetError::LedgerUnavailable => error::status(
-                Code::Unavailable,
-                ErrorReason::Unavailable,
-                "the ledger is unavailable; retry the request",
-            ),
+            BudgetError::FailedPrecondition(why) => error::failed_precondition(why),
+            BudgetError::LedgerUnavailable => error::peer_unavailable("the ledger"),
             BudgetError::Transient(kind) => error::transient(kind),
             BudgetError::Unexpected(cause) => error::internal(&cause),
         }
@@ -91,6 +82,7 @@ impl From<BudgetError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
 
     #[test]
     fn each_error_has_its_code_and_internal_causes_are_hidden() {

@@ -92,16 +92,8 @@ impl From<InvestmentError> for Status {
                 );
                 error::invalid_argument_because(ErrorReason::RequestIdReused, v)
             }
-            InvestmentError::FailedPrecondition(why) => error::status(
-                Code::FailedPrecondition,
-                ErrorReason::FailedPrecondition,
-                why,
-            ),
-            InvestmentError::LedgerUnavailable => error::status(
-                Code::Unavailable,
-                ErrorReason::Unavailable,
-                "the ledger is unavailable; retry the request",
-            ),
+            InvestmentError::FailedPrecondition(why) => error::failed_precondition(why),
+            InvestmentError::LedgerUnavailable => error::peer_unavailable("the ledger"),
             InvestmentError::Transient(kind) => error::transient(kind),
             InvestmentError::Unexpected(cause) => error::internal(&cause),
         }

@@ -89,6 +89,25 @@ pub fn status(code: Code, reason: ErrorReason, message: impl Into<String>) -> St
     with_reason(code, reason, message.into(), ErrorDetails::new())
 }
 
+/// FAILED_PRECONDITION: the objects' state forbids the request, `why`.
+pub fn failed_precondition(why: impl Into<String>) -> Status {
+    status(
+        Code::FailedPrecondition,
+        ErrorReason::FailedPrecondition,
+        why,
+    )
+}
+
+/// UNAVAILABLE because the peer service `peer` ("the ledger") could not be
+/// reached; the client may retry.
+pub fn peer_unavailable(peer: &str) -> Status {
+    status(
+        Code::Unavailable,
+        ErrorReason::Unavailable,
+        format!("{peer} is unavailable; retry the request"),
+    )
+}
+
 /// NOT_FOUND for `what` (the same for another user's object as for one
 /// that does not exist).
 pub fn not_found(what: &str) -> Status {

@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use crate::FieldViolations;
 use crate::error;
-use freedumb_proto::common::ErrorReason;
 
 /// What a call to the ledger fails with.
 #[derive(Debug, thiserror::Error)]
@@ -33,11 +32,7 @@ impl From<PeerError> for tonic::Status {
     fn from(e: PeerError) -> Self {
         match e {
             PeerError::InvalidArgument(v) => error::invalid_argument(v),
-            PeerError::Unavailable => error::status(
-                tonic::Code::Unavailable,
-                ErrorReason::Unavailable,
-                "the ledger is unavailable; retry the request",
-            ),
+            PeerError::Unavailable => error::peer_unavailable("the ledger"),
             PeerError::Unexpected(cause) => error::internal(&cause),
         }
     }

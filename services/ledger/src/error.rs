@@ -104,11 +104,7 @@ impl From<LedgerError> for Status {
                 );
                 error::invalid_argument_because(ErrorReason::RequestIdReused, v)
             }
-            LedgerError::FailedPrecondition(why) => error::status(
-                Code::FailedPrecondition,
-                ErrorReason::FailedPrecondition,
-                why,
-            ),
+            LedgerError::FailedPrecondition(why) => error::failed_precondition(why),
             LedgerError::Aborted => error::status(
                 Code::Aborted,
                 ErrorReason::Unavailable,
