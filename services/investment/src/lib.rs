@@ -47,6 +47,7 @@ pub struct Investment {
     wake: Arc<Notify>,
     config: InvestmentConfig,
     data_dir: std::path::PathBuf,
+    closes: Arc<service::CloseCache>,
 }
 
 impl Investment {
@@ -59,6 +60,7 @@ impl Investment {
             wake: Arc::new(Notify::new()),
             config: config.section()?,
             data_dir: config.data_dir.clone(),
+            closes: Arc::default(),
         })
     }
 
@@ -74,6 +76,7 @@ impl Investment {
                 store: self.stores.user.clone(),
                 ledger: freedumb_kit::peer::LedgerPeer::new(url)?,
                 wake: self.wake.clone(),
+                closes: self.closes.clone(),
             },
         )))
     }
@@ -102,6 +105,7 @@ impl Investment {
             self.stores.prices.clone(),
             provider,
             self.config.worker_settings(),
-        ))
+        )
+        .invalidating(self.closes.clone()))
     }
 }

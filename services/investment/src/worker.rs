@@ -44,6 +44,7 @@ pub struct PriceWorker {
     provider: Arc<dyn PriceProvider>,
     settings: WorkerSettings,
     schedule: HashMap<String, Schedule>,
+    cache: Option<Arc<crate::service::CloseCache>>,
 }
 
 impl PriceWorker {
@@ -58,7 +59,16 @@ impl PriceWorker {
             provider,
             settings,
             schedule: HashMap::new(),
+            cache: None,
         }
+    }
+
+    /// Also drops each series it records from `cache` (this process's
+    /// service reads it).
+    #[must_use]
+    pub fn invalidating(mut self, cache: Arc<crate::service::CloseCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// Runs rounds until `stop`.
@@ -174,6 +184,11 @@ impl PriceWorker {
                 freedumb_kit::time::now(),
             )
             .await?;
+        if recorded.inserted + recorded.revised > 0
+            && let Some(cache) = &self.cache
+        {
+            cache.invalidate(&wanted.series);
+        }
         for (outcome, n) in [
             ("new", recorded.inserted),
             ("unchanged", recorded.unchanged),

@@ -72,9 +72,9 @@ fn range(start: NaiveDate, end: NaiveDate) -> Result<Range> {
 }
 
 impl InvestmentApi {
-    /// Loads a portfolio of the caller with what computing over it up to
-    /// `end` needs.
-    async fn load(&self, user_id: Uuid, portfolio_id: Uuid, end: NaiveDate) -> Result<Loaded> {
+    /// Loads a portfolio of the caller with its activities, instruments,
+    /// closes and rates.
+    async fn load(&self, user_id: Uuid, portfolio_id: Uuid) -> Result<Loaded> {
         let store = &self.deps.store;
         let portfolio = self.portfolio(user_id, portfolio_id).await?;
         let activities = store.replay_activities(user_id, portfolio_id).await?;
@@ -84,11 +84,11 @@ impl InvestmentApi {
             .into_iter()
             .map(|i| (i.id, i))
             .collect();
-        let first = activities.first().map_or(end, |a| a.date.min(end));
+        let cache = &self.deps.closes;
         let mut market = Market::new();
         for i in instruments.values() {
-            let closes = store.list_closes(&i.symbol, first, end).await?;
-            market.add_closes(i.id, Closes::new(closes));
+            let closes = cache.series(store.as_ref(), &i.symbol).await?;
+            market.add_closes(i.id, Closes::new(closes.to_vec()));
         }
         // Rates between every currency the activities use and the base,
         // and between fee or amount currencies and their instrument's.
@@ -114,11 +114,11 @@ impl InvestmentApi {
                 continue;
             };
             for (b, q) in [(f, t), (t, f)] {
-                let closes = store
-                    .list_closes(&fx_series(b.code(), q.code()), first, end)
+                let closes = cache
+                    .series(store.as_ref(), &fx_series(b.code(), q.code()))
                     .await?;
                 if !closes.is_empty() {
-                    market.add_rates(b, q, Closes::new(closes));
+                    market.add_rates(b, q, Closes::new(closes.to_vec()));
                 }
             }
         }
@@ -144,7 +144,7 @@ impl InvestmentApi {
         let as_of = optional_date(req.as_of.as_ref())
             .map_err(|e| InvestmentError::field("as_of", e))?
             .unwrap_or_else(today);
-        let loaded = self.load(user_id, portfolio_id, as_of).await?;
+        let loaded = self.load(user_id, portfolio_id).await?;
         let base = loaded.portfolio.base_currency;
         let mut replay = Replay::new(&loaded.activities, loaded.context());
         replay.advance_to(as_of).map_err(replay_failed)?;
@@ -234,7 +234,7 @@ impl InvestmentApi {
         if let Some(id) = instrument_id {
             self.instrument(user_id, id).await?;
         }
-        let loaded = self.load(user_id, portfolio_id, end).await?;
+        let loaded = self.load(user_id, portfolio_id).await?;
         let start = start
             .or_else(|| loaded.activities.first().map(|a| a.date))
             .unwrap_or(end);
@@ -299,7 +299,7 @@ impl InvestmentApi {
                 ),
             ));
         }
-        let loaded = self.load(user_id, portfolio_id, range.end).await?;
+        let loaded = self.load(user_id, portfolio_id).await?;
         let base = loaded.portfolio.base_currency;
         let (values, unpriced) =
             performance::values(&loaded.activities, loaded.context(), &loaded.market, days)

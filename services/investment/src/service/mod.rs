@@ -7,11 +7,14 @@
 //! becomes a `Status` in one place.
 
 mod activities;
+mod closes;
 mod figures;
 mod instruments;
 mod portfolios;
 
 use std::sync::Arc;
+
+pub use self::closes::CloseCache;
 
 use freedumb_kit::UpdateMask;
 use freedumb_kit::domain::required_id;
@@ -42,6 +45,8 @@ pub struct InvestmentDeps {
     pub ledger: LedgerPeer,
     /// Wakes the outbox relay after a change with an event.
     pub wake: Arc<Notify>,
+    /// Closes read recently.
+    pub closes: Arc<CloseCache>,
 }
 
 /// The investment service.
