@@ -36,15 +36,27 @@ fn optional_id(raw: &str) -> anyhow::Result<Option<Uuid>> {
     }
 }
 
-/// The merchant key of a transaction: its merchant, or its description,
-/// trimmed and cut to 100 characters.
+/// The merchant key of a transaction: its merchant, or else its
+/// description without the words that hold a digit (card numbers,
+/// references, dates: "CARD 1234 GROCER REF0042" is "CARD GROCER"), so
+/// that one shop's statement lines count together; cut to 100 characters.
 pub fn merchant_of(t: &ledger_pb::Transaction) -> String {
-    let raw = if t.merchant.trim().is_empty() {
-        &t.description
+    let merchant = t.merchant.trim();
+    let key = if merchant.is_empty() {
+        let words: Vec<&str> = t
+            .description
+            .split_whitespace()
+            .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+            .collect();
+        if words.is_empty() {
+            t.description.trim().to_owned()
+        } else {
+            words.join(" ")
+        }
     } else {
-        &t.merchant
+        merchant.to_owned()
     };
-    raw.trim().chars().take(MERCHANT_CHARS).collect()
+    key.chars().take(MERCHANT_CHARS).collect()
 }
 
 /// The facts of `t` (a split transaction gives one per split).
@@ -129,7 +141,7 @@ mod tests {
         assert_eq!(facts.len(), 2);
         assert_eq!(facts[0].category_id, Some(food));
         assert_eq!(facts[1].amount_minor, -1_000);
-        assert_eq!(facts[0].merchant, "CARD 1234 GROCER");
+        assert_eq!(facts[0].merchant, "CARD GROCER");
         assert!(!facts[0].transfer);
     }
 

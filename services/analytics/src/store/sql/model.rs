@@ -43,7 +43,6 @@ struct Deltas {
     categories: HashMap<(Uuid, String, NaiveDate, Uuid), [i64; 3]>,
     merchants: HashMap<(Uuid, String, NaiveDate, String), [i64; 3]>,
     accounts: HashMap<(Uuid, Uuid, NaiveDate), [i64; 2]>,
-    users: HashSet<Uuid>,
 }
 
 impl Deltas {
@@ -76,7 +75,6 @@ impl Deltas {
             .or_default();
         a[0] += sign * f.amount_minor;
         a[1] += sign;
-        self.users.insert(user_id);
     }
 }
 
@@ -406,13 +404,42 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
             );
             q.execute(&mut *conn).await?;
         }
-        for user in deltas.users {
-            for table in ["category_days", "merchant_days", "account_days"] {
-                sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1 AND count = 0"))
-                    .bind(user)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+        // Sums a batch took away from may be left at nothing: drop those
+        // rows (by key: a scan of the user's rows would grow with them).
+        for ((user, currency, day, category), _) in categories.iter().filter(|(_, d)| d[2] < 0) {
+            sqlx::query(
+                "DELETE FROM category_days WHERE user_id = $1 AND currency = $2 AND day = $3 \
+                 AND category_id = $4 AND count = 0",
+            )
+            .bind(*user)
+            .bind(currency.clone())
+            .bind(*day)
+            .bind(*category)
+            .execute(&mut *conn)
+            .await?;
+        }
+        for ((user, currency, day, merchant), _) in merchants.iter().filter(|(_, d)| d[2] < 0) {
+            sqlx::query(
+                "DELETE FROM merchant_days WHERE user_id = $1 AND currency = $2 AND day = $3 \
+                 AND merchant = $4 AND count = 0",
+            )
+            .bind(*user)
+            .bind(currency.clone())
+            .bind(*day)
+            .bind(merchant.clone())
+            .execute(&mut *conn)
+            .await?;
+        }
+        for ((user, account, day), _) in accounts.iter().filter(|(_, d)| d[1] < 0) {
+            sqlx::query(
+                "DELETE FROM account_days WHERE user_id = $1 AND account_id = $2 AND day = $3 \
+                 AND count = 0",
+            )
+            .bind(*user)
+            .bind(*account)
+            .bind(*day)
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
     }
