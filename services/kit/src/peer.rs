@@ -78,14 +78,19 @@ pub struct LedgerPeer {
     client: LedgerServiceClient<Channel>,
 }
 
+/// A channel to the peer service at `url`, connected on first use.
+pub fn channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
 impl LedgerPeer {
     /// A client of the ledger at `url` (connected on first use).
     pub fn new(url: &str) -> anyhow::Result<Self> {
-        let endpoint = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .tcp_nodelay(true);
         Ok(Self {
-            client: LedgerServiceClient::new(endpoint.connect_lazy()),
+            client: LedgerServiceClient::new(channel(url)?),
         })
     }
 

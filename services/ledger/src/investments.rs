@@ -69,17 +69,8 @@ fn link(event: &ipb::InvestmentEvent) -> anyhow::Result<Option<Link>> {
                 Ok(ipb::ActivityKind::Sell | ipb::ActivityKind::Withdrawal) => (portfolio, cash),
                 _ => return Ok(None),
             };
-            let date = activity
-                .date
-                .as_ref()
-                .and_then(|d| {
-                    NaiveDate::from_ymd_opt(
-                        d.year,
-                        u32::try_from(d.month).ok()?,
-                        u32::try_from(d.day).ok()?,
-                    )
-                })
-                .ok_or_else(|| anyhow::anyhow!("an activity without a valid date"))?;
+            let date = freedumb_kit::domain::required_date(activity.date.as_ref())
+                .map_err(|e| anyhow::anyhow!("an activity's date {e}"))?;
             Ok(Some(Link::Record {
                 user_id,
                 activity_id: Uuid::try_parse(&activity.id)?,

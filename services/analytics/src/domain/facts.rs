@@ -65,16 +65,8 @@ pub fn facts_of(t: &ledger_pb::Transaction) -> anyhow::Result<Vec<Fact>> {
         .amount
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("a transaction without an amount"))?;
-    let date = t
-        .date
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("a transaction without a date"))?;
-    let day = NaiveDate::from_ymd_opt(
-        date.year,
-        u32::try_from(date.month)?,
-        u32::try_from(date.day)?,
-    )
-    .ok_or_else(|| anyhow::anyhow!("a transaction with an invalid date"))?;
+    let day = freedumb_kit::domain::required_date(t.date.as_ref())
+        .map_err(|e| anyhow::anyhow!("a transaction's date {e}"))?;
     let base = Fact {
         account_id: Uuid::try_parse(&t.account_id)?,
         currency: money.currency_code.clone(),

@@ -78,6 +78,24 @@ impl Sums {
     }
 }
 
+/// Sums per category of each period in `rows` (sorted by day).
+pub(super) fn bucket(periods: &[Span], rows: &[CategoryDay]) -> Vec<BTreeMap<Option<Uuid>, Sums>> {
+    let mut out: Vec<BTreeMap<Option<Uuid>, Sums>> = vec![BTreeMap::new(); periods.len()];
+    let mut p = 0;
+    for row in rows {
+        while p + 1 < periods.len() && row.day > periods[p].end {
+            p += 1;
+        }
+        if periods
+            .get(p)
+            .is_some_and(|s| row.day >= s.start && row.day <= s.end)
+        {
+            out[p].entry(row.category_id).or_default().add(row);
+        }
+    }
+    out
+}
+
 fn category_totals(
     currency: Currency,
     sums: BTreeMap<Option<Uuid>, Sums>,
@@ -172,16 +190,10 @@ impl AnalyticsApi {
             .list_category_days(user_id, currency.code(), span)
             .await?;
         let mut totals: BTreeMap<Option<Uuid>, Sums> = BTreeMap::new();
-        let mut per_period: Vec<BTreeMap<Option<Uuid>, Sums>> =
-            vec![BTreeMap::new(); periods.len()];
-        let mut p = 0;
         for row in &rows {
-            while p + 1 < periods.len() && row.day > periods[p].end {
-                p += 1;
-            }
-            per_period[p].entry(row.category_id).or_default().add(row);
             totals.entry(row.category_id).or_default().add(row);
         }
+        let per_period = bucket(&periods, &rows);
         Ok(pb::GetCategoryTotalsResponse {
             periods: periods
                 .iter()

@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use freedumb_kit::FieldViolations;
-use freedumb_kit::domain::{date, money, optional_date};
+use freedumb_kit::domain::{date, money, optional_date, required_date};
 use freedumb_kit::peer::{Credentials, PeerError, all_pages};
 use freedumb_proto::analytics as pb;
 use freedumb_proto::investment as ipb;
 use freedumb_proto::investment::investment_service_client::InvestmentServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 use super::figures::{cut, range};
@@ -39,11 +39,8 @@ impl InvestmentPeer {
     /// A client of the investment service at `url` (connected on first
     /// use).
     pub fn new(url: &str) -> anyhow::Result<Self> {
-        let endpoint = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .tcp_nodelay(true);
         Ok(Self {
-            client: InvestmentServiceClient::new(endpoint.connect_lazy()),
+            client: InvestmentServiceClient::new(freedumb_kit::peer::channel(url)?),
         })
     }
 
@@ -95,12 +92,7 @@ impl InvestmentPeer {
                     .values
                     .iter()
                     .filter_map(|v| {
-                        let d = v.date.as_ref()?;
-                        let day = NaiveDate::from_ymd_opt(
-                            d.year,
-                            u32::try_from(d.month).ok()?,
-                            u32::try_from(d.day).ok()?,
-                        )?;
+                        let day = required_date(v.date.as_ref()).ok()?;
                         Some((day, v.market_value.as_ref()?.amount_minor))
                     })
                     .collect(),

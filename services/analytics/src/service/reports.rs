@@ -20,7 +20,7 @@ use futures::Stream;
 use tonic::Status;
 use uuid::Uuid;
 
-use super::figures::{Sums, cut, parsed};
+use super::figures::{Sums, bucket, cut, parsed};
 use super::{AnalyticsApi, Result};
 use crate::domain::{Interval, Span};
 use crate::error::AnalyticsError;
@@ -90,27 +90,6 @@ fn write_rows<const N: usize>(
     }
     writer.flush()?;
     Ok(())
-}
-
-/// Sums per category of each period in `rows` (sorted by day).
-fn bucket(
-    periods: &[Span],
-    rows: &[crate::store::CategoryDay],
-) -> Vec<BTreeMap<Option<Uuid>, Sums>> {
-    let mut out: Vec<BTreeMap<Option<Uuid>, Sums>> = vec![BTreeMap::new(); periods.len()];
-    let mut p = 0;
-    for row in rows {
-        while p + 1 < periods.len() && row.day > periods[p].end {
-            p += 1;
-        }
-        if periods
-            .get(p)
-            .is_some_and(|s| row.day >= s.start && row.day <= s.end)
-        {
-            out[p].entry(row.category_id).or_default().add(row);
-        }
-    }
-    out
 }
 
 impl AnalyticsApi {
@@ -408,12 +387,7 @@ impl AnalyticsApi {
             .filter(|s| s.currency_code == code)
             .flat_map(|s| &s.points)
             .filter_map(|p| {
-                let d = p.date.as_ref()?;
-                let day = chrono::NaiveDate::from_ymd_opt(
-                    d.year,
-                    u32::try_from(d.month).ok()?,
-                    u32::try_from(d.day).ok()?,
-                )?;
+                let day = freedumb_kit::domain::required_date(p.date.as_ref()).ok()?;
                 Some((day, p.total.as_ref()?.amount_minor))
             })
             .collect();

@@ -363,6 +363,42 @@ async fn another_users_ids_are_not_found() {
             .map(|_| ()),
         ),
         (
+            "UpdatePortfolio",
+            inv.update_portfolio(authed(
+                ipb::UpdatePortfolioRequest {
+                    portfolio: Some(ipb::Portfolio {
+                        id: pid.clone(),
+                        name: "Taken".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["name".into()],
+                    }),
+                },
+                &bob,
+            ))
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "UpdateInstrument",
+            inv.update_instrument(authed(
+                ipb::UpdateInstrumentRequest {
+                    instrument: Some(ipb::Instrument {
+                        id: iid.clone(),
+                        name: "Taken".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["name".into()],
+                    }),
+                },
+                &bob,
+            ))
+            .await
+            .map(|_| ()),
+        ),
+        (
             "DeletePortfolio",
             inv.delete_portfolio(authed(
                 ipb::DeletePortfolioRequest {
