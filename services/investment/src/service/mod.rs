@@ -88,15 +88,11 @@ fn request_key(
     request_id: &str,
     request: &impl Message,
 ) -> Result<Option<IdempotencyKey>> {
-    if request_id.is_empty() {
+    let Some(request_id) = freedumb_kit::domain::request_id(request_id)
+        .map_err(|e| InvestmentError::field("request_id", e))?
+    else {
         return Ok(None);
-    }
-    if request_id.len() > 128 || request_id.chars().any(char::is_control) {
-        return Err(InvestmentError::field(
-            "request_id",
-            "must be 1 to 128 printable characters",
-        ));
-    }
+    };
     Ok(Some(IdempotencyKey {
         method,
         request_id: request_id.to_owned(),

@@ -20,6 +20,18 @@ pub fn optional_id(raw: &str) -> Result<Option<Uuid>, String> {
     }
 }
 
+/// A create's `request_id`, the key that makes it idempotent: 1 to 128
+/// printable characters; empty means the client sent none.
+pub fn request_id(raw: &str) -> Result<Option<&str>, String> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if raw.len() > 128 || raw.chars().any(char::is_control) {
+        return Err("must be 1 to 128 printable characters".into());
+    }
+    Ok(Some(raw))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ mod text;
 pub use self::amount::{AmountMinor, MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, MoneyInput};
 pub use self::currency::Currency;
 pub use self::date::{optional_date, required_date};
-pub use self::id::{optional_id, required_id};
+pub use self::id::{optional_id, request_id, required_id};
 pub use self::page_size::PageSize;
 pub use self::text::{Name, RequiredText, Text};
 

@@ -10,13 +10,7 @@ pub struct RequestId(String);
 impl RequestId {
     /// Parses the request's `request_id`; empty means the client sent none.
     pub fn parse(raw: &str) -> Result<Option<Self>, String> {
-        if raw.is_empty() {
-            return Ok(None);
-        }
-        if raw.len() > 128 || raw.chars().any(char::is_control) {
-            return Err("must be 1 to 128 printable characters".into());
-        }
-        Ok(Some(Self(raw.to_owned())))
+        Ok(freedumb_kit::domain::request_id(raw)?.map(|id| Self(id.to_owned())))
     }
 
     /// Binds the key to the request it came with, so that reusing it for a
