@@ -170,7 +170,7 @@ impl LedgerPeer {
 
     /// The caller's open accounts, page by page.
     pub async fn accounts(&self, credentials: &Credentials) -> Result<Vec<pb::Account>, PeerError> {
-        all_pages(|page_token| {
+        all_pages("the ledger", |page_token| {
             let mut client = self.client.clone();
             let request = Self::request(
                 pb::ListAccountsRequest {
@@ -203,7 +203,7 @@ impl LedgerPeer {
         credentials: &Credentials,
         start: Option<chrono::NaiveDate>,
     ) -> Result<Vec<pb::Transaction>, PeerError> {
-        all_pages(|page_token| {
+        all_pages("the ledger", |page_token| {
             let mut client = self.client.clone();
             let request = Self::request(
                 pb::ListTransactionsRequest {
@@ -225,7 +225,7 @@ impl LedgerPeer {
 
 /// Every item of a listing: `page(token)` fetches one page (its items and
 /// the next token, empty on the last), from the empty token on.
-pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, PeerError>
+pub async fn all_pages<T, F, Fut>(peer: &str, mut page: F) -> Result<Vec<T>, PeerError>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<(Vec<T>, String), tonic::Status>>,
@@ -233,7 +233,7 @@ where
     let mut all = Vec::new();
     let mut token = String::new();
     loop {
-        let (items, next) = page(token).await.map_err(ledger_failed)?;
+        let (items, next) = page(token).await.map_err(|s| failed(peer, s))?;
         all.extend(items);
         if next.is_empty() {
             return Ok(all);
@@ -245,14 +245,20 @@ where
 /// A failed ledger call: UNAVAILABLE when it may pass on retry, an
 /// internal error otherwise (logged, not shown).
 fn ledger_failed(status: tonic::Status) -> PeerError {
+    failed("the ledger", status)
+}
+
+/// A failed call to the peer service `peer` ("the ledger"): unavailable
+/// when retrying may pass, unexpected otherwise.
+pub fn failed(peer: &str, status: tonic::Status) -> PeerError {
     use tonic::Code;
     match status.code() {
         Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted => {
-            tracing::warn!(code = ?status.code(), message = status.message(), "the ledger is unavailable");
+            tracing::warn!(peer, code = ?status.code(), message = status.message(), "a peer is unavailable");
             PeerError::Unavailable
         }
         _ => PeerError::Unexpected(anyhow::anyhow!(
-            "the ledger answered {:?}: {}",
+            "{peer} answered {:?}: {}",
             status.code(),
             status.message()
         )),

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDate;
 use freedumb_kit::FieldViolations;
 use freedumb_kit::domain::{date, money, optional_date, required_date};
-use freedumb_kit::peer::{Credentials, PeerError, all_pages};
+use freedumb_kit::peer::{Credentials, PeerError, all_pages, failed};
 use freedumb_proto::analytics as pb;
 use freedumb_proto::investment as ipb;
 use freedumb_proto::investment::investment_service_client::InvestmentServiceClient;
@@ -20,6 +20,9 @@ use super::figures::{cut, range};
 use super::{AnalyticsApi, Result};
 use crate::domain::{Interval, Span};
 use crate::error::AnalyticsError;
+
+/// The investment service, as logs and messages name it.
+const PEER: &str = "the investment service";
 
 /// A client of the investment service.
 #[derive(Clone)]
@@ -50,7 +53,7 @@ impl InvestmentPeer {
         credentials: &Credentials,
         span: Span,
     ) -> Result<Vec<PortfolioValues>, PeerError> {
-        let portfolios = all_pages(|page_token| {
+        let portfolios = all_pages(PEER, |page_token| {
             let mut client = self.client.clone();
             let request = credentials.request(ipb::ListPortfoliosRequest {
                 page_size: 1000,
@@ -81,9 +84,7 @@ impl InvestmentPeer {
                 .clone()
                 .list_portfolio_values(request)
                 .await
-                .map_err(|s| {
-                    PeerError::Unexpected(anyhow::anyhow!("{}: {}", s.code(), s.message()))
-                })?
+                .map_err(|s| failed(PEER, s))?
                 .into_inner();
             out.push(PortfolioValues {
                 account_id: Uuid::try_parse(&p.account_id).ok(),
