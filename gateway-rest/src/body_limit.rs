@@ -4,29 +4,34 @@
 //! [`is_too_large`] recognises. Either way the answer is the gateway's JSON
 //! 413 (tower-http's `RequestBodyLimitLayer` answers in plain text).
 
+use std::sync::Arc;
+
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{LengthLimitError, Limited};
 
-use crate::MAX_BODY_BYTES;
+use crate::Gateway;
 use crate::errors::GatewayError;
 
-/// The middleware.
-pub async fn limit_body(request: Request, next: Next) -> Response {
+/// The middleware: the limit of the request's route
+/// ([`Gateway::body_limit`]).
+pub async fn limit_body(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = gateway.body_limit(request.method(), request.uri().path());
     let declared = request
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return GatewayError::BodyTooLarge {
-            limit: MAX_BODY_BYTES,
-        }
-        .into_response();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return GatewayError::BodyTooLarge { limit }.into_response();
     }
-    next.run(request.map(|body| Body::new(Limited::new(body, MAX_BODY_BYTES))))
+    next.run(request.map(|body| Body::new(Limited::new(body, limit))))
         .await
 }
 

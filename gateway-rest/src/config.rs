@@ -23,6 +23,10 @@ pub struct GatewayConfig {
     pub hsts: bool,
     /// A directory of static files (a web app) served under `/app/`.
     pub static_dir: Option<PathBuf>,
+    /// The largest file an upload route (a statement import) takes, in
+    /// bytes, over REST and gRPC-web; other requests keep the 10 MiB body
+    /// limit. Keep it equal to the ledger's `import_max_bytes`.
+    pub upload_max_bytes: u64,
 }
 
 impl Default for GatewayConfig {
@@ -33,6 +37,7 @@ impl Default for GatewayConfig {
             cors_allowed_origins: Vec::new(),
             hsts: false,
             static_dir: None,
+            upload_max_bytes: 64 << 20,
         }
     }
 }
@@ -48,6 +53,12 @@ impl Section for GatewayConfig {
         }
         if self.user_per_minute < 1 {
             problems.push(at("user_per_minute", "must be at least 1"));
+        }
+        if !(1024..=(1 << 30)).contains(&self.upload_max_bytes) {
+            problems.push(at(
+                "upload_max_bytes",
+                "must be between 1024 and 1073741824 (1 GiB)",
+            ));
         }
         if self
             .cors_allowed_origins

@@ -31,6 +31,8 @@ pub struct Gateway {
         Body,
     >,
     limits: Limits,
+    /// The body limit of upload routes (REST and gRPC-web).
+    upload_max_bytes: usize,
     cors_allowed_origins: Vec<HeaderValue>,
     hsts: bool,
     static_dir: Option<std::path::PathBuf>,
@@ -92,6 +94,7 @@ impl Gateway {
             upstream,
             http,
             limits: Limits::new(counters, config, gateway),
+            upload_max_bytes: usize::try_from(gateway.upload_max_bytes).unwrap_or(usize::MAX),
             cors_allowed_origins,
             hsts: gateway.hsts,
             static_dir: gateway.static_dir.clone(),
@@ -112,9 +115,25 @@ impl Gateway {
         &self.routes
     }
 
+    /// The largest body a request to `path` may have: the upload limit
+    /// for upload routes (by REST path, or by gRPC path for gRPC-web),
+    /// [`crate::MAX_BODY_BYTES`] for everything else.
+    pub fn body_limit(&self, method: &http::Method, path: &str) -> usize {
+        let upload = self.routes.iter().any(|route| {
+            route.upload_field().is_some()
+                && ((route.method == method && route.template.captures(path).is_some())
+                    || route.grpc_path() == path)
+        });
+        if upload {
+            self.upload_max_bytes.max(crate::MAX_BODY_BYTES)
+        } else {
+            crate::MAX_BODY_BYTES
+        }
+    }
+
     /// The axum router: every path goes through transcoding, behind the
     /// edge's layers (request ids, trace context, security headers, a 10 MB
-    /// body limit, gzip, rate limits).
+    /// body limit (uploads: `upload_max_bytes`), gzip, rate limits).
     pub fn router(self: Arc<Self>) -> axum::Router {
         use tower_http::compression::Predicate as _;
         use tower_http::compression::predicate::{DefaultPredicate, NotForContentType};
@@ -135,6 +154,7 @@ impl Gateway {
         });
         let cors = self.cors();
         let limits = Arc::new(self.limits.clone());
+        let body_limits = self.clone();
         let mut router = axum::Router::new();
         if let Some(dir) = &self.static_dir {
             router = router.nest_service("/app", tower_http::services::ServeDir::new(dir));
@@ -159,7 +179,10 @@ impl Gateway {
                             .and(NotForContentType::const_new("application/grpc-web")),
                     ),
             )
-            .layer(axum::middleware::from_fn(body_limit::limit_body))
+            .layer(axum::middleware::from_fn_with_state(
+                body_limits,
+                body_limit::limit_body,
+            ))
             .layer(header("x-content-type-options", "nosniff"))
             .layer(header("referrer-policy", "no-referrer"))
             .layer(header("x-frame-options", "DENY"))

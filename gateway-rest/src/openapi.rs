@@ -95,6 +95,22 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
                 });
                 wanted.insert(input.full_name().to_owned());
             }
+            _ if route.upload_field().is_some() => {
+                operation["requestBody"] = json!({
+                    "required": true,
+                    "description": "The file itself (its type in Content-Type), or a multipart/form-data form with one file part",
+                    "content": {
+                        "application/octet-stream": { "schema": { "type": "string", "format": "binary" } },
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": { "file": { "type": "string", "format": "binary" } }
+                            }
+                        }
+                    }
+                });
+            }
             field => {
                 if let Some(f) = input.get_field_by_name(field) {
                     let schema = field_schema(&f, &mut wanted);

@@ -190,6 +190,19 @@ pub struct Route {
 }
 
 impl Route {
+    /// The request field that takes the raw body (`body: "file"` naming a
+    /// `google.api.HttpBody`): an upload, whose body is the file itself.
+    pub fn upload_field(&self) -> Option<prost_reflect::FieldDescriptor> {
+        if self.body.is_empty() || self.body == "*" {
+            return None;
+        }
+        let field = self.rpc.input().get_field_by_name(&self.body)?;
+        match field.kind() {
+            prost_reflect::Kind::Message(m) if m.full_name() == HTTP_BODY => Some(field),
+            _ => None,
+        }
+    }
+
     /// `/package.Service/Method`.
     pub fn grpc_path(&self) -> String {
         format!(

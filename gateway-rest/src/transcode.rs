@@ -37,8 +37,7 @@ pub fn request(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<DynamicMessage, BadRequest> {
-    let input = route.rpc.input();
-    let mut root = match route.body.as_str() {
+    let root = match route.body.as_str() {
         "" => {
             if !body.is_empty() {
                 return Err(BadRequest::new("body", "this route takes no request body"));
@@ -55,6 +54,57 @@ pub fn request(
             map
         }
     };
+    message(route, root, variables, query)
+}
+
+/// An uploaded file: what the client said it is, and its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct File {
+    /// Its media type (may be empty).
+    pub content_type: String,
+    /// Its bytes.
+    pub data: bytes::Bytes,
+}
+
+/// Builds the request message of an upload route
+/// ([`Route::upload_field`]): the path variables and query parameters,
+/// and `file` in the route's body field.
+pub fn upload(
+    route: &Route,
+    variables: &[(String, String)],
+    query: Option<&str>,
+    file: File,
+) -> Result<DynamicMessage, BadRequest> {
+    let field = route
+        .upload_field()
+        .ok_or_else(|| BadRequest::new("body", "this route takes no file"))?;
+    let mut message = message(route, Map::new(), variables, query)?;
+    let Kind::Message(body_type) = field.kind() else {
+        return Err(BadRequest::new(field.name(), "is not a file field"));
+    };
+    let mut body = DynamicMessage::new(body_type);
+    body.try_set_field_by_name(
+        "content_type",
+        prost_reflect::Value::String(file.content_type),
+    )
+    .map_err(|e| BadRequest::new(field.name(), e.to_string()))?;
+    body.try_set_field_by_name("data", prost_reflect::Value::Bytes(file.data))
+        .map_err(|e| BadRequest::new(field.name(), e.to_string()))?;
+    message
+        .try_set_field(&field, prost_reflect::Value::Message(body))
+        .map_err(|e| BadRequest::new(field.name(), e.to_string()))?;
+    Ok(message)
+}
+
+/// The request message from `root` (what the body gave), the path
+/// variables and (unless the body is the whole message) the query.
+fn message(
+    route: &Route,
+    mut root: Map<String, Value>,
+    variables: &[(String, String)],
+    query: Option<&str>,
+) -> Result<DynamicMessage, BadRequest> {
+    let input = route.rpc.input();
     for (path, raw) in variables {
         let value = percent::decode_path(raw)
             .map_err(|_| BadRequest::new(path, "malformed percent-encoding"))?;

@@ -18,6 +18,7 @@ pub async fn forward(
     client: Option<IpAddr>,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
+    let limit = gateway.body_limit(&parts.method, parts.uri.path());
     let path = parts
         .uri
         .path_and_query()
@@ -49,10 +50,7 @@ pub async fn forward(
         .await
     {
         Ok(response) => response.map(Body::new),
-        Err(e) if is_too_large(&e) => GatewayError::BodyTooLarge {
-            limit: crate::MAX_BODY_BYTES,
-        }
-        .into_response(),
+        Err(e) if is_too_large(&e) => GatewayError::BodyTooLarge { limit }.into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "gRPC-web upstream failed");
             GatewayError::Unavailable.into_response()

@@ -5,6 +5,7 @@ mod grpc_web;
 mod reply;
 mod trace_context;
 mod transcoded;
+mod upload;
 
 use std::sync::Arc;
 
@@ -32,13 +33,11 @@ pub async fn dispatch(
         return grpc_web::forward(&gateway, request, client).await;
     }
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
+    let limit = gateway.body_limit(&parts.method, parts.uri.path());
+    let body = match axum::body::to_bytes(body, limit).await {
         Ok(body) => body,
         Err(e) if is_too_large(&e) => {
-            return GatewayError::BodyTooLarge {
-                limit: crate::MAX_BODY_BYTES,
-            }
-            .into_response();
+            return GatewayError::BodyTooLarge { limit }.into_response();
         }
         Err(e) => {
             tracing::debug!(error = %e, "reading the request body failed");

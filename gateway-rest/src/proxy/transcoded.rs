@@ -11,7 +11,7 @@ use prost::Message as _;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 
-use super::reply;
+use super::{reply, upload};
 use crate::Gateway;
 use crate::codec::RawCodec;
 use crate::errors::GatewayError;
@@ -37,8 +37,13 @@ pub struct Call {
 /// Transcodes `call`, calls the service and transcodes its reply.
 pub async fn handle(gateway: &Gateway, call: Call) -> Result<Response, GatewayError> {
     let (route, variables) = find_route(&gateway.routes, &call.method, call.uri.path())?;
-    let message = transcode::request(route, &variables, call.uri.query(), &call.body)
-        .map_err(GatewayError::InvalidRequest)?;
+    let message = if route.upload_field().is_some() {
+        let file = upload::file(&call.headers, call.body.clone()).await?;
+        transcode::upload(route, &variables, call.uri.query(), file)
+    } else {
+        transcode::request(route, &variables, call.uri.query(), &call.body)
+    }
+    .map_err(GatewayError::InvalidRequest)?;
     let mut request = tonic::Request::new(Bytes::from(message.encode_to_vec()));
     for name in FORWARDED {
         if let Some(value) = call.headers.get(name)

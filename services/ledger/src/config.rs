@@ -14,6 +14,11 @@ pub struct LedgerConfig {
     pub relay_poll_ms: u64,
     /// How often the recurring worker looks for due occurrences.
     pub recurring_poll_secs: u64,
+    /// The largest statement an import takes, in bytes (also the largest
+    /// gRPC message the ledger reads: `CreateImport` carries the file).
+    pub import_max_bytes: u64,
+    /// Statement entries written per database transaction.
+    pub import_batch_lines: usize,
 }
 
 impl Default for LedgerConfig {
@@ -21,6 +26,8 @@ impl Default for LedgerConfig {
         Self {
             relay_poll_ms: 1000,
             recurring_poll_secs: 60,
+            import_max_bytes: 64 << 20,
+            import_batch_lines: 5000,
         }
     }
 }
@@ -34,6 +41,14 @@ impl LedgerConfig {
     /// The recurring worker's polling interval.
     pub fn recurring_poll(&self) -> Duration {
         Duration::from_secs(self.recurring_poll_secs)
+    }
+
+    /// The import limits.
+    pub fn imports(&self) -> crate::service::ImportLimits {
+        crate::service::ImportLimits {
+            max_bytes: self.import_max_bytes,
+            batch_lines: self.import_batch_lines,
+        }
     }
 }
 
@@ -56,6 +71,20 @@ impl Section for LedgerConfig {
                 "must be between 1 and 86400",
             ));
         }
+        if !(1024..=(1 << 30)).contains(&self.import_max_bytes) {
+            problems.push(setting(
+                Self::NAME,
+                "import_max_bytes",
+                "must be between 1024 and 1073741824 (1 GiB)",
+            ));
+        }
+        if !(1..=50_000).contains(&self.import_batch_lines) {
+            problems.push(setting(
+                Self::NAME,
+                "import_batch_lines",
+                "must be between 1 and 50000",
+            ));
+        }
         problems
     }
 }
@@ -70,9 +99,11 @@ mod tests {
         let problems = LedgerConfig {
             relay_poll_ms: 1,
             recurring_poll_secs: 0,
+            import_max_bytes: 10,
+            import_batch_lines: 0,
         }
         .validate();
-        assert_eq!(problems.len(), 2);
+        assert_eq!(problems.len(), 4);
         assert!(problems[0].contains("FREEDUMB_LEDGER__RELAY_POLL_MS"));
     }
 }

@@ -138,6 +138,75 @@ pub fn rule(r: &RuleRecord) -> pb::RecurringRule {
     }
 }
 
+/// The API form of a statement format (`None`: unknown).
+pub fn statement_format(kind: Option<crate::import::Kind>) -> pb::StatementFormat {
+    use crate::import::Kind;
+    match kind {
+        Some(Kind::Csv) => pb::StatementFormat::Csv,
+        Some(Kind::Ofx) => pb::StatementFormat::Ofx,
+        Some(Kind::Qif) => pb::StatementFormat::Qif,
+        Some(Kind::Camt) => pb::StatementFormat::Camt053,
+        Some(Kind::Mt940) => pb::StatementFormat::Mt940,
+        None => pb::StatementFormat::Unspecified,
+    }
+}
+
+/// CSV options as the API shows them.
+pub fn csv_options(hints: &crate::import::CsvHints) -> pb::CsvOptions {
+    pb::CsvOptions {
+        encoding: hints
+            .encoding
+            .map(|e| e.name().to_owned())
+            .unwrap_or_default(),
+        has_header: hints.has_header,
+        delimiter: hints.delimiter.clone(),
+        date_column: hints.date_column.clone(),
+        date_format: hints.date_format.clone(),
+        amount_column: hints.amount_column.clone(),
+        debit_column: hints.debit_column.clone(),
+        credit_column: hints.credit_column.clone(),
+        decimal_separator: hints.decimal_separator.clone(),
+        thousands_separator: hints.thousands_separator.clone(),
+        description_column: hints.description_column.clone(),
+        merchant_column: hints.merchant_column.clone(),
+    }
+}
+
+/// A preview as the API shows it, amounts in `currency`.
+pub fn preview(
+    planned: &crate::import::Planned,
+    preview: &crate::import::Preview,
+    currency: &str,
+) -> pb::PreviewImportResponse {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    pb::PreviewImportResponse {
+        format: statement_format(Some(planned.plan.kind())).into(),
+        csv: planned.csv.as_ref().map(csv_options),
+        entries: preview
+            .lines
+            .iter()
+            .map(|line| pb::PreviewEntry {
+                line: count(line.line),
+                date: Some(date(line.date)),
+                amount: Some(money(currency, line.amount_minor)),
+                description: line.description.clone(),
+                merchant: line.merchant.clone(),
+            })
+            .collect(),
+        errors: preview
+            .errors
+            .iter()
+            .map(|e| pb::ImportLineError {
+                line: count(e.line),
+                field: e.field.clone(),
+                message: e.message.clone(),
+            })
+            .collect(),
+        warnings: planned.warnings.clone(),
+        skipped_pending: count(preview.pending),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;

@@ -86,6 +86,18 @@ impl From<StoreError> for LedgerError {
     }
 }
 
+/// The kit's stores (operations) fail in fewer ways.
+impl From<freedumb_kit::storage::StoreError> for LedgerError {
+    fn from(e: freedumb_kit::storage::StoreError) -> Self {
+        use freedumb_kit::storage::StoreError as Kit;
+        match e {
+            Kit::NotFound(what) => Self::NotFound(what),
+            Kit::Corrupt(why) => Self::Unexpected(anyhow::anyhow!("corrupt row: {why}")),
+            Kit::Database(e) => storage::classify(e, Self::Transient, Self::Unexpected),
+        }
+    }
+}
+
 impl From<LedgerError> for Status {
     fn from(e: LedgerError) -> Self {
         match e {

@@ -43,6 +43,7 @@ pub static MIGRATIONS: Migrations = Migrations {
 /// wake-up the relay listens for.
 pub struct Ledger {
     stores: store::Stores,
+    operations: Arc<dyn freedumb_kit::operations::Operations>,
     bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
     config: LedgerConfig,
@@ -54,6 +55,7 @@ impl Ledger {
     pub fn new(config: &Config, db: &Database, bus: Arc<dyn EventBus>) -> anyhow::Result<Self> {
         Ok(Self {
             stores: store::for_database(db),
+            operations: freedumb_kit::operations::for_database(db),
             bus,
             wake: Arc::new(Notify::new()),
             config: config.section()?,
@@ -62,13 +64,22 @@ impl Ledger {
 
     /// The gRPC service.
     pub fn service(&self, shutdown: Shutdown) -> LedgerServiceServer<LedgerApi> {
+        let imports = self.config.imports();
+        // `CreateImport` carries a whole statement; the protobuf framing
+        // around it is a few bytes.
+        let max_message = usize::try_from(imports.max_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(64 * 1024);
         LedgerServiceServer::new(LedgerApi::new(LedgerDeps {
             store: self.stores.user.clone(),
             system: self.stores.system.clone(),
             bus: self.bus.clone(),
             wake: self.wake.clone(),
             shutdown,
+            operations: self.operations.clone(),
+            imports,
         }))
+        .max_decoding_message_size(max_message)
     }
 
     /// The outbox relay (one per process that writes to the ledger).

@@ -260,7 +260,7 @@ async fn an_import_records_each_line_once(stores: Stores) {
         line(&acc, 8, "c", &["x", "y"]),
     ];
     let counts = store
-        .import_transactions(&first, &outbox::build)
+        .import_transactions(&first, &outbox::build, None)
         .await
         .expect("import");
     assert_eq!(
@@ -273,7 +273,7 @@ async fn an_import_records_each_line_once(stores: Stores) {
     );
     let again = [line(&acc, 16, "a", &[]), line(&acc, 32, "d", &["z"])];
     let counts = store
-        .import_transactions(&again, &outbox::build)
+        .import_transactions(&again, &outbox::build, None)
         .await
         .expect("import again");
     assert_eq!(
@@ -339,7 +339,7 @@ async fn an_import_larger_than_one_statement_is_recorded_whole(stores: Stores) {
         .map(|i| line(&acc, 1, &format!("line {i}"), &["a", "b", "c"]))
         .collect();
     let counts = store
-        .import_transactions(&lines, &outbox::build)
+        .import_transactions(&lines, &outbox::build, None)
         .await
         .expect("import");
     assert_eq!(counts.imported, LINES.unsigned_abs());

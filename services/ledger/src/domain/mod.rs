@@ -26,7 +26,7 @@ pub use self::account::{
 };
 pub use self::category::{CategoryDeletion, CategoryKind, CategoryUpdate, NewCategory};
 pub use self::exchange::ExchangeRate;
-pub use self::import_options::ImportOptions;
+pub use self::import_options::{ImportFields, ImportOptions, ImportRequest};
 pub use self::request_id::{IdempotencyKey, RequestId};
 pub use self::rule::{NewRule, RuleListing};
 pub use self::splits::Splits;

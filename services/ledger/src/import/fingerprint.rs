@@ -40,6 +40,20 @@ impl Fingerprints {
     }
 }
 
+/// Separates bank-id fingerprints from content fingerprints.
+const BANK_ID_DOMAIN: &[u8] = b"freedumb.ledger.import.bank-id.v1";
+
+/// The fingerprint of an entry the bank gave an id (OFX `FITID`, CAMT
+/// `AcctSvcrRef`, MT940 bank reference): unique per account by the
+/// formats' own rules, so the id alone is the duplicate key.
+pub(super) fn of_bank_id(id: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(BANK_ID_DOMAIN);
+    hasher.update((id.len() as u64).to_be_bytes());
+    hasher.update(id.as_bytes());
+    hasher.finalize().into()
+}
+
 /// SHA-256 over a domain tag, the date (days from the common era, i32), the amount (i64),
 /// the description and merchant (each u64 length then UTF-8 bytes) and `n` (u64), all
 /// big-endian.

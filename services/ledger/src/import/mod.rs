@@ -1,5 +1,10 @@
-//! CSV bank-statement import: validating the import options of a request and
-//! turning the bytes of a statement into dated, signed amounts in minor units.
+//! Bank-statement import: working out how to read a file (`plan`), reading
+//! it as a stream in batches whatever its format (`pipeline`), and the
+//! readers: CSV here and in the modules below, and the self-describing
+//! formats (`ofx`, `qif`, `camt`, `mt940`) producing `entry::Entry`s.
+//!
+//! The CSV reader validates the import options of a request and turns the
+//! bytes of a statement into dated, signed amounts in minor units.
 //!
 //! Everything here is pure and synchronous. A file is read record by record
 //! (as raw bytes, so a line that is not UTF-8 is a line error, not a failure
@@ -21,10 +26,22 @@
 //! - `fingerprint`: the duplicate fingerprint of each good line.
 
 mod amounts;
+mod camt;
 mod columns;
+pub mod encoding;
+pub mod entry;
 mod fingerprint;
+mod mt940;
+mod ofx;
 mod options;
+mod pipeline;
+mod plan;
+mod qif;
 mod rows;
+mod sniff;
+
+use std::io::Read;
+use std::ops::ControlFlow;
 
 use chrono::NaiveDate;
 use csv::{ByteRecord, ReaderBuilder};
@@ -35,7 +52,11 @@ use self::rows::{LineCounter, Report, Row};
 
 pub use self::amounts::MAX_AMOUNT_MINOR;
 pub use self::columns::{AmountColumns, Column};
+pub use self::encoding::TextEncoding;
+pub use self::entry::StatementError;
 pub use self::options::{DEFAULT_DATE_FORMAT, ImportFormat, MAX_COLUMN_CHARS, RawOptions};
+pub use self::pipeline::{Batch, Kind, Line, Plan, Target, detect, run};
+pub use self::plan::{CsvHints, Planned, Preview, plan, preview};
 pub use self::rows::{LineError, MAX_DESCRIPTION_CHARS, MAX_MERCHANT_CHARS};
 
 /// One good line.
@@ -75,6 +96,12 @@ pub enum FileError {
     /// The header row could not be read.
     #[error("the header row cannot be read: {0}")]
     BadHeader(String),
+    /// Reading stopped: a line too long, or the input failed.
+    #[error("{0}")]
+    Stopped(String),
+    /// A self-describing statement (OFX, QIF, CAMT, MT940) cannot be read.
+    #[error("{0}")]
+    Unreadable(#[from] StatementError),
 }
 
 /// The outcome of parsing a file: the good lines and the rejected ones, in file order.
@@ -86,26 +113,48 @@ pub struct Parsed {
     pub errors: Vec<LineError>,
 }
 
-/// Parses `data` with `format`, amounts converted to minor units of a currency with `exponent`
-/// decimal places (2 for USD, 0 for JPY, 3 for BHD). Limits: amounts must be within
-/// ±[`MAX_AMOUNT_MINOR`] minor units.
+/// Parses `data` with `format` into all its lines and errors (see [`read_csv`]).
 ///
-/// This is CPU-bound work over up to 64 MiB: it must not run on an async runtime thread.
-/// Call it from `tokio::task::spawn_blocking`, moving an owned [`ImportFormat`] (it is
-/// `Clone + Send + 'static`) and the owned bytes into the closure.
+/// # Errors
+///
+/// As [`read_csv`].
+pub fn parse(format: &ImportFormat, exponent: u32, data: &[u8]) -> Result<Parsed, FileError> {
+    let mut parsed = Parsed::default();
+    read_csv(format, exponent, data, &mut |item| {
+        match item {
+            Ok(line) => parsed.lines.push(line),
+            Err(error) => parsed.errors.push(error),
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(parsed)
+}
+
+/// Reads a CSV statement from `input` with `format`, amounts converted to
+/// minor units of a currency with `exponent` decimal places (2 for USD, 0
+/// for JPY, 3 for BHD), handing each good line or line error to `out` in
+/// file order; `out` answers `Break` to stop early. Limits: amounts must be
+/// within ±[`MAX_AMOUNT_MINOR`] minor units.
+///
+/// The file is streamed (memory holds a record and the reader's buffer),
+/// and the work is CPU-bound: run it off the async runtime's threads.
 ///
 /// # Errors
 ///
 /// [`FileError`] when the file as a whole is unusable: no data rows, a named column missing
-/// from the header, or an unreadable header. Problems with single lines are in
-/// [`Parsed::errors`] instead.
-pub fn parse(format: &ImportFormat, exponent: u32, data: &[u8]) -> Result<Parsed, FileError> {
+/// from the header, or an unreadable header. Problems with single lines go to `out`.
+pub fn read_csv<R: Read>(
+    format: &ImportFormat,
+    exponent: u32,
+    input: R,
+    out: &mut dyn FnMut(Result<ParsedLine, LineError>) -> ControlFlow<()>,
+) -> Result<(), FileError> {
+    let (mut line_counter, input) = LineCounter::tap(input);
     let mut reader = ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(format.delimiter)
-        .from_reader(data);
-    let mut line_counter = LineCounter::new(data);
+        .from_reader(input);
     // Without a header the columns are numbers, resolvable before the first row.
     let mut columns = if format.has_header {
         None
@@ -115,7 +164,7 @@ pub fn parse(format: &ImportFormat, exponent: u32, data: &[u8]) -> Result<Parsed
     let mut record = ByteRecord::new();
     let mut first = true;
     let mut saw_row = false;
-    let mut parsed = Parsed::default();
+    let mut errors = Vec::new();
     let mut fingerprints = Fingerprints::default();
 
     loop {
@@ -124,15 +173,21 @@ pub fn parse(format: &ImportFormat, exponent: u32, data: &[u8]) -> Result<Parsed
             Ok(true) => {}
             Ok(false) => break,
             Err(err) => {
+                if err.is_io_error() {
+                    return Err(FileError::Stopped(err.to_string()));
+                }
                 if columns.is_none() {
                     return Err(FileError::BadHeader(err.to_string()));
                 }
                 saw_row = true;
-                parsed.errors.push(LineError {
+                let error = LineError {
                     line: line_counter.line_at(before),
                     field: String::new(),
                     message: err.to_string(),
-                });
+                };
+                if out(Err(error)).is_break() {
+                    return Ok(());
+                }
                 // Stop when the reader cannot move on (an I/O error, or no progress).
                 if err.is_io_error() || reader.position().byte() <= before {
                     break;
@@ -158,31 +213,39 @@ pub fn parse(format: &ImportFormat, exponent: u32, data: &[u8]) -> Result<Parsed
 
         let start = record.position().map_or(before, csv::Position::byte);
         let line = line_counter.line_at(start);
-        let mut report = Report::new(line, &mut parsed.errors);
-        let Some(fields) = rows::parse_row(&row, cols, format, exponent, &mut report) else {
+        let mut report = Report::new(line, &mut errors);
+        let fields = rows::parse_row(&row, cols, format, exponent, &mut report);
+        for error in errors.drain(..) {
+            if out(Err(error)).is_break() {
+                return Ok(());
+            }
+        }
+        let Some(fields) = fields else {
             continue;
         };
-
         let fingerprint = fingerprints.of_line(
             fields.date,
             fields.amount_minor,
             &fields.description,
             &fields.merchant,
         );
-        parsed.lines.push(ParsedLine {
+        let parsed = ParsedLine {
             line,
             date: fields.date,
             amount_minor: fields.amount_minor,
             description: fields.description,
             merchant: fields.merchant,
             fingerprint,
-        });
+        };
+        if out(Ok(parsed)).is_break() {
+            return Ok(());
+        }
     }
 
     if !saw_row {
         return Err(FileError::Empty);
     }
-    Ok(parsed)
+    Ok(())
 }
 
 /// `value` in backticks for a message, cut short when long.

@@ -2,6 +2,11 @@
 //! ([`LineCounter`]), the cells of a data row checked one by one, and the [`LineError`]s
 //! of a rejected line.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::Read;
+use std::rc::Rc;
+
 use chrono::NaiveDate;
 use csv::ByteRecord;
 
@@ -79,40 +84,111 @@ fn strip_bom(cell: &[u8]) -> &[u8] {
 /// blank line it can name an earlier line. Here the record is taken to start at the first
 /// byte at or after its position that is not a line break, and lines are counted up to
 /// there (`\n`, `\r\n` and a lone `\r` each end a line).
-pub(super) struct LineCounter<'d> {
-    data: &'d [u8],
-    offset: usize,
+///
+/// The file is streamed: [`Tap`] keeps the bytes the CSV reader has taken
+/// but the counter has not passed yet (the reader's read-ahead, at most a
+/// buffer and a record), and the counter drops them as it moves on.
+pub(super) struct LineCounter {
+    seen: Rc<RefCell<Seen>>,
     line: u64,
 }
 
-impl<'d> LineCounter<'d> {
-    pub(super) fn new(data: &'d [u8]) -> Self {
-        Self {
-            data,
-            offset: 0,
-            line: 1,
+/// The bytes from the counter's position to what the reader has taken.
+#[derive(Default)]
+struct Seen {
+    /// The file offset of `bytes[0]`.
+    offset: u64,
+    bytes: VecDeque<u8>,
+}
+
+/// The longest physical line read, in bytes: no bank writes lines this
+/// long, and a longer one (a line of a million columns, a file that is not
+/// text) stops the reading instead of filling memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A reader that shows what passes through it to a [`LineCounter`], and
+/// refuses lines longer than [`MAX_LINE_BYTES`].
+pub(super) struct Tap<R> {
+    inner: R,
+    seen: Rc<RefCell<Seen>>,
+    /// Line breaks passed.
+    breaks: u64,
+    /// Bytes since the last line break.
+    run: usize,
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = buf.get(..n).unwrap_or_default();
+        let mut segments = chunk.split(|&b| b == b'\n');
+        if let Some(first) = segments.next() {
+            self.run += first.len();
         }
+        for segment in segments {
+            self.check_run()?;
+            self.breaks += 1;
+            self.run = segment.len();
+        }
+        self.check_run()?;
+        self.seen.borrow_mut().bytes.extend(chunk);
+        Ok(n)
+    }
+}
+
+impl<R> Tap<R> {
+    fn check_run(&self) -> std::io::Result<()> {
+        if self.run > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "line {} is longer than {} KiB: the file is not a statement",
+                    self.breaks + 1,
+                    MAX_LINE_BYTES >> 10
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl LineCounter {
+    /// A counter, and `input` wrapped to feed it.
+    pub(super) fn tap<R: Read>(input: R) -> (Self, Tap<R>) {
+        let seen = Rc::new(RefCell::new(Seen::default()));
+        (
+            Self {
+                seen: seen.clone(),
+                line: 1,
+            },
+            Tap {
+                inner: input,
+                seen,
+                breaks: 0,
+                run: 0,
+            },
+        )
     }
 
-    /// The line of the record whose position is `byte`.
+    /// The line of the record whose position is `byte` (records come in
+    /// file order).
     pub(super) fn line_at(&mut self, byte: u64) -> u64 {
-        let data = self.data;
-        let mut start = usize::try_from(byte).map_or(data.len(), |byte| byte.min(data.len()));
-        while matches!(data.get(start), Some(b'\r' | b'\n')) {
+        let mut seen = self.seen.borrow_mut();
+        let Seen { offset, bytes } = &mut *seen;
+        let mut start = usize::try_from(byte.saturating_sub(*offset))
+            .map_or(bytes.len(), |at| at.min(bytes.len()));
+        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
             start += 1;
         }
-        if start < self.offset {
-            self.offset = 0;
-            self.line = 1;
-        }
-        let skipped = data.get(self.offset..start).unwrap_or_default();
-        for (i, byte) in skipped.iter().enumerate() {
-            let next = data.get(self.offset + i + 1);
-            if *byte == b'\n' || (*byte == b'\r' && next != Some(&b'\n')) {
+        for i in 0..start {
+            let byte = bytes.get(i).copied();
+            let next = bytes.get(i + 1).copied();
+            if byte == Some(b'\n') || (byte == Some(b'\r') && next != Some(b'\n')) {
                 self.line += 1;
             }
         }
-        self.offset = start;
+        bytes.drain(..start);
+        *offset += start as u64;
         self.line
     }
 }

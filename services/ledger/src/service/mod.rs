@@ -26,8 +26,8 @@ use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 pub use self::categories::default_categories;
-pub use self::import::MAX_IMPORT_BYTES;
-use crate::domain::{Currency, optional_id, required_id};
+pub use self::import::ImportLimits;
+use crate::domain::{Currency, ImportFields, ImportRequest, optional_id, required_id};
 use crate::error::LedgerError;
 use crate::store::{AccountRecord, Created, LedgerStore, LedgerSystemStore, TransactionRecord};
 
@@ -45,11 +45,19 @@ pub struct LedgerDeps {
     pub wake: Arc<Notify>,
     /// Ends watch streams on shutdown.
     pub shutdown: Shutdown,
+    /// Import operations.
+    pub operations: Arc<dyn freedumb_kit::operations::Operations>,
+    /// How large imports may be, and how they are written.
+    pub imports: ImportLimits,
 }
 
-/// The ledger service.
+/// Operations per page when the request does not say.
+const OPERATIONS_PAGE_SIZE: u32 = 100;
+
+/// The ledger service (cheap to clone: import jobs hold a clone).
+#[derive(Clone)]
 pub struct LedgerApi {
-    deps: LedgerDeps,
+    deps: Arc<LedgerDeps>,
     /// Users whose profile (and default categories) exist.
     profiles: moka::sync::Cache<Uuid, ()>,
 }
@@ -58,7 +66,7 @@ impl LedgerApi {
     /// A service over `deps`.
     pub fn new(deps: LedgerDeps) -> Self {
         Self {
-            deps,
+            deps: Arc::new(deps),
             profiles: moka::sync::Cache::new(100_000),
         }
     }
@@ -403,13 +411,152 @@ impl LedgerService for LedgerApi {
         request: Request<Streaming<pb::ImportTransactionsRequest>>,
     ) -> Result<Response<pb::ImportTransactionsResponse>, Status> {
         let user_id = self.caller_with_profile(&request).await?;
-        let upload = import::Upload::receive(request.into_inner()).await?;
+        let upload =
+            import::Upload::receive(request.into_inner(), self.deps.imports.max_bytes).await?;
         // Options are checked after the whole file arrived, as before: a
         // file too large is reported first.
         let options = parse(upload.options)?;
         Ok(Response::new(
-            LedgerApi::import_transactions(self, user_id, options, upload.data).await?,
+            LedgerApi::import_transactions(self, user_id, options, upload.file).await?,
         ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_import(
+        &self,
+        request: Request<pb::CreateImportRequest>,
+    ) -> Result<Response<pb::CreateImportResponse>, Status> {
+        let user_id = self.caller_with_profile(&request).await?;
+        let req = request.into_inner();
+        let file = req.file.unwrap_or_default();
+        let parsed: ImportRequest = parse(ImportFields {
+            account_id: &req.account_id,
+            format: req.format,
+            csv: req.csv.as_ref(),
+            category_id: &req.category_id,
+            request_id: &req.request_id,
+            content_type: &file.content_type,
+        })?;
+        Ok(Response::new(
+            LedgerApi::create_import(self, user_id, parsed, file.data.into()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn preview_import(
+        &self,
+        request: Request<pb::PreviewImportRequest>,
+    ) -> Result<Response<pb::PreviewImportResponse>, Status> {
+        let user_id = self.caller_with_profile(&request).await?;
+        let req = request.into_inner();
+        let file = req.file.unwrap_or_default();
+        let parsed: ImportRequest = parse(ImportFields {
+            account_id: &req.account_id,
+            format: req.format,
+            csv: req.csv.as_ref(),
+            category_id: "",
+            request_id: "",
+            content_type: &file.content_type,
+        })?;
+        Ok(Response::new(
+            LedgerApi::preview_import(self, user_id, parsed, file.data.into()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_operation(
+        &self,
+        request: Request<pb::GetOperationRequest>,
+    ) -> Result<Response<pb::GetOperationResponse>, Status> {
+        let user_id = self.caller_with_profile(&request).await?;
+        let id = parse_id("operation_id", &request.get_ref().operation_id)?;
+        let (operation, import) = self.import_operation(user_id, id).await?;
+        Ok(Response::new(pb::GetOperationResponse {
+            operation: Some(operation),
+            import: Some(import),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_operations(
+        &self,
+        request: Request<pb::ListOperationsRequest>,
+    ) -> Result<Response<pb::ListOperationsResponse>, Status> {
+        use freedumb_kit::page::{Filters, Page};
+        let user_id = self.caller_with_profile(&request).await?;
+        let req = request.get_ref();
+        let page: Page<Uuid> = Page::of(
+            req.page_size,
+            OPERATIONS_PAGE_SIZE,
+            &req.page_token,
+            &Filters::new("operations"),
+        )
+        .map_err(LedgerError::InvalidArgument)?;
+        let mut rows = self
+            .deps
+            .operations
+            .list(user_id, page.after, page.size.fetch_limit())
+            .await
+            .map_err(LedgerError::from)?;
+        let next_page_token = page.next_page_token(&mut rows, |o| o.id);
+        Ok(Response::new(pb::ListOperationsResponse {
+            operations: rows.iter().map(|o| o.to_proto()).collect(),
+            next_page_token,
+        }))
+    }
+
+    type WatchOperationStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::WatchOperationResponse, Status>> + Send>,
+    >;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_operation(
+        &self,
+        request: Request<pb::WatchOperationRequest>,
+    ) -> Result<Response<Self::WatchOperationStream>, Status> {
+        use futures::StreamExt as _;
+        let user_id = self.caller_with_profile(&request).await?;
+        let id = parse_id("operation_id", &request.get_ref().operation_id)?;
+        // An unknown id is NOT_FOUND before the stream starts.
+        self.import_operation(user_id, id).await?;
+        let api = self.clone();
+        let stream = freedumb_kit::operations::watch(
+            self.deps.operations.clone(),
+            user_id,
+            id,
+            self.deps.shutdown.clone(),
+        )
+        .then(move |update| {
+            let api = api.clone();
+            async move {
+                let operation = update?;
+                let import = api.import_progress(user_id, id).await?;
+                Ok(pb::WatchOperationResponse {
+                    operation: Some(operation),
+                    import: Some(import),
+                })
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn cancel_operation(
+        &self,
+        request: Request<pb::CancelOperationRequest>,
+    ) -> Result<Response<pb::CancelOperationResponse>, Status> {
+        let user_id = self.caller_with_profile(&request).await?;
+        let id = parse_id("operation_id", &request.get_ref().operation_id)?;
+        let operation = self
+            .deps
+            .operations
+            .cancel(user_id, id)
+            .await
+            .map_err(LedgerError::from)?;
+        Ok(Response::new(pb::CancelOperationResponse {
+            operation: Some(operation.to_proto()),
+            import: Some(self.import_progress(user_id, id).await?),
+        }))
     }
 
     type WatchTransactionsStream = watch::WatchStream;

@@ -31,7 +31,10 @@ use uuid::Uuid;
 
 pub use self::accounts::{AccountPatch, AccountRecord, AccountStore};
 pub use self::categories::{CategoryRecord, CategoryStore};
-pub use self::import::{ImportCounts, ImportStore, StatisticsStore};
+pub use self::import::{
+    ImportBatch, ImportCounts, ImportErrorRecord, ImportRecord, ImportStore, MAX_STORED_ERRORS,
+    StatisticsStore,
+};
 pub use self::outbox::{Balance, Change, EventBuilder, OutboxEvent};
 pub use self::rules::{RecurringStore, RuleRecord, RuleStore};
 pub use self::sql::SqlStore;

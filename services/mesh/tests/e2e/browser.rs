@@ -1,7 +1,9 @@
 //! A real browser (Debian's headless Chromium, driven by playwright-core)
 //! loads a page served by the gateway that calls Register, Login and GetMe
 //! over gRPC-web with a generated Connect client (`gateway-rest/web`,
-//! built by `npm run build` there). Required in CI.
+//! built by `npm run build` there), then imports a bank statement: as a
+//! file uploaded over REST, followed to its end over the NDJSON watch, and
+//! again over gRPC-web (all duplicates). Required in CI.
 
 use std::path::PathBuf;
 
@@ -17,7 +19,7 @@ fn web_dir() -> PathBuf {
 }
 
 #[tokio::test]
-async fn a_browser_registers_logs_in_and_reads_me_over_grpc_web() {
+async fn a_browser_registers_reads_me_and_imports_a_statement_over_rest_and_grpc_web() {
     let web = web_dir();
     let built = web.join("dist/main.js").is_file() && web.join("node_modules").is_dir();
     let chromium = std::env::var_os("CHROMIUM_PATH")
@@ -60,4 +62,8 @@ async fn a_browser_registers_logs_in_and_reads_me_over_grpc_web() {
     assert_eq!(result["meEmail"], result["email"], "{result}");
     assert_eq!(result["meUserId"], result["registeredUserId"], "{result}");
     assert_eq!(result["loginHasTokens"], true);
+    assert_eq!(result["restState"], "OPERATION_STATE_SUCCEEDED", "{result}");
+    assert_eq!(result["restImported"], 3, "{result}");
+    assert_eq!(result["grpcWebSucceeded"], true, "{result}");
+    assert_eq!(result["grpcWebDuplicates"], 3, "{result}");
 }

@@ -7,6 +7,7 @@ mod flow;
 mod idempotency;
 mod import;
 mod recurring;
+mod statements;
 mod transfers;
 mod watch;
 
