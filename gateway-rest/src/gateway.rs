@@ -68,8 +68,9 @@ impl Gateway {
         counters: Arc<dyn Counters>,
     ) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET)?;
-        let routes = routes::from_descriptors(&pool).map_err(anyhow::Error::msg)?;
+        let mut routes = routes::from_descriptors(&pool).map_err(anyhow::Error::msg)?;
         let openapi = openapi::render(&pool, &routes)?.into();
+        routes::verbs_first(&mut routes);
         anyhow::ensure!(
             errors::renderable(),
             "the descriptor set lacks google.rpc.Status"

@@ -189,6 +189,13 @@ pub struct Route {
     pub rpc: MethodDescriptor,
 }
 
+/// Orders `routes` so that templates with a custom verb are tried first:
+/// `/v1/things/{id}` must not take `/v1/things/7:watch` (its id would be
+/// `7:watch`). The order is otherwise kept.
+pub fn verbs_first(routes: &mut [Route]) {
+    routes.sort_by_key(|route| route.template.verb.is_none());
+}
+
 impl Route {
     /// The request field that takes the raw body (`body: "file"` naming a
     /// `google.api.HttpBody`): an upload, whose body is the file itself.

@@ -19,6 +19,25 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// buffered, with OUT_OF_RANGE.)
 pub const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
 
+/// Requests that carry a whole file (a bank statement): bounded by their
+/// server's own limit (the transport's `max_decoding_message_size`, which
+/// the ledger sets from its `import_max_bytes`), not by
+/// [`MAX_MESSAGE_BYTES`].
+const FILE_REQUESTS: [&str; 2] = [
+    "freedumb::ledger::v1::CreateImportRequest",
+    "freedumb::ledger::v1::PreviewImportRequest",
+];
+
+/// The largest `U` decoded.
+fn limit_of<U>() -> usize {
+    let name = std::any::type_name::<U>();
+    if FILE_REQUESTS.iter().any(|file| name.ends_with(file)) {
+        usize::MAX
+    } else {
+        MAX_MESSAGE_BYTES
+    }
+}
+
 /// `application/grpc+proto` via prost, with client-fault decode errors.
 #[derive(Debug, Clone)]
 pub struct Codec<T, U>(PhantomData<(T, U)>);
@@ -58,7 +77,7 @@ impl<U: Message + Default> Decoder for ValidatingDecoder<U> {
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
         let len = buf.remaining();
-        if len > MAX_MESSAGE_BYTES {
+        if len > limit_of::<U>() {
             return Err(malformed(format!(
                 "message is {len} bytes; the limit is {MAX_MESSAGE_BYTES}"
             )));
@@ -81,4 +100,26 @@ fn malformed(description: String) -> Status {
         "the request message could not be decoded",
         details,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_file_requests_go_past_the_message_limit() {
+        assert_eq!(limit_of::<crate::ledger::CreateImportRequest>(), usize::MAX);
+        assert_eq!(
+            limit_of::<crate::ledger::PreviewImportRequest>(),
+            usize::MAX
+        );
+        assert_eq!(
+            limit_of::<crate::ledger::CreateTransactionRequest>(),
+            MAX_MESSAGE_BYTES
+        );
+        assert_eq!(
+            limit_of::<crate::ledger::ImportTransactionsRequest>(),
+            MAX_MESSAGE_BYTES
+        );
+    }
 }

@@ -93,6 +93,7 @@ fn find_route<'a>(
     path: &str,
 ) -> Result<(&'a Route, Variables), GatewayError> {
     let mut allowed = Vec::new();
+    // The routes come with custom verbs first (`Gateway::assemble`).
     for route in routes {
         if let Some(variables) = route.template.captures(path) {
             if route.method == method {
@@ -111,4 +112,30 @@ fn find_route<'a>(
             allowed,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_custom_verb_is_not_taken_for_part_of_an_id() {
+        let pool = prost_reflect::DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET)
+            .expect("descriptors");
+        let mut routes = crate::routes::from_descriptors(&pool).expect("routes");
+        crate::routes::verbs_first(&mut routes);
+        for (path, rpc, id) in [
+            ("/v1/ledger/operations/0190:watch", "WatchOperation", "0190"),
+            ("/v1/ledger/operations/0190", "GetOperation", "0190"),
+            (
+                "/v1/analytics/operations/0190:watch",
+                "WatchOperation",
+                "0190",
+            ),
+        ] {
+            let (route, variables) = find_route(&routes, &Method::GET, path).expect(path);
+            assert_eq!(route.rpc.name(), rpc, "{path}");
+            assert_eq!(variables, vec![("operation_id".to_owned(), id.to_owned())]);
+        }
+    }
 }

@@ -41,15 +41,14 @@ async function importOverRest(bearer: string, accountId: string): Promise<Record
     buffer += value;
     let end: number;
     while ((end = buffer.indexOf("\n")) >= 0) {
-      const line = JSON.parse(buffer.slice(0, end));
+      const update = JSON.parse(buffer.slice(0, end));
       buffer = buffer.slice(end + 1);
       updates += 1;
-      const result = line.result;
-      if (result.operation.state !== "OPERATION_STATE_RUNNING") {
+      if (update.operation.state !== "OPERATION_STATE_RUNNING") {
         await reader.cancel();
         return {
-          restState: result.operation.state,
-          restImported: Number(result.import.imported),
+          restState: update.operation.state,
+          restImported: Number(update.import.imported),
           restUpdates: updates,
         };
       }

@@ -58,34 +58,61 @@ fn statement(part: usize) -> Vec<u8> {
     csv.into_bytes()
 }
 
+/// Imports a CSV statement (`Date,Amount,Description,Merchant`) with
+/// `CreateImport` and waits for its operation to end; its result.
 pub(crate) async fn import(
     ledger: &mut LedgerServiceClient<tonic::transport::Channel>,
     token: &str,
     account_id: &str,
     data: Vec<u8>,
-) -> anyhow::Result<pb::ImportTransactionsResponse> {
-    use pb::import_transactions_request::Part;
-    let options = pb::ImportOptions {
-        account_id: account_id.to_owned(),
-        has_header: true,
-        date_column: "Date".into(),
-        amount_column: "Amount".into(),
-        description_column: "Description".into(),
-        merchant_column: "Merchant".into(),
-        ..Default::default()
-    };
-    let mut parts = vec![pb::ImportTransactionsRequest {
-        part: Some(Part::Options(options)),
-    }];
-    for chunk in data.chunks(1 << 20) {
-        parts.push(pb::ImportTransactionsRequest {
-            part: Some(Part::Chunk(chunk.to_vec())),
-        });
-    }
-    Ok(ledger
-        .import_transactions(authed(futures::stream::iter(parts), token)?)
+) -> anyhow::Result<pb::ImportProgress> {
+    use freedumb_proto::common::OperationState;
+    let started = ledger
+        .clone()
+        .max_encoding_message_size(usize::MAX)
+        .create_import(authed(
+            pb::CreateImportRequest {
+                account_id: account_id.to_owned(),
+                file: Some(freedumb_proto::google::api::HttpBody {
+                    content_type: "text/csv".into(),
+                    data,
+                    extensions: Vec::new(),
+                }),
+                format: pb::StatementFormat::Csv.into(),
+                csv: Some(pb::CsvOptions {
+                    has_header: Some(true),
+                    date_column: "Date".into(),
+                    amount_column: "Amount".into(),
+                    description_column: "Description".into(),
+                    merchant_column: "Merchant".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            token,
+        )?)
         .await?
-        .into_inner())
+        .into_inner();
+    let operation_id = started.operation.context("operation")?.id;
+    loop {
+        let got = ledger
+            .get_operation(authed(
+                pb::GetOperationRequest {
+                    operation_id: operation_id.clone(),
+                },
+                token,
+            )?)
+            .await?
+            .into_inner();
+        let op = got.operation.context("operation")?;
+        match op.state() {
+            OperationState::Running => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            OperationState::Succeeded => return got.import.context("import"),
+            state => anyhow::bail!("import {operation_id} ended {state:?}: {:?}", op.error),
+        }
+    }
 }
 
 pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
@@ -137,7 +164,7 @@ pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
                 took.as_secs_f64(),
                 STATEMENT_LINES as f64 / took.as_secs_f64(),
                 result.imported,
-                result.errors.len()
+                result.error_count
             );
         }
         stored += usize::try_from(result.imported).unwrap_or_default();

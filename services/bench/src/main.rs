@@ -14,6 +14,8 @@
 //! cargo run --release -p freedumb-bench -- --ai --clients 1,4
 //! cargo run --release -p freedumb-bench -- --investment --clients 1,4
 //! cargo run --release -p freedumb-bench -- --analytics --rows 1000000 --clients 1,4
+//! cargo run --release -p freedumb-bench -- --import --rows 1000000 \\
+//!     --ledger-database-url postgres://postgres@127.0.0.1:5432/bench
 //! cargo run --release -p freedumb-bench -- --events --rates 100,1000 \\
 //!     --events-database-url postgres://postgres@127.0.0.1:5432/bench --redis-url redis://127.0.0.1:6379
 //! ```
@@ -25,6 +27,7 @@ mod auth;
 mod bare;
 mod edge;
 mod events;
+mod import;
 mod investment;
 mod jwt;
 mod ledger;
@@ -72,6 +75,10 @@ struct Args {
     /// `--rows` imported lines, the queries over a year, and the reports.
     #[arg(long)]
     analytics: bool,
+    /// Benchmark statement imports instead, on `--ledger-database-url`:
+    /// a 100,000-line and a `--rows`-line CSV end to end, and again.
+    #[arg(long)]
+    import: bool,
     /// Transactions per second for `--events`.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     rates: Vec<usize>,
@@ -118,6 +125,9 @@ fn main() -> anyhow::Result<()> {
         return runtime.block_on(events::run(args, &freedumb, url));
     }
     if let Some(url) = args.ledger_database_url.clone() {
+        if args.import {
+            return runtime.block_on(import::run(args, &freedumb, url));
+        }
         return runtime.block_on(ledger::run(args, &freedumb, url));
     }
     runtime.block_on(auth::run(args, &freedumb))

@@ -9,13 +9,13 @@ use sha2::{Digest, Sha256};
 /// Separates fingerprints of this encoding from any other SHA-256 use.
 const FINGERPRINT_DOMAIN: &[u8] = b"freedumb.ledger.import.v1";
 
-/// (date, amount, description, merchant): lines that are otherwise indistinguishable.
-type DuplicateKey = (NaiveDate, i64, String, String);
-
 /// The fingerprints of one file, counting how many identical lines came before each.
+///
+/// It keeps 16 bytes of hash and a count per distinct line (about 40 bytes
+/// each), not the lines themselves.
 #[derive(Debug, Default)]
 pub(super) struct Fingerprints {
-    seen: HashMap<DuplicateKey, u64>,
+    seen: HashMap<u128, u64>,
 }
 
 impl Fingerprints {
@@ -27,16 +27,14 @@ impl Fingerprints {
         description: &str,
         merchant: &str,
     ) -> [u8; 32] {
-        let key = (
-            date,
-            amount_minor,
-            description.to_owned(),
-            merchant.to_owned(),
-        );
-        let earlier = self.seen.entry(key).or_insert(0);
+        let line = line_hasher(date, amount_minor, description, merchant);
+        let digest = line.clone().finalize();
+        let mut key = [0u8; 16];
+        key.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+        let earlier = self.seen.entry(u128::from_be_bytes(key)).or_insert(0);
         let n = *earlier;
         *earlier += 1;
-        compute_fingerprint(date, amount_minor, description, merchant, n)
+        with_occurrence(line, n)
     }
 }
 
@@ -57,6 +55,7 @@ pub(super) fn of_bank_id(id: &str) -> [u8; 32] {
 /// SHA-256 over a domain tag, the date (days from the common era, i32), the amount (i64),
 /// the description and merchant (each u64 length then UTF-8 bytes) and `n` (u64), all
 /// big-endian.
+#[cfg(test)]
 fn compute_fingerprint(
     date: NaiveDate,
     amount_minor: i64,
@@ -64,6 +63,11 @@ fn compute_fingerprint(
     merchant: &str,
     n: u64,
 ) -> [u8; 32] {
+    with_occurrence(line_hasher(date, amount_minor, description, merchant), n)
+}
+
+/// The hasher after the tag and the line's fields.
+fn line_hasher(date: NaiveDate, amount_minor: i64, description: &str, merchant: &str) -> Sha256 {
     let mut hasher = Sha256::new();
     hasher.update(FINGERPRINT_DOMAIN);
     hasher.update(date.num_days_from_ce().to_be_bytes());
@@ -72,6 +76,11 @@ fn compute_fingerprint(
         hasher.update((field.len() as u64).to_be_bytes());
         hasher.update(field.as_bytes());
     }
+    hasher
+}
+
+/// The fingerprint of the `n`th occurrence of the line in `hasher`.
+fn with_occurrence(mut hasher: Sha256, n: u64) -> [u8; 32] {
     hasher.update(n.to_be_bytes());
     hasher.finalize().into()
 }
