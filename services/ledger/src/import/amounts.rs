@@ -120,12 +120,103 @@ fn unsigned_amount(
     }
 }
 
+/// Currency symbols banks write beside amounts.
+const CURRENCY_SYMBOLS: [char; 8] = ['$', '€', '£', '¥', '₹', '₩', '₺', '₽'];
+
+/// `value` as the number parser reads it: Unicode minus signs and dashes
+/// as `-`, no-break spaces as spaces, `’` as `'`; a `DR`/`CR` suffix as
+/// the sign it means; a currency at either end (`€`, `US$`, `EUR`, next to
+/// a sign or parentheses or not) removed.
+fn normalized(value: &str) -> (Option<Sign>, String) {
+    let mapped: String = value
+        .chars()
+        .map(|c| match c {
+            '\u{2212}' | '\u{2013}' | '\u{2012}' => '-',
+            '\u{00A0}' | '\u{202F}' | '\u{2009}' => ' ',
+            '\u{2019}' => '\'',
+            c => c,
+        })
+        .collect();
+    let mut text = mapped.trim();
+    let mut forced = None;
+    let upper = text.to_ascii_uppercase();
+    for (suffix, sign) in [("DR", Sign::Negative), ("CR", Sign::Positive)] {
+        if upper.ends_with(suffix) && text.len() > 2 {
+            let cut = text.get(..text.len() - 2).unwrap_or(text);
+            if cut.ends_with(|c: char| c.is_ascii_digit() || c == ' ') {
+                text = cut.trim_end();
+                forced = Some(sign);
+            }
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let (lead, core, trail) = split_signs(text);
+    out.push_str(lead);
+    out.push_str(strip_currency(core));
+    out.push_str(trail);
+    (forced, out)
+}
+
+/// Signs and parentheses at the ends of `text`, and what is between
+/// (each part trimmed of the spaces next to the others).
+fn split_signs(text: &str) -> (&str, &str, &str) {
+    let is_sign = |c: char| matches!(c, '-' | '+' | '(' | ')') || c == ' ';
+    let core = text.trim_matches(is_sign);
+    let start = text.len() - text.trim_start_matches(is_sign).len();
+    let end = text.trim_end_matches(is_sign).len();
+    let lead = text.get(..start).unwrap_or_default().trim();
+    let trail = text.get(end.max(start)..).unwrap_or_default().trim();
+    let core = if core.is_empty() {
+        text.get(start..end.max(start)).unwrap_or_default()
+    } else {
+        core
+    };
+    (lead, core, trail)
+}
+
+/// `core` without a currency at its start or end: a symbol (with up to
+/// two letters before it, as in `US$` or `R$`) or a three-letter code.
+fn strip_currency(core: &str) -> &str {
+    let mut core = core.trim();
+    // At the start: letters then a symbol, a symbol, or a code and a space
+    // or digit.
+    let letters = core.len()
+        - core
+            .trim_start_matches(|c: char| c.is_ascii_uppercase())
+            .len();
+    let after_letters = core.get(letters..).unwrap_or_default();
+    if letters <= 2
+        && let Some(rest) = after_letters.strip_prefix(CURRENCY_SYMBOLS)
+    {
+        core = rest.trim_start();
+    } else if letters == 3
+        && after_letters.starts_with(|c: char| c.is_ascii_digit() || c == ' ' || c == '-')
+    {
+        core = after_letters.trim_start();
+    }
+    // At the end: a symbol, or a code after a space or digit.
+    if let Some(rest) = core.strip_suffix(CURRENCY_SYMBOLS) {
+        core = rest.trim_end();
+    } else {
+        let letters = core.len()
+            - core
+                .trim_end_matches(|c: char| c.is_ascii_uppercase())
+                .len();
+        let before = core.get(..core.len() - letters).unwrap_or_default();
+        if letters == 3 && before.ends_with(|c: char| c.is_ascii_digit() || c == ' ') {
+            core = before.trim_end();
+        }
+    }
+    core
+}
+
 /// Parses a trimmed, non-empty amount into signed minor units.
 ///
 /// Accepts a leading `+`/`-`, a trailing `-`/`+` or parentheses for a negative amount,
+/// a `DR` (negative) or `CR` suffix, a currency symbol or code at either end,
 /// thousands separators in the integer part (groups of three, or two for lakh-style
-/// grouping, ending in three), and the format's decimal separator. Anything else (currency
-/// symbols, letters, exponents) is rejected, as are more decimal places than the currency
+/// grouping, ending in three), and the format's decimal separator. Anything else
+/// (letters, exponents) is rejected, as are more decimal places than the currency
 /// has and amounts beyond [`MAX_AMOUNT_MINOR`].
 fn parse_amount(value: &str, format: &ImportFormat, exponent: u32) -> Result<i64, String> {
     let invalid = || match format.thousands_separator {
@@ -154,7 +245,13 @@ fn parse_amount(value: &str, format: &ImportFormat, exponent: u32) -> Result<i64
         )
     };
 
-    let (sign, body) = split_sign(value);
+    let (forced, plain) = normalized(value);
+    let (sign, body) = split_sign(&plain);
+    let sign = match (forced, sign) {
+        (Some(_), Sign::Negative) => return Err(invalid()),
+        (Some(forced), Sign::Positive) => forced,
+        (None, sign) => sign,
+    };
     let body = body.trim();
     let (integer, fraction) = body
         .split_once(format.decimal_separator)
@@ -252,6 +349,48 @@ mod tests {
     use super::super::test_support::{amounts, date, error_places, header_options, options, run};
     use super::super::{AmountColumns, Column, RawOptions};
     use super::*;
+
+    #[test]
+    fn currencies_dr_cr_and_typographic_signs_as_banks_write_them() {
+        let dot = options(&RawOptions {
+            thousands_separator: ",",
+            ..header_options()
+        });
+        let comma = options(&RawOptions {
+            decimal_separator: ",",
+            thousands_separator: " ",
+            ..header_options()
+        });
+        for (value, want) in [
+            ("$5.00", 500),
+            ("-$5.00", -500),
+            ("$-5.00", -500),
+            ("£23.45", 2345),
+            ("(£1,234.56)", -123_456),
+            ("US$ 7.10", 710),
+            ("12.50 DR", -1250),
+            ("12.50CR", 1250),
+            ("12.50 usd", 0),
+            ("\u{2212}3.00", -300),
+            ("12$50", 0),
+        ] {
+            let got = parse_amount(value, &dot, 2).unwrap_or(0);
+            assert_eq!(got, want, "{value}");
+        }
+        for (value, want) in [
+            ("€ 12,50", 1250),
+            ("12,50 €", 1250),
+            ("EUR 1 234,56", 123_456),
+            ("-12,50 EUR", -1250),
+            ("1\u{a0}234,56", 123_456),
+            ("1\u{202f}234,56", 123_456),
+            ("\u{2013}12,50", -1250),
+            ("-12,50 DR", 0),
+        ] {
+            let got = parse_amount(value, &comma, 2).unwrap_or(0);
+            assert_eq!(got, want, "{value}");
+        }
+    }
 
     #[test]
     fn european_format() {

@@ -621,12 +621,21 @@ async fn user_with_account(app: &TestApp) -> (String, String) {
     (token, acc.id)
 }
 
+/// The kill drill's file: 300,000 lines in CI; the full drill is
+/// `IMPORT_DRILL_LINES=1000000 cargo test -p freedumb-mesh --test e2e kill_9_in_the_middle`.
+fn drill_lines() -> usize {
+    std::env::var("IMPORT_DRILL_LINES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300_000)
+}
+
 #[tokio::test]
 async fn kill_9_in_the_middle_of_an_import_then_the_same_file_records_every_line_once() {
     let Some(backends) = crate::helpers::production_backends().await else {
         return;
     };
-    let lines = 300_000;
+    let lines = drill_lines();
     let data = many_lines(lines);
     let mut app = spawn_app_with(backends.clone(), &[]).await;
     let (token, account_id) = user_with_account(&app).await;
