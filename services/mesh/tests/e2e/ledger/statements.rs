@@ -177,10 +177,8 @@ async fn a_csv_uploaded_over_rest_with_no_options_is_detected_and_followed_to_it
     let acc = open_account(&mut ledger, &token, "EUR", 0).await;
     let gateway = app.gateway_addr.expect("gateway");
     // A single-byte encoding, as German banks export: `ä` is one byte.
-    let latin = String::from_utf8(CSV.to_vec())
-        .expect("utf-8")
-        .replace('ä', "\u{e4}");
-    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&latin);
+    let text = std::str::from_utf8(CSV).expect("utf-8");
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(text);
 
     let (status, preview) = post_file(
         gateway,
@@ -308,6 +306,16 @@ async fn declare_upload(addr: SocketAddr, path: &str, token: &str, length: usize
     String::from_utf8_lossy(answer.get(..n).unwrap_or_default()).into_owned()
 }
 
+/// A file that must be refused: what it is, its bytes, the format and CSV
+/// options sent with it, and the field the refusal names.
+type BadFile<'a> = (
+    &'a str,
+    Vec<u8>,
+    pb::StatementFormat,
+    Option<pb::CsvOptions>,
+    &'a str,
+);
+
 /// Whether `status` is INVALID_ARGUMENT naming `field`.
 fn refused_on(status: &tonic::Status, field: &str) -> bool {
     status.code() == Code::InvalidArgument && violated_fields(status).iter().any(|f| f == field)
@@ -333,13 +341,7 @@ async fn bad_files_are_refused_with_the_field_and_nothing_is_stored() {
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
     let wide = ",".repeat(10_000_000).into_bytes();
     let too_large = vec![b'x'; 12_000_001];
-    let cases: Vec<(
-        &str,
-        Vec<u8>,
-        pb::StatementFormat,
-        Option<pb::CsvOptions>,
-        &str,
-    )> = vec![
+    let cases: Vec<BadFile<'_>> = vec![
         (
             "a PNG",
             png.to_vec(),
