@@ -466,19 +466,21 @@ mod tests {
                     2024-01-04, - 7.5 \n\
                     2024-01-05,$5.00\n\
                     2024-01-06,--1\n\
+                    2024-01-06,$5.00 usd\n\
                     2024-01-07,1e3\n\
                     2024-01-08,(-1)\n\
                     2024-01-09,\n";
         let parsed = run(&format, 2, data);
-        assert_eq!(amounts(&parsed), vec![-1234, -1234, 500, -750]);
+        // A currency symbol is taken (see the currencies test); two are not.
+        assert_eq!(amounts(&parsed), vec![-1234, -1234, 500, -750, 500]);
         assert_eq!(
             error_places(&parsed),
             vec![
-                (6, "amount_column"),
                 (7, "amount_column"),
                 (8, "amount_column"),
                 (9, "amount_column"),
                 (10, "amount_column"),
+                (11, "amount_column"),
             ]
         );
         assert_eq!(parsed.errors[4].message, "is empty");
@@ -549,7 +551,7 @@ mod tests {
         assert_eq!(parse_amount("234", &format, 2), Ok(23_400));
         assert_eq!(parse_amount(".5", &format, 2), Ok(50));
         for bad in [
-            "12,34", "1,,234", ",234", "1,234,", "1.2.3", ".", "1 234", "€5",
+            "12,34", "1,,234", ",234", "1,234,", "1.2.3", ".", "1 234", "€€5",
         ] {
             assert!(parse_amount(bad, &format, 2).is_err(), "{bad} was accepted");
         }
