@@ -55,6 +55,40 @@ async fn another_users_ids_are_not_found_and_nothing_changes() {
         .rule
         .expect("rule");
 
+    // A's own import, whose one line is unreadable: it exists to be
+    // followed, and records nothing of A's.
+    let statement = || {
+        Some(freedumb_proto::google::api::HttpBody {
+            content_type: "text/csv".into(),
+            data: b"Date,Amount\n2026-01-02,three\n".to_vec(),
+            extensions: Vec::new(),
+        })
+    };
+    let layout = || {
+        Some(pb::CsvOptions {
+            has_header: Some(true),
+            date_column: "Date".into(),
+            amount_column: "Amount".into(),
+            ..Default::default()
+        })
+    };
+    let import = ledger
+        .create_import(authed(
+            pb::CreateImportRequest {
+                account_id: acc.id.clone(),
+                file: statement(),
+                format: pb::StatementFormat::Csv.into(),
+                csv: layout(),
+                ..Default::default()
+            },
+            &a,
+        ))
+        .await
+        .expect("a's import")
+        .into_inner()
+        .operation
+        .expect("operation")
+        .id;
     let mut l = ledger.clone();
     let results: Vec<(&str, Result<(), tonic::Status>)> = vec![
         (
@@ -292,6 +326,68 @@ async fn another_users_ids_are_not_found_and_nothing_changes() {
                         )),
                     },
                 ]),
+                &b,
+            ))
+            .await
+            .map(drop),
+        ),
+        (
+            "CreateImport",
+            l.create_import(authed(
+                pb::CreateImportRequest {
+                    account_id: acc.id.clone(),
+                    file: statement(),
+                    format: pb::StatementFormat::Csv.into(),
+                    csv: layout(),
+                    ..Default::default()
+                },
+                &b,
+            ))
+            .await
+            .map(drop),
+        ),
+        (
+            "PreviewImport",
+            l.preview_import(authed(
+                pb::PreviewImportRequest {
+                    account_id: acc.id.clone(),
+                    file: statement(),
+                    format: pb::StatementFormat::Csv.into(),
+                    csv: layout(),
+                },
+                &b,
+            ))
+            .await
+            .map(drop),
+        ),
+        (
+            "GetOperation",
+            l.get_operation(authed(
+                pb::GetOperationRequest {
+                    operation_id: import.clone(),
+                },
+                &b,
+            ))
+            .await
+            .map(drop),
+        ),
+        (
+            "WatchOperation",
+            l.watch_operation(authed(
+                pb::WatchOperationRequest {
+                    operation_id: import.clone(),
+                },
+                &b,
+            ))
+            .await
+            .map(drop),
+        ),
+        (
+            "CancelOperation",
+            l.cancel_operation(authed(
+                pb::CancelOperationRequest {
+                    operation_id: import.clone(),
+                },
                 &b,
             ))
             .await

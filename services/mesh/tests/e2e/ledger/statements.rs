@@ -434,6 +434,32 @@ async fn bad_files_are_refused_with_the_field_and_nothing_is_stored() {
         refused_on(&err, "format") && refused_on(&err, "csv.encoding"),
         "{err:?}"
     );
+    let err = ledger
+        .preview_import(authed(
+            pb::PreviewImportRequest {
+                account_id: "not an id".into(),
+                file: file("", CSV),
+                format: 99,
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect_err("a bad preview");
+    assert!(
+        refused_on(&err, "account_id") && refused_on(&err, "format"),
+        "{err:?}"
+    );
+    let err = ledger
+        .get_operation(authed(
+            pb::GetOperationRequest {
+                operation_id: "42".into(),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("a bad operation id");
+    assert!(refused_on(&err, "operation_id"), "{err:?}");
 
     // Over REST the limit is the gateway's 413, answered on the declared
     // length before the body is read.
