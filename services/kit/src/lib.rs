@@ -18,6 +18,7 @@ pub mod operations;
 pub mod outbox;
 pub mod page;
 pub mod peer;
+pub mod pgcopy;
 pub mod server;
 pub mod shutdown;
 pub mod sql;

@@ -27,6 +27,8 @@ macro_rules! sql_impl {
         $($head)*
         where
             DB: ::sqlx::Database,
+            // Bulk writes reach Postgres' own connection ([`crate::pgcopy`]).
+            DB::Connection: 'static,
             for<'c> &'c mut DB::Connection: ::sqlx::Executor<'c, Database = DB>,
             for<'c> &'c ::sqlx::Pool<DB>: ::sqlx::Executor<'c, Database = DB>,
             for<'q> DB::Arguments<'q>: ::sqlx::IntoArguments<'q, DB>,

@@ -105,6 +105,80 @@ async fn migrated(
     db
 }
 
+/// Checks that every down migration of `service` runs: migrates up, reverts
+/// everything (leaving no table, index or view behind), migrates up again
+/// and finds the same schema as the first time. On SQLite always, on
+/// Postgres when it is configured.
+///
+/// # Panics
+/// When a step fails or the schemas differ: this is a test helper.
+pub async fn assert_migrations_round_trip(service: &str, migrations: &crate::Migrations) {
+    let sqlite = sqlite_database(service, migrations).await;
+    round_trip(service, &sqlite.db, migrations).await;
+    if let Some(postgres) = postgres_database(service, migrations).await {
+        round_trip(service, &postgres.db, migrations).await;
+    }
+}
+
+async fn round_trip(service: &str, db: &crate::Database, migrations: &crate::Migrations) {
+    let backend = match db {
+        crate::Database::Postgres(_) => "postgres",
+        crate::Database::Sqlite(_) => "sqlite",
+    };
+    let up = schema_objects(db).await;
+    assert!(
+        !up.is_empty(),
+        "{service} on {backend}: the migrations created nothing"
+    );
+    let reverted = match db {
+        crate::Database::Postgres(pool) => migrations.postgres.undo(pool, 0).await,
+        crate::Database::Sqlite(pool) => migrations.sqlite.undo(pool, 0).await,
+    };
+    reverted.unwrap_or_else(|e| panic!("{service} on {backend}: reverting: {e}"));
+    let left = schema_objects(db).await;
+    assert!(
+        left.is_empty(),
+        "{service} on {backend}: the down migrations left {left:?}"
+    );
+    db.migrate(migrations)
+        .await
+        .unwrap_or_else(|e| panic!("{service} on {backend}: migrating up again: {e:#}"));
+    assert_eq!(
+        schema_objects(db).await,
+        up,
+        "{service} on {backend}: up, down, up gave another schema"
+    );
+    db.check_ready(migrations)
+        .await
+        .unwrap_or_else(|e| panic!("{service} on {backend}: not ready after up again: {e:#}"));
+}
+
+/// The tables, indexes, views and sequences of the service's schema (its
+/// own Postgres schema, or its SQLite file), but sqlx's bookkeeping.
+async fn schema_objects(db: &crate::Database) -> Vec<(String, String)> {
+    let objects: Result<Vec<(String, String)>, sqlx::Error> =
+        match db {
+            crate::Database::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'i' THEN 'index' \
+                 WHEN 'v' THEN 'view' WHEN 'S' THEN 'sequence' ELSE c.relkind::text END, \
+                 c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relname NOT LIKE '\\_sqlx\\_migrations%' \
+                 ORDER BY 1, 2",
+                )
+                .fetch_all(pool)
+                .await
+            }
+            crate::Database::Sqlite(pool) => sqlx::query_as(
+                "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+                 AND name NOT LIKE '\\_sqlx\\_migrations%' ESCAPE '\\' ORDER BY 1, 2",
+            )
+            .fetch_all(pool)
+            .await,
+        };
+    objects.expect("listing the schema's objects")
+}
+
 /// Runs each store contract test (an `async fn(store)`) on SQLite, and on
 /// Postgres when it is configured: `store_contract!(open; test_a, test_b)`
 /// where `open(&Database)` builds the store under test.

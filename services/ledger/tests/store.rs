@@ -335,8 +335,19 @@ async fn an_import_larger_than_one_statement_is_recorded_whole(stores: Stores) {
     const LINES: i64 = 4_000;
     let store = &stores.user;
     let acc = account(store, Uuid::now_v7()).await;
+    // Text that CSV (Postgres takes large batches by `COPY … csv`) must
+    // quote: delimiters, quotes, line breaks, what reads as NULL.
+    let tricky = "Caf\u{e9} \"Le Coin\", Paris\r\nline two \\N \t end";
     let lines: Vec<TransactionRecord> = (0..LINES)
-        .map(|i| line(&acc, 1, &format!("line {i}"), &["a", "b", "c"]))
+        .map(|i| TransactionRecord {
+            description: format!("{tricky} {i}"),
+            merchant: if i % 2 == 0 {
+                String::new()
+            } else {
+                "\\N".into()
+            },
+            ..line(&acc, 1, &format!("line {i}"), &["a", "b", "c"])
+        })
         .collect();
     let counts = store
         .import_transactions(&lines, &outbox::build, None)
@@ -359,6 +370,39 @@ async fn an_import_larger_than_one_statement_is_recorded_whole(stores: Stores) {
         .await
         .expect("list");
     assert_eq!(listed.len(), 4_000);
+    let mut stored: Vec<(String, String)> = listed
+        .iter()
+        .map(|t| (t.description.clone(), t.merchant.clone()))
+        .collect();
+    let mut written: Vec<(String, String)> = lines
+        .iter()
+        .map(|t| (t.description.clone(), t.merchant.clone()))
+        .collect();
+    stored.sort();
+    written.sort();
+    assert_eq!(stored, written, "text is stored as given");
+    // The same lines again, with new ones among them: only those land.
+    let again: Vec<TransactionRecord> = (0..LINES + 100)
+        .map(|i| line(&acc, 1, &format!("line {i}"), &[]))
+        .collect();
+    let counts = store
+        .import_transactions(&again, &outbox::build, None)
+        .await
+        .expect("import again");
+    assert_eq!(
+        counts,
+        ImportCounts {
+            imported: 100,
+            skipped: LINES.unsigned_abs()
+        }
+    );
+    let account = store
+        .get_account(acc.user_id, acc.id)
+        .await
+        .expect("get")
+        .expect("account");
+    assert_eq!(account.balance_minor, LINES + 100);
+    assert_eq!(stores.outbox.count().await.expect("len"), LINES + 100);
 }
 
 async fn ai_categories_apply_only_to_untouched_uncategorized_transactions(stores: Stores) {

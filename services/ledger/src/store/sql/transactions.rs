@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use freedumb_kit::pgcopy::CopyRows;
 use freedumb_kit::storage::begin_write;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
@@ -81,11 +82,17 @@ const SELECT: &str = "SELECT t.id, t.user_id, t.account_id, t.currency_code, \
      t.tags, t.notes, t.transfer_id, t.recurring_rule_id, t.occurrence_date, t.import_key, \
      t.ai_categorized, t.revision, t.create_time, t.update_time FROM transactions t";
 
-const INSERT: &str = "INSERT INTO transactions (id, user_id, account_id, currency_code, \
-     amount_minor, booking_date, description, merchant, search_text, category_id, has_splits, \
-     tags, notes, transfer_id, recurring_rule_id, occurrence_date, import_key, revision, \
-     create_time, update_time) ";
+/// The columns a new row sets, in the order its values are given.
+const COLUMNS: &str = "id, user_id, account_id, currency_code, amount_minor, booking_date, \
+     description, merchant, search_text, category_id, has_splits, tags, notes, transfer_id, \
+     recurring_rule_id, occurrence_date, import_key, revision, create_time, update_time";
 const INSERT_COLUMNS: usize = 20;
+/// From this many rows, Postgres gets them through `COPY`.
+const COPY_FROM: usize = 64;
+
+/// The clause that skips a line its account imported before.
+const SKIP_IMPORTED: &str =
+    " ON CONFLICT (account_id, import_key) WHERE import_key IS NOT NULL DO NOTHING";
 
 /// What a row insert does with a line its account imported before (the
 /// same `import_key`).
@@ -98,6 +105,64 @@ pub(super) enum ImportedBefore {
 }
 
 /// The lower-case text the `text` filter searches.
+/// [`SqlStore::insert_rows`] on Postgres: the rows are copied into a
+/// temporary table (no indexes, no WAL), then inserted from it in one
+/// statement, which checks duplicates as a multi-row insert does.
+async fn copy_rows(
+    pg: &mut sqlx::PgConnection,
+    transactions: &[&TransactionRecord],
+    imported_before: ImportedBefore,
+) -> Result<HashSet<Uuid>, StoreError> {
+    let mut rows = CopyRows::new();
+    for t in transactions {
+        rows.uuid(t.id)
+            .uuid(t.user_id)
+            .uuid(t.account_id)
+            .text(&t.currency)
+            .int(t.amount_minor)
+            .date(t.date)
+            .text(&t.description)
+            .text(&t.merchant)
+            .text(&search_text(t))
+            .opt_uuid(t.category_id)
+            .bool(!t.splits.is_empty())
+            .text(&json(&t.tags)?)
+            .text(&t.notes)
+            .opt_uuid(t.transfer_id)
+            .opt_uuid(t.recurring.map(|(rule, _)| rule))
+            .opt_date(t.recurring.map(|(_, date)| date))
+            .opt_bytes(t.import_key.as_deref())
+            .int(t.revision)
+            .time(t.create_time)
+            .time(t.update_time)
+            .end_row();
+    }
+    // Dropped below, and at the commit or rollback in any case.
+    sqlx::query(
+        "CREATE TEMPORARY TABLE transactions_stage \
+         (LIKE transactions INCLUDING DEFAULTS) ON COMMIT DROP",
+    )
+    .execute(&mut *pg)
+    .await?;
+    rows.copy_into(pg, &format!("transactions_stage ({COLUMNS})"))
+        .await?;
+    let skip = match imported_before {
+        ImportedBefore::IsSkipped => SKIP_IMPORTED,
+        ImportedBefore::Fails => "",
+    };
+    let ids: Vec<(Uuid,)> = sqlx::query_as(&format!(
+        "INSERT INTO transactions ({COLUMNS}) SELECT {COLUMNS} FROM transactions_stage\
+         {skip} RETURNING id"
+    ))
+    .fetch_all(&mut *pg)
+    .await
+    .map_err(map_duplicate("transaction"))?;
+    sqlx::query("DROP TABLE transactions_stage")
+        .execute(&mut *pg)
+        .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
 fn search_text(t: &TransactionRecord) -> String {
     format!("{}\n{}", t.description, t.merchant).to_lowercase()
 }
@@ -445,13 +510,19 @@ sql_store!(
         transactions: &[&TransactionRecord],
         imported_before: ImportedBefore,
     ) -> Result<HashSet<Uuid>, StoreError> {
+        if transactions.len() >= COPY_FROM {
+            if let Some(pg) = freedumb_kit::pgcopy::postgres(conn) {
+                return copy_rows(pg, transactions, imported_before).await;
+            }
+        }
         let mut inserted = HashSet::with_capacity(transactions.len());
         for batch in transactions.chunks(rows_per_statement::<DB>(INSERT_COLUMNS)) {
             let tags = batch
                 .iter()
                 .map(|t| json(&t.tags))
                 .collect::<Result<Vec<String>, StoreError>>()?;
-            let mut insert = QueryBuilder::<DB>::new(INSERT);
+            let mut insert =
+                QueryBuilder::<DB>::new(format!("INSERT INTO transactions ({COLUMNS}) "));
             insert.push_values(batch.iter().zip(tags), |mut row, (t, tags)| {
                 row.push_bind(t.id)
                     .push_bind(t.user_id)
@@ -475,10 +546,7 @@ sql_store!(
                     .push_bind(t.update_time);
             });
             if imported_before == ImportedBefore::IsSkipped {
-                insert.push(
-                    " ON CONFLICT (account_id, import_key) WHERE import_key IS NOT NULL \
-                     DO NOTHING",
-                );
+                insert.push(SKIP_IMPORTED);
             }
             insert.push(" RETURNING id");
             let ids: Vec<(Uuid,)> = insert
