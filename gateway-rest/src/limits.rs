@@ -229,7 +229,7 @@ mod tests {
     fn the_client_comes_from_x_forwarded_for_of_trusted_proxies_only() {
         let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
         let config = freedumb_kit::Config {
-            trusted_proxies: vec![proxy],
+            trusted_proxies: vec![proxy.into()],
             ..Default::default()
         };
         let limits = Limits::new(

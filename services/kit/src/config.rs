@@ -9,6 +9,8 @@
 //! [`Section`], read with [`Config::section`].
 
 use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -49,8 +51,11 @@ pub struct Config {
     pub auth_url: Option<String>,
     /// Proxies (the gateway, Envoy, a load balancer) whose
     /// `X-Forwarded-For` names the client, for rate limits and login
-    /// throttling; from anyone else the peer address is the client.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// throttling; from anyone else the peer address is the client. Each is
+    /// an address or a network (`10.0.0.5`, `10.244.0.0/16`: the pod
+    /// network, where Envoy's addresses are not known in advance).
+    #[serde(deserialize_with = "de_networks")]
+    pub trusted_proxies: Vec<IpNet>,
     /// Where the gateway sends calls when no gRPC service runs in its
     /// process (an Envoy or service address).
     pub gateway_upstream_url: Option<String>,
@@ -442,6 +447,23 @@ impl Config {
     }
 }
 
+/// Addresses (a network of one) or networks in CIDR form.
+fn de_networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|raw| {
+            let raw = raw.trim();
+            raw.parse::<IpNet>()
+                .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{raw}` is not an IP address or network (e.g. 10.0.0.5 or 10.244.0.0/16)"
+                    ))
+                })
+        })
+        .collect()
+}
+
 fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     // Only the defaults are ever serialized (and they hold no secret); a
     // configured secret must never end up in a dump or a log.
@@ -528,6 +550,30 @@ mod tests {
         assert!(
             err.to_string().to_lowercase().contains("grpc_addr"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let config = load(
+            "",
+            &[(
+                "FREEDUMB_TRUSTED_PROXIES",
+                "[10.0.0.5, 10.244.0.0/16, \"fd00::/8\"]",
+            )],
+        )
+        .expect("valid");
+        let nets: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.5/32", "10.244.0.0/16", "fd00::/8"]);
+        let err = load("", &[("FREEDUMB_TRUSTED_PROXIES", "[10.0.0.0/33]")]).expect_err("invalid");
+        let message = err.to_string();
+        assert!(
+            message.contains("10.0.0.0/33") && message.to_lowercase().contains("trusted_proxies"),
+            "{message}"
         );
     }
 

@@ -132,21 +132,21 @@ crate::sql_impl!([impl<DB> SqlOutbox<DB>]
         const COLUMNS: usize = 5;
         // Many events (an import's batch) go through `COPY` on Postgres.
         const COPY_FROM: usize = 64;
-        if events.len() >= COPY_FROM {
-            if let Some(pg) = crate::pgcopy::postgres(conn) {
-                let mut rows = crate::pgcopy::CopyRows::new();
-                for (event, time) in events {
-                    rows.uuid(event.event_id)
-                        .uuid(event.user_id)
-                        .text(&event.kind)
-                        .bytes(&event.payload)
-                        .time(*time)
-                        .end_row();
-                }
-                rows.copy_into(pg, "outbox (event_id, user_id, kind, payload, create_time)")
-                    .await?;
-                return Ok(());
+        if events.len() >= COPY_FROM
+            && let Some(pg) = crate::pgcopy::postgres(conn)
+        {
+            let mut rows = crate::pgcopy::CopyRows::new();
+            for (event, time) in events {
+                rows.uuid(event.event_id)
+                    .uuid(event.user_id)
+                    .text(&event.kind)
+                    .bytes(&event.payload)
+                    .time(*time)
+                    .end_row();
             }
+            rows.copy_into(pg, "outbox (event_id, user_id, kind, payload, create_time)")
+                .await?;
+            return Ok(());
         }
         for batch in events.chunks(rows_per_statement::<DB>(COLUMNS)) {
             let mut insert = QueryBuilder::<DB>::new(

@@ -25,6 +25,15 @@ pub struct Migrations {
     pub sqlite: &'static Migrator,
 }
 
+/// `migrator`, accepting migrations it does not know in the database.
+fn tolerant(migrator: &Migrator) -> Migrator {
+    Migrator {
+        migrations: migrator.migrations.clone(),
+        ignore_missing: true,
+        ..Migrator::DEFAULT
+    }
+}
+
 /// A service's connection pool on one of the supported backends.
 #[derive(Debug, Clone)]
 pub enum Database {
@@ -84,10 +93,16 @@ impl Database {
 
     /// Applies pending migrations (idempotent; safe from several replicas:
     /// sqlx takes a lock on Postgres).
+    ///
+    /// Migrations a newer release applied are left alone: during a rollout
+    /// or after a rollback, the previous release runs against the schema
+    /// the new one migrated, which expand/contract keeps compatible
+    /// (docs/DEPLOYMENT.md). A migration both releases know must still be
+    /// the same (sqlx compares checksums).
     pub async fn migrate(&self, migrations: &Migrations) -> anyhow::Result<()> {
         match self {
-            Self::Postgres(pool) => migrations.postgres.run(pool).await,
-            Self::Sqlite(pool) => migrations.sqlite.run(pool).await,
+            Self::Postgres(pool) => tolerant(migrations.postgres).run(pool).await,
+            Self::Sqlite(pool) => tolerant(migrations.sqlite).run(pool).await,
         }
         .context("running migrations")
     }

@@ -130,6 +130,18 @@ async fn round_trip(service: &str, db: &crate::Database, migrations: &crate::Mig
         !up.is_empty(),
         "{service} on {backend}: the migrations created nothing"
     );
+    // The previous release, which lacks the newest migration, still starts
+    // on this schema (a rollout runs both; a rollback goes back to it).
+    let previous = crate::Migrations {
+        postgres: without_newest(migrations.postgres),
+        sqlite: without_newest(migrations.sqlite),
+    };
+    db.migrate(&previous).await.unwrap_or_else(|e| {
+        panic!("{service} on {backend}: the previous release cannot migrate: {e:#}")
+    });
+    db.check_ready(&previous).await.unwrap_or_else(|e| {
+        panic!("{service} on {backend}: the previous release is not ready: {e:#}")
+    });
     let reverted = match db {
         crate::Database::Postgres(pool) => migrations.postgres.undo(pool, 0).await,
         crate::Database::Sqlite(pool) => migrations.sqlite.undo(pool, 0).await,
@@ -151,6 +163,20 @@ async fn round_trip(service: &str, db: &crate::Database, migrations: &crate::Mig
     db.check_ready(migrations)
         .await
         .unwrap_or_else(|e| panic!("{service} on {backend}: not ready after up again: {e:#}"));
+}
+
+/// `migrator` as the release before its newest migration had it.
+fn without_newest(migrator: &sqlx::migrate::Migrator) -> &'static sqlx::migrate::Migrator {
+    let newest = migrator.iter().map(|m| m.version).max().unwrap_or_default();
+    let older: Vec<_> = migrator
+        .iter()
+        .filter(|m| m.version != newest)
+        .cloned()
+        .collect();
+    Box::leak(Box::new(sqlx::migrate::Migrator {
+        migrations: older.into(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    }))
 }
 
 /// The tables, indexes, views and sequences of the service's schema (its

@@ -79,10 +79,13 @@ impl App {
         if has_gateway && hosts_services && config.gateway_upstream_url.is_none() {
             // The in-process gateway calls the services over loopback and
             // names the client in x-forwarded-for: believe it.
-            config.trusted_proxies.extend([
-                std::net::IpAddr::from([127, 0, 0, 1]),
-                std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-            ]);
+            config.trusted_proxies.extend(
+                [
+                    std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+                    std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                ]
+                .map(ipnet::IpNet::from),
+            );
         }
         let grpc_listener = bind(config.grpc_addr, "gRPC (FREEDUMB_GRPC_ADDR)").await?;
         let admin_listener = bind(config.admin_addr, "admin (FREEDUMB_ADMIN_ADDR)").await?;
@@ -158,6 +161,8 @@ impl App {
             "serving"
         );
         let mut tasks = Supervisor::start(self.tasks);
+        let mut server = self.server;
+        server.follow_readiness(self.admin.clone());
         let admin_stop = Shutdown::new();
         let admin = axum::serve(self.admin_listener, freedumb_kit::admin::router(self.admin))
             .with_graceful_shutdown({
@@ -165,7 +170,7 @@ impl App {
                 async move { stop.wait().await }
             });
         let mut admin = tokio::spawn(async move { admin.await });
-        let grpc = self.server.serve(
+        let grpc = server.serve(
             self.grpc_listener,
             &self.config,
             self.verifier,

@@ -510,10 +510,10 @@ sql_store!(
         transactions: &[&TransactionRecord],
         imported_before: ImportedBefore,
     ) -> Result<HashSet<Uuid>, StoreError> {
-        if transactions.len() >= COPY_FROM {
-            if let Some(pg) = freedumb_kit::pgcopy::postgres(conn) {
-                return copy_rows(pg, transactions, imported_before).await;
-            }
+        if transactions.len() >= COPY_FROM
+            && let Some(pg) = freedumb_kit::pgcopy::postgres(conn)
+        {
+            return copy_rows(pg, transactions, imported_before).await;
         }
         let mut inserted = HashSet::with_capacity(transactions.len());
         for batch in transactions.chunks(rows_per_statement::<DB>(INSERT_COLUMNS)) {
