@@ -200,6 +200,10 @@ pools=$(query_back 'count(db_pool_connections{job="freedumb"})')
 say "queried back: db_pool_connections, $(jq -r '.value[1]' <<<"$pools") series"
 rss=$(query_back 'process_resident_memory_bytes{job="freedumb"}')
 say "queried back: process_resident_memory_bytes = $(jq -r '.value[1]' <<<"$rss")"
+build=$(query_back 'freedumb_build_info{job="freedumb"} == 1')
+say "queried back: freedumb_build_info, version $(jq -r '.metric.version' <<<"$build")"
+backlog=$(query_back 'outbox_pending_events{job="freedumb",stream="freedumb.ledger.v1.events"}')
+say "queried back: outbox_pending_events of the ledger = $(jq -r '.value[1]' <<<"$backlog")"
 calls=$(query_back 'service:freedumb_grpc_calls:rate5m{service="auth"} > 0')
 say "queried back: service:freedumb_grpc_calls:rate5m{service=\"auth\"} = $(jq -r '.value[1]' <<<"$calls") calls/s"
 slow=$(query_back 'service:freedumb_grpc_slow_calls:ratio_rate5m{service="auth"}')

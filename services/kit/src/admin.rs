@@ -116,8 +116,8 @@ pub fn router(state: AdminState) -> Router {
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     for (service, db) in state.pools.iter() {
-        let (size, idle) = db.pool_stats();
-        crate::metrics::record_pool(service, size, idle);
+        let (size, idle, max) = db.pool_stats();
+        crate::metrics::record_pool(service, size, idle, max);
     }
     (
         [(

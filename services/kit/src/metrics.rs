@@ -56,7 +56,86 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "db_pool_connections",
         "Database pool connections, by service and state"
     );
+    metrics::describe_gauge!(
+        "db_pool_max_connections",
+        "The most connections a service's pool may open"
+    );
+    metrics::describe_gauge!(
+        "freedumb_build_info",
+        "Always 1: the version and git revision of this binary"
+    );
+    metrics::describe_gauge!(
+        "grpc_server_concurrency_limit",
+        "gRPC calls this process serves at once (FREEDUMB_CONCURRENCY_LIMIT)"
+    );
+    metrics::describe_gauge!(
+        "freedumb_cpu_limit_cores",
+        "CPU cores this process may use (cgroup quota, else the CPUs it may run on)"
+    );
+    metrics::describe_gauge!(
+        "freedumb_memory_limit_bytes",
+        metrics::Unit::Bytes,
+        "Memory this process may use (cgroup limit, else the machine's memory)"
+    );
+    metrics::describe_gauge!(
+        "outbox_pending_events",
+        "Rows in the outbox feeding a stream, counted by its relay"
+    );
+    metrics::describe_gauge!(
+        "outbox_oldest_event_age_seconds",
+        metrics::Unit::Seconds,
+        "Age of the oldest row in the outbox feeding a stream (0 when empty)"
+    );
+    metrics::describe_counter!(
+        "events_published_total",
+        "Events the outbox relays published, by stream and kind"
+    );
     Ok(handle)
+}
+
+/// Records, once at start-up, what this process is and what it may use:
+/// `freedumb_build_info{version,revision}` (the revision is
+/// `FREEDUMB_REVISION` at build time, as the image build sets it),
+/// `grpc_server_concurrency_limit`, `freedumb_cpu_limit_cores` and
+/// `freedumb_memory_limit_bytes` (the cgroup v2 limits when there are
+/// some, else the machine's).
+pub fn record_process(version: &str, concurrency_limit: usize) {
+    let revision = option_env!("FREEDUMB_REVISION").unwrap_or("unknown");
+    metrics::gauge!("freedumb_build_info", "version" => version.to_owned(), "revision" => revision)
+        .set(1.0);
+    metrics::gauge!("grpc_server_concurrency_limit").set(concurrency_limit as f64);
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    let quota = std::fs::read_to_string("/sys/fs/cgroup/cpu.max")
+        .ok()
+        .and_then(|text| cpu_quota(&text));
+    metrics::gauge!("freedumb_cpu_limit_cores").set(quota.map_or(cpus, |q| q.min(cpus)));
+    let memory = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/meminfo")
+                .ok()
+                .and_then(|text| mem_total(&text))
+        });
+    if let Some(bytes) = memory {
+        metrics::gauge!("freedumb_memory_limit_bytes").set(bytes as f64);
+    }
+}
+
+/// Cores a cgroup v2 `cpu.max` (`<quota> <period>`, or `max <period>`)
+/// allows, if it sets a quota.
+fn cpu_quota(text: &str) -> Option<f64> {
+    let mut fields = text.split_whitespace();
+    let quota: f64 = fields.next()?.parse().ok()?;
+    let period: f64 = fields.next()?.parse().ok()?;
+    (period > 0.0).then(|| quota / period)
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn mem_total(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// Renders the current metrics in Prometheus text format.
@@ -271,11 +350,29 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
 }
 
 /// Publishes database pool gauges; called on every scrape.
-pub fn record_pool(service: &str, size: u32, idle: usize) {
+pub fn record_pool(service: &str, size: u32, idle: usize, max: u32) {
+    metrics::gauge!("db_pool_max_connections", "service" => service.to_owned()).set(f64::from(max));
     let idle = idle as f64;
     let size = f64::from(size);
     metrics::gauge!("db_pool_connections", "service" => service.to_owned(), "state" => "idle")
         .set(idle);
     metrics::gauge!("db_pool_connections", "service" => service.to_owned(), "state" => "active")
         .set((size - idle).max(0.0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cpu_quota, mem_total};
+
+    #[test]
+    fn cgroup_and_meminfo_limits_are_read() {
+        assert_eq!(cpu_quota("150000 100000\n"), Some(1.5));
+        assert_eq!(cpu_quota("max 100000\n"), None);
+        assert_eq!(cpu_quota("garbage"), None);
+        assert_eq!(
+            mem_total("MemTotal:       24587420 kB\nMemFree: 1 kB\n"),
+            Some(24_587_420 * 1024)
+        );
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+    }
 }

@@ -144,11 +144,19 @@ impl Database {
         }
     }
 
-    /// Pool size and idle connections, for metrics.
-    pub fn pool_stats(&self) -> (u32, usize) {
+    /// Pool size, idle connections and the most it may open, for metrics.
+    pub fn pool_stats(&self) -> (u32, usize, u32) {
         match self {
-            Self::Postgres(pool) => (pool.size(), pool.num_idle()),
-            Self::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Self::Postgres(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+            Self::Sqlite(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
         }
     }
 

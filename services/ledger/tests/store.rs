@@ -403,6 +403,13 @@ async fn an_import_larger_than_one_statement_is_recorded_whole(stores: Stores) {
         .expect("account");
     assert_eq!(account.balance_minor, LINES + 100);
     assert_eq!(stores.outbox.count().await.expect("len"), LINES + 100);
+    let (pending, oldest) = stores.outbox.backlog().await.expect("backlog");
+    assert_eq!(pending, LINES + 100);
+    let oldest = oldest.expect("the oldest event's time");
+    assert!(
+        oldest <= chrono::Utc::now()
+            && oldest >= lines[0].create_time - chrono::Duration::seconds(1)
+    );
 }
 
 async fn ai_categories_apply_only_to_untouched_uncategorized_transactions(stores: Stores) {

@@ -22,6 +22,7 @@ use crate::wiring::{Task, Wiring};
 pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
     let _telemetry = freedumb_kit::telemetry::init(&config, "freedumb")?;
     let prometheus = freedumb_kit::metrics::install()?;
+    freedumb_kit::metrics::record_process(env!("CARGO_PKG_VERSION"), config.concurrency_limit);
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let app = App::build(config, &targets.resolve(), prometheus, shutdown).await?;
     app.run().await
