@@ -127,30 +127,9 @@ if [ -n "$recipients" ]; then
   [ -s "$recipients" ] || die "the age recipients file '$recipients' is missing or empty"
 fi
 
-# Connection: the URL without its password (so it never shows in `ps`), the
-# password through PGPASSWORD (percent-decoded, as libpq would).
-split_url() {
-  local url="$1" scheme rest authority userinfo user pass
-  case "$url" in
-    postgres://*|postgresql://*) ;;
-    *) die "DATABASE_URL must start with postgres:// or postgresql://" ;;
-  esac
-  scheme="${url%%://*}"
-  rest="${url#*://}"
-  authority="${rest%%[/?]*}"
-  if [[ "$authority" == *@* ]]; then
-    userinfo="${authority%@*}"
-    user="${userinfo%%:*}"
-    if [[ "$userinfo" == *:* ]]; then
-      pass="${userinfo#*:}"
-      PGPASSWORD="$(printf '%b' "${pass//%/\\x}")"
-      export PGPASSWORD
-    fi
-    CONN="$scheme://$user@${rest#*@}"
-  else
-    CONN="$url"
-  fi
-}
+# CONN (the URL without its password) and PGPASSWORD.
+# shellcheck source=deploy/scripts/lib/pg-connection.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/pg-connection.sh"
 split_url "$DATABASE_URL"
 export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
 

@@ -37,9 +37,10 @@ actionlint -no-color .github/workflows/*.yml
 echo "$(find .github/workflows -name '*.yml' | wc -l) workflows clean"
 
 step "shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
-scripts=(deploy/scripts/*.sh .ci/run)
-# Two at a time: the larger scripts take seconds each.
-printf '%s\0' "${scripts[@]}" | xargs -0 -n 1 -P 2 shellcheck --severity=style
+scripts=(deploy/scripts/*.sh deploy/scripts/lib/*.sh .ci/run)
+# Two at a time: the larger scripts take seconds each. -x follows what
+# they source (deploy/scripts/lib).
+printf '%s\0' "${scripts[@]}" | xargs -0 -n 1 -P 2 shellcheck -x --severity=style
 echo "${#scripts[@]} scripts clean"
 
 step "yamllint $(yamllint --version | sed 's/^yamllint //')"

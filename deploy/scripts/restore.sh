@@ -131,29 +131,9 @@ fi
 
 [ -n "${DATABASE_URL:-}" ] || die "DATABASE_URL is not set (the database to restore into)"
 
-# The URL without its password (never in `ps`); the password via PGPASSWORD.
-split_url() {
-  local url="$1" scheme rest authority userinfo user pass
-  case "$url" in
-    postgres://*|postgresql://*) ;;
-    *) die "DATABASE_URL must start with postgres:// or postgresql://" ;;
-  esac
-  scheme="${url%%://*}"
-  rest="${url#*://}"
-  authority="${rest%%[/?]*}"
-  if [[ "$authority" == *@* ]]; then
-    userinfo="${authority%@*}"
-    user="${userinfo%%:*}"
-    if [[ "$userinfo" == *:* ]]; then
-      pass="${userinfo#*:}"
-      PGPASSWORD="$(printf '%b' "${pass//%/\\x}")"
-      export PGPASSWORD
-    fi
-    CONN="$scheme://$user@${rest#*@}"
-  else
-    CONN="$url"
-  fi
-}
+# CONN (the URL without its password) and PGPASSWORD.
+# shellcheck source=deploy/scripts/lib/pg-connection.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/pg-connection.sh"
 split_url "$DATABASE_URL"
 export PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}"
 q() { psql --no-psqlrc --quiet --no-align --tuples-only -v ON_ERROR_STOP=1 --dbname="$CONN" -c "$1"; }
