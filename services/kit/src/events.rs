@@ -431,12 +431,7 @@ impl RedisBus {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Handle::try_current().context("no Tokio runtime")?;
         let client = redis::Client::open(url).context("parsing REDIS_URL")?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_number_of_retries(2);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .context("connecting to Redis")?;
+        let mut conn = connect_manager(client.clone()).await?;
         let (secs, micros): (i64, i64) = redis::cmd("TIME")
             .query_async(&mut conn)
             .await
@@ -556,6 +551,29 @@ impl EventBus for RedisBus {
 /// what it held when it died. (Readers on one host share the name: they
 /// may both handle an entry one of them holds, which consumers tolerate,
 /// being idempotent.) A random name when the host's is unknown.
+/// A Redis connection manager that gives up within seconds when Redis
+/// does not answer at start-up (each attempt bounded by
+/// `CONNECT_TIMEOUT`, two retries, and the whole within twice that), instead
+/// of retrying silently for minutes; once connected it reconnects by
+/// itself.
+pub(crate) async fn connect_manager(client: redis::Client) -> anyhow::Result<ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(CONNECT_TIMEOUT)
+        .set_number_of_retries(2);
+    tokio::time::timeout(
+        CONNECT_TIMEOUT * 2,
+        ConnectionManager::new_with_config(client, config),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "connecting to Redis: no answer within {} s",
+            (CONNECT_TIMEOUT * 2).as_secs()
+        )
+    })?
+    .context("connecting to Redis")
+}
+
 fn consumer_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

@@ -162,12 +162,11 @@ pub struct RedisState {
 }
 
 impl RedisState {
-    /// Connects (and keeps reconnecting) to `url`.
+    /// Connects to `url` (failing within seconds when Redis does not
+    /// answer), then keeps reconnecting.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("parsing REDIS_URL")?;
-        let conn = ConnectionManager::new(client)
-            .await
-            .context("connecting to Redis")?;
+        let conn = crate::events::connect_manager(client).await?;
         Ok(Self { conn })
     }
 }
@@ -248,6 +247,28 @@ impl Counters for RedisState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_redis_fails_the_start_within_seconds() {
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(
+            Duration::from_secs(30),
+            RedisState::connect(&format!("redis://127.0.0.1:{port}")),
+        )
+        .await
+        .expect("connect gave up by itself");
+        let error = result.err().expect("no Redis there");
+        assert!(
+            format!("{error:#}").contains("connecting to Redis"),
+            "{error:#}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(15));
+    }
 
     #[tokio::test]
     async fn memory_counters_count_within_the_window_and_reset() {
