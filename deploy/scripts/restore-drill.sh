@@ -44,14 +44,9 @@ else
 fi
 
 # The binary: FREEDUMB_BIN, else the newest build in the usual target directories.
-bin="${FREEDUMB_BIN:-}"
-if [ -z "$bin" ]; then
-  for candidate in "${CARGO_TARGET_DIR:-$root/target}"/{release,debug}/freedumb \
-      "$HOME/.cache/freedumb/target"/{release,debug}/freedumb "$root/target"/{release,debug}/freedumb; do
-    [ -x "$candidate" ] || continue
-    if [ -z "$bin" ] || [ "$candidate" -nt "$bin" ]; then bin="$candidate"; fi
-  done
-fi
+# shellcheck source=deploy/scripts/lib/freedumb-bin.sh
+. "$here/lib/freedumb-bin.sh"
+bin=$(find_freedumb_bin "$root")
 [ -n "$bin" ] && [ -x "$bin" ] || die "no freedumb binary: build it (cargo build -p freedumb-mesh) or set FREEDUMB_BIN"
 say "binary $bin ($("$bin" version))"
 

@@ -29,14 +29,9 @@ for tool in curl jq openssl psql tar grpcurl; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
 done
 
-bin="${FREEDUMB_BIN:-}"
-if [ -z "$bin" ]; then
-  for candidate in "${CARGO_TARGET_DIR:-$root/target}"/{release,debug}/freedumb \
-      "$HOME/.cache/freedumb/target"/{release,debug}/freedumb "$root/target"/{release,debug}/freedumb; do
-    [ -x "$candidate" ] || continue
-    if [ -z "$bin" ] || [ "$candidate" -nt "$bin" ]; then bin="$candidate"; fi
-  done
-fi
+# shellcheck source=deploy/scripts/lib/freedumb-bin.sh
+. "$here/lib/freedumb-bin.sh"
+bin=$(find_freedumb_bin "$root")
 [ -n "$bin" ] && [ -x "$bin" ] || die "no freedumb binary: build it (cargo build -p freedumb-mesh) or set FREEDUMB_BIN"
 
 server="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
