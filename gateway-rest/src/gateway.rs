@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use freedumb_kit::auth::TokenVerifier;
-use freedumb_kit::state::Counters;
+use freedumb_kit::ratelimit::RateLimiter;
 use http::{HeaderValue, Method, Uri, header};
 use prost_reflect::DescriptorPool;
 use tonic::transport::Channel;
@@ -40,13 +40,13 @@ pub struct Gateway {
 
 impl Gateway {
     /// Routes from the embedded descriptor set, calling the services at
-    /// `upstream` (`http://host:port`), counting limits on `counters`, per
+    /// `upstream` (`http://host:port`), counting limits on `limiter`, per
     /// the `[gateway]` section of `config`. Until [`Gateway::with_verifier`]
     /// every call counts against its client address.
     pub fn new(
         upstream: &str,
         config: &freedumb_kit::Config,
-        counters: Arc<dyn Counters>,
+        limiter: Arc<dyn RateLimiter>,
     ) -> anyhow::Result<Self> {
         let gateway: GatewayConfig = config.section()?;
         let uri: Uri = upstream.parse()?;
@@ -55,7 +55,7 @@ impl Gateway {
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("upstream {upstream} has no host"))?;
         let channel = tonic::transport::Endpoint::from_shared(upstream.to_owned())?.connect_lazy();
-        Self::assemble(channel, authority, config, &gateway, counters)
+        Self::assemble(channel, authority, config, &gateway, limiter)
     }
 
     /// The gateway over an existing `channel` to the services (tests pass
@@ -65,7 +65,7 @@ impl Gateway {
         upstream: http::uri::Authority,
         config: &freedumb_kit::Config,
         gateway: &GatewayConfig,
-        counters: Arc<dyn Counters>,
+        limiter: Arc<dyn RateLimiter>,
     ) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET)?;
         let mut routes = routes::from_descriptors(&pool).map_err(anyhow::Error::msg)?;
@@ -94,7 +94,7 @@ impl Gateway {
             timeout: config.request_timeout(),
             upstream,
             http,
-            limits: Limits::new(counters, config, gateway),
+            limits: Limits::new(limiter, config, gateway),
             upload_max_bytes: usize::try_from(gateway.upload_max_bytes).unwrap_or(usize::MAX),
             cors_allowed_origins,
             hsts: gateway.hsts,

@@ -1,8 +1,8 @@
-//! Rate limits at the edge, in fixed one-minute windows on the shared
-//! counters (Redis when configured, so every gateway replica enforces one
-//! limit; in-process otherwise): sign-in routes per client address, the rest
-//! per user whose access token the gateway verified, per client address
-//! otherwise. Claims of a token that does not verify are never used: a
+//! Rate limits at the edge, by GCRA on the shared limiter (Redis when
+//! configured, so every gateway replica enforces one limit, with an
+//! in-process fallback while Redis does not answer; in-process otherwise):
+//! sign-in routes per client address, the rest per user whose access token
+//! the gateway verified, per client address otherwise. Claims of a token that does not verify are never used: a
 //! forged `sub` would open a fresh bucket per forgery. Answers carry
 //! `RateLimit-*` headers; refusals are 429 with `Retry-After`.
 
@@ -15,22 +15,19 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use freedumb_kit::auth::{TokenError, TokenVerifier};
 use freedumb_kit::client::TrustedProxies;
-use freedumb_kit::state::Counters;
+use freedumb_kit::ratelimit::{Quota, RateLimiter};
 use http::{HeaderMap, HeaderValue};
 use uuid::Uuid;
 
 use crate::config::GatewayConfig;
 use crate::errors::GatewayError;
 
-/// The window every limit counts in.
-const WINDOW: Duration = Duration::from_secs(60);
-
-/// The limiter's settings and counters.
+/// The limiter and its settings.
 #[derive(Clone)]
 pub struct Limits {
-    counters: Arc<dyn Counters>,
-    auth_per_minute: u64,
-    user_per_minute: u64,
+    limiter: Arc<dyn RateLimiter>,
+    auth: Quota,
+    user: Quota,
     proxies: TrustedProxies,
     /// Identifies callers by their access token; without one every call
     /// counts per address.
@@ -47,17 +44,17 @@ const REJECTED_FOR: Duration = Duration::from_secs(60);
 const REJECTED_CAPACITY: u64 = 100_000;
 
 impl Limits {
-    /// Limits from the config on `counters`, counting every call per
+    /// Limits from the config on `limiter`, counting every call per
     /// address until [`Limits::with_verifier`].
     pub fn new(
-        counters: Arc<dyn Counters>,
+        limiter: Arc<dyn RateLimiter>,
         config: &freedumb_kit::Config,
         gateway: &GatewayConfig,
     ) -> Self {
         Self {
-            counters,
-            auth_per_minute: gateway.auth_per_minute,
-            user_per_minute: gateway.user_per_minute,
+            limiter,
+            auth: Quota::per_minute(gateway.auth_per_minute),
+            user: Quota::per_minute(gateway.user_per_minute),
             proxies: TrustedProxies::new(config.trusted_proxies.iter().copied()),
             verifier: None,
             rejected: moka::sync::Cache::builder()
@@ -84,16 +81,16 @@ impl Limits {
         self.proxies.client(peer, forwarded)
     }
 
-    /// The bucket a call to `path` counts in, and its limit per window.
-    async fn bucket(&self, path: &str, headers: &HeaderMap, client: IpAddr) -> (Bucket, u64) {
+    /// The bucket a call to `path` counts in, and its quota.
+    async fn bucket(&self, path: &str, headers: &HeaderMap, client: IpAddr) -> (Bucket, Quota) {
         if is_auth(path) {
-            return (Bucket::SignIn(client), self.auth_per_minute);
+            return (Bucket::SignIn(client), self.auth);
         }
         let bucket = match self.verified_user(headers).await {
             Some(user) => Bucket::User(user),
             None => Bucket::Address(client),
         };
-        (bucket, self.user_per_minute)
+        (bucket, self.user)
     }
 
     /// The user of a bearer token that verifies. Any other token counts as
@@ -187,31 +184,40 @@ pub async fn limit(
     if path == "/openapi.json" || request.method() == http::Method::OPTIONS {
         return next.run(request).await;
     }
-    let (bucket, limit) = limits.bucket(path, request.headers(), client).await;
-    let key = bucket.key();
-    let (count, reset) = match limits.counters.incr(&key, WINDOW).await {
-        Ok(count) => (count, limits.counters.ttl(&key).await.unwrap_or(WINDOW)),
+    let (bucket, quota) = limits.bucket(path, request.headers(), client).await;
+    let decision = match limits.limiter.take(&bucket.key(), quota).await {
+        Ok(decision) => decision,
         Err(e) => {
-            // Failing open: a limiter outage must not take the edge down.
-            tracing::warn!(error = ?e, "rate limiter unavailable");
-            return next.run(request).await;
+            // Only an in-process limiter without a fallback gets here,
+            // and it does not fail; a shared one falls back to a local
+            // limit (FallbackLimiter) rather than letting every call in.
+            tracing::error!(error = %e, "rate limiter failed");
+            return GatewayError::Unavailable.into_response();
         }
     };
-    let reset_secs = reset.as_secs().max(1);
-    let mut response = if count > limit {
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
         GatewayError::RateLimited {
-            limit,
-            retry_after: Duration::from_secs(reset_secs),
+            limit: quota.limit,
+            retry_after: whole_seconds(decision.retry_after),
         }
         .into_response()
-    } else {
-        next.run(request).await
     };
     let headers = response.headers_mut();
-    insert(headers, "ratelimit-limit", limit);
-    insert(headers, "ratelimit-remaining", limit.saturating_sub(count));
-    insert(headers, "ratelimit-reset", reset_secs);
+    insert(headers, "ratelimit-limit", quota.limit);
+    insert(headers, "ratelimit-remaining", decision.remaining);
+    insert(
+        headers,
+        "ratelimit-reset",
+        whole_seconds(decision.reset).as_secs(),
+    );
     response
+}
+
+/// `d` rounded up to whole seconds, at least one (the headers' unit).
+fn whole_seconds(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(Duration::from_secs(1))
 }
 
 fn insert(headers: &mut HeaderMap, name: &'static str, value: u64) {
@@ -233,7 +239,7 @@ mod tests {
             ..Default::default()
         };
         let limits = Limits::new(
-            SharedState::in_process().counters,
+            SharedState::in_process().limiter,
             &config,
             &GatewayConfig::default(),
         );

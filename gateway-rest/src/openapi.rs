@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
-use crate::routes::Route;
+use crate::routes::{Behavior, Route, field_behavior};
 
 /// The document as served and checked in: pretty JSON, a final newline.
 pub fn render(pool: &DescriptorPool, routes: &[Route]) -> serde_json::Result<String> {
@@ -36,7 +36,7 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             .map(|field| {
                 let schema = field_at(&input, field)
                     .map_or_else(|| json!({"type": "string"}), |f| scalar_schema(&f));
-                json!({ "name": field, "in": "path", "required": true, "schema": schema })
+                json!({ "name": parameter_name(field), "in": "path", "required": true, "schema": schema })
             })
             .collect();
         if route.body != "*" {
@@ -90,7 +90,7 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             "" => {}
             "*" => {
                 operation["requestBody"] = json!({
-                    "required": true,
+                    "required": route.body_required(),
                     "content": { "application/json": { "schema": reference(input.full_name()) } }
                 });
                 wanted.insert(input.full_name().to_owned());
@@ -172,10 +172,20 @@ fn openapi_path(route: &Route) -> String {
             }
             '=' if depth > 0 => depth = 2,
             _ if depth == 2 => {}
+            // `{account.id}` is `{account_id}`: a dot in a parameter name
+            // breaks common client generators and fuzzers.
+            '.' if depth == 1 => out.push('_'),
             _ => out.push(c),
         }
     }
     out
+}
+
+/// The document's name of the path variable filling `field`: the dotted
+/// field path with `_` for `.` (`account.id` is `account_id`). The gateway
+/// matches path segments by position, so the name is the document's alone.
+fn parameter_name(field: &str) -> String {
+    field.replace('.', "_")
 }
 
 fn reference(name: &str) -> Value {
@@ -316,36 +326,6 @@ fn message_schema(message: &MessageDescriptor, wanted: &mut BTreeSet<String>) ->
         schema["required"] = Value::Array(required);
     }
     schema
-}
-
-enum Behavior {
-    OutputOnly,
-    Required,
-    Other,
-}
-
-/// `google.api.field_behavior` of a field (REQUIRED = 2, OUTPUT_ONLY = 3).
-fn field_behavior(field: &FieldDescriptor) -> Behavior {
-    let options = field.options();
-    let pool = field.parent_pool();
-    let Some(ext) = pool.get_extension_by_name("google.api.field_behavior") else {
-        return Behavior::Other;
-    };
-    if !options.has_extension(&ext) {
-        return Behavior::Other;
-    }
-    let value = options.get_extension(&ext);
-    let numbers: Vec<i32> = value
-        .as_list()
-        .map(|l| l.iter().filter_map(|v| v.as_enum_number()).collect())
-        .unwrap_or_default();
-    if numbers.contains(&3) {
-        Behavior::OutputOnly
-    } else if numbers.contains(&2) {
-        Behavior::Required
-    } else {
-        Behavior::Other
-    }
 }
 
 /// The leading comment of the element at `path` in `file`.

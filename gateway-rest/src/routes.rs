@@ -210,6 +210,25 @@ impl Route {
         }
     }
 
+    /// Whether a call must send a body: always for a body field or an
+    /// upload, and for `*` when the request has a `REQUIRED` field that the
+    /// path does not fill. The document says the same, and the gateway
+    /// refuses an empty body where it does.
+    pub fn body_required(&self) -> bool {
+        match self.body.as_str() {
+            "" => false,
+            "*" => self.rpc.input().fields().any(|field| {
+                matches!(field_behavior(&field), Behavior::Required)
+                    && !self
+                        .template
+                        .variables
+                        .iter()
+                        .any(|v| v.field.split('.').next() == Some(field.name()))
+            }),
+            _ => true,
+        }
+    }
+
     /// `/package.Service/Method`.
     pub fn grpc_path(&self) -> String {
         format!(
@@ -269,6 +288,37 @@ pub fn from_descriptors(pool: &DescriptorPool) -> Result<Vec<Route>, String> {
         }
     }
     Ok(routes)
+}
+
+/// What `google.api.field_behavior` says of a field.
+pub(crate) enum Behavior {
+    OutputOnly,
+    Required,
+    Other,
+}
+
+/// `google.api.field_behavior` of a field (REQUIRED = 2, OUTPUT_ONLY = 3).
+pub(crate) fn field_behavior(field: &prost_reflect::FieldDescriptor) -> Behavior {
+    let options = field.options();
+    let pool = field.parent_pool();
+    let Some(ext) = pool.get_extension_by_name("google.api.field_behavior") else {
+        return Behavior::Other;
+    };
+    if !options.has_extension(&ext) {
+        return Behavior::Other;
+    }
+    let value = options.get_extension(&ext);
+    let numbers: Vec<i32> = value
+        .as_list()
+        .map(|l| l.iter().filter_map(|v| v.as_enum_number()).collect())
+        .unwrap_or_default();
+    if numbers.contains(&3) {
+        Behavior::OutputOnly
+    } else if numbers.contains(&2) {
+        Behavior::Required
+    } else {
+        Behavior::Other
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,15 @@ pub fn request(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<DynamicMessage, BadRequest> {
+    if route.body_required() && body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BadRequest::new(
+            "body",
+            match route.body.as_str() {
+                "*" => format!("required: the {} as JSON", route.rpc.input().full_name()),
+                field => format!("required: the request's `{field}` as JSON"),
+            },
+        ));
+    }
     let root = match route.body.as_str() {
         "" => {
             if !body.is_empty() {

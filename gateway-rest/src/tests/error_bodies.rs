@@ -119,3 +119,65 @@ async fn unknown_routes_wrong_methods_and_bad_bodies_share_the_shape() {
     assert_eq!(body["details"][0]["fieldViolations"][0]["field"], "body");
     assert_eq!(error_info(&body)["reason"], "INVALID_ARGUMENT", "{body}");
 }
+
+#[tokio::test]
+async fn an_empty_body_where_the_document_requires_one_is_a_400_on_body() {
+    let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
+    for (method, path) in [
+        ("POST", "/v1/auth:login"),
+        ("PATCH", "/v1/accounts/0190b7c4-0000-7000-8000-000000000001"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::empty())
+            .expect("request");
+        let (status, _, body) = send(&router, request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {body}");
+        assert_status_shape(&body);
+        assert_eq!(body["details"][0]["fieldViolations"][0]["field"], "body");
+    }
+}
+
+#[test]
+fn the_document_requires_a_body_exactly_where_the_gateway_does() {
+    let pool =
+        prost_reflect::DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET).expect("pool");
+    let routes = crate::routes::from_descriptors(&pool).expect("routes");
+    let document = crate::openapi::document(&pool, &routes);
+    let mut optional = 0;
+    for route in &routes {
+        let path = document["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .find(|(p, ops)| {
+                ops.get(route.method.as_str().to_lowercase())
+                    .is_some_and(|op| {
+                        op["operationId"].as_str().is_some_and(|id| {
+                            id.starts_with(&format!(
+                                "{}_{}",
+                                route.rpc.parent_service().name(),
+                                route.rpc.name()
+                            ))
+                        })
+                    })
+                    && !p.contains('.')
+            });
+        let (_, ops) = path.unwrap_or_else(|| panic!("{} is documented", route.template.text));
+        let body = &ops[route.method.as_str().to_lowercase()]["requestBody"];
+        if route.body.is_empty() {
+            assert!(body.is_null(), "{}", route.template.text);
+        } else {
+            assert_eq!(
+                body["required"].as_bool(),
+                Some(route.body_required()),
+                "{}",
+                route.template.text
+            );
+            optional += usize::from(!route.body_required());
+        }
+    }
+    assert!(optional > 0, "some bodies are optional (LogoutAll, …)");
+}

@@ -81,7 +81,7 @@ fn assemble(channel: tonic::transport::Channel, config: &GatewayConfig) -> Gatew
         http::uri::Authority::from_static("127.0.0.1:9"),
         &freedumb_kit::Config::default(),
         config,
-        SharedState::in_process().counters,
+        SharedState::in_process().limiter,
     )
     .expect("gateway")
 }

@@ -14,6 +14,12 @@ pub struct AuthConfig {
     pub token: TokenConfig,
     /// Absolute lifetime of a session (its refresh tokens).
     pub refresh_ttl_secs: u64,
+    /// How long after its use a refresh token may be presented again
+    /// without revoking its session: a retry after a lost response (or a
+    /// second tab refreshing at the same moment) gets the same new pair
+    /// from the auth replica that answered, a fresh one from another.
+    /// 0 turns the grace off; at most 60.
+    pub refresh_reuse_grace_secs: u64,
     /// How often a new signing key is made.
     pub key_rotation_secs: u64,
     /// argon2id memory cost in KiB (at least 19 MiB).
@@ -29,6 +35,7 @@ impl Default for AuthConfig {
         Self {
             token: TokenConfig::default(),
             refresh_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 10,
             key_rotation_secs: 7 * 24 * 3600,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
@@ -53,6 +60,12 @@ impl Section for AuthConfig {
             problems.push(at(
                 "key_rotation_secs",
                 "must be at least twice auth.access_ttl_secs",
+            ));
+        }
+        if self.refresh_reuse_grace_secs > 60 {
+            problems.push(at(
+                "refresh_reuse_grace_secs",
+                "must be at most 60 (a stolen token used within it is honoured)",
             ));
         }
         if self.argon2_memory_kib < 19 * 1024 {

@@ -34,6 +34,10 @@ pub enum AuthError {
     /// time); retrying is safe.
     #[error("transient database failure: {0:?}")]
     Transient(freedumb_kit::storage::Transient),
+    /// The shared state (Redis: throttles, revocations) did not answer;
+    /// retrying shortly is safe.
+    #[error(transparent)]
+    StateUnavailable(#[from] freedumb_kit::state::StateUnavailable),
     /// Anything unexpected: logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -101,6 +105,13 @@ impl From<AuthError> for Status {
                 wait,
             ),
             AuthError::Transient(kind) => error::transient(kind),
+            AuthError::StateUnavailable(cause) => {
+                tracing::warn!(error = %cause, "shared state unavailable");
+                error::unavailable(
+                    "the service is briefly unavailable; retry the request shortly",
+                    Duration::from_secs(1),
+                )
+            }
             AuthError::Unexpected(cause) => error::internal(&cause),
         }
     }

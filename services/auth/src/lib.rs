@@ -8,6 +8,7 @@ pub mod error;
 pub mod hashing;
 pub mod keys;
 pub mod outbox;
+pub mod revocations;
 pub mod service;
 pub mod store;
 pub mod throttle;
@@ -51,6 +52,9 @@ pub struct Auth {
     pub keys: Arc<SigningKeys>,
     /// The relay of its events (sign-ins from new clients).
     pub relay: freedumb_kit::outbox::Relay,
+    /// Keeps the shared revocation list complete: restore it once before
+    /// serving, then run it.
+    pub revocation_sync: revocations::RevocationSync,
 }
 
 /// Builds the auth service on a migrated `db`, configured by the `[auth]`
@@ -72,11 +76,17 @@ pub fn build(
         std::time::Duration::from_secs(1),
     );
     let keys = Arc::new(SigningKeys::new(store.clone(), &section));
+    let revocation_sync = revocations::RevocationSync::new(
+        store.clone(),
+        state.revocations.clone(),
+        std::time::Duration::from_secs(section.token.access_ttl_secs + section.token.leeway_secs),
+    );
     let deps = AuthDeps {
         store,
         keys: keys.clone(),
         throttle: throttle::LoginThrottle::new(state.counters.clone()),
         revocations: state.revocations.clone(),
+        revocation_sync: revocation_sync.clone(),
         proxies: freedumb_kit::client::TrustedProxies::new(config.trusted_proxies.iter().copied()),
         wake,
     };
@@ -85,5 +95,6 @@ pub fn build(
         server: AuthServiceServer::new(api),
         keys,
         relay,
+        revocation_sync,
     })
 }

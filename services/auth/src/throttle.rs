@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use freedumb_kit::state::Counters;
+use freedumb_kit::state::{Counters, StateUnavailable};
 use sha2::{Digest, Sha256};
 
 use crate::domain::Email;
@@ -87,7 +87,7 @@ impl LoginThrottle {
         &self,
         email: &Email,
         address: Option<IpAddr>,
-    ) -> anyhow::Result<Result<(), Throttled>> {
+    ) -> Result<Result<(), Throttled>, StateUnavailable> {
         let keys = Keys::new(email, address);
         let c = &self.counters;
         if c.incr(&keys.client, WINDOW).await? > CLIENT_LIMIT {
@@ -109,7 +109,7 @@ impl LoginThrottle {
         &self,
         email: &Email,
         address: Option<IpAddr>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StateUnavailable> {
         let keys = Keys::new(email, address);
         self.counters.decr(&keys.client).await?;
         self.counters.decr(&keys.account).await?;
@@ -123,7 +123,7 @@ impl LoginThrottle {
     pub async fn register_attempt(
         &self,
         address: Option<IpAddr>,
-    ) -> anyhow::Result<Result<(), Throttled>> {
+    ) -> Result<Result<(), Throttled>, StateUnavailable> {
         let key = format!("register:client:{}", client_key(address));
         if self.counters.incr(&key, WINDOW).await? > REGISTER_LIMIT {
             return Ok(Err(Throttled(self.counters.ttl(&key).await?)));

@@ -18,6 +18,7 @@ freedumb_kit::store_contract!(
     users_are_unique_by_email,
     users_are_found_by_email_and_id,
     refresh_tokens_rotate_once_and_reuse_revokes_the_session,
+    a_repeat_within_the_grace_supersedes_the_first_answer,
     concurrent_rotations_of_one_token_rotate_once,
     expired_sessions_do_not_rotate,
     sessions_are_scoped_to_their_user,
@@ -26,6 +27,9 @@ freedumb_kit::store_contract!(
     signing_keys_are_listed_newest_first_until_they_expire,
     sign_ins_from_new_clients_are_announced_once,
 );
+
+/// Rotation without a grace period: any second use is a reuse.
+const NO_GRACE: Duration = Duration::zero();
 
 fn user(email: &str) -> UserRecord {
     UserRecord {
@@ -95,13 +99,13 @@ async fn refresh_tokens_rotate_once_and_reuse_revokes_the_session(store: Arc<dyn
         .expect("session");
 
     let rotated = store
-        .rotate_refresh_token(&r1.hash(), &r2.hash(), freedumb_kit::time::now())
+        .rotate_refresh_token(&r1.hash(), &r2.hash(), freedumb_kit::time::now(), NO_GRACE)
         .await
         .expect("rotate");
     assert_eq!(rotated, Rotation::Rotated(s.clone()));
 
     let reused = store
-        .rotate_refresh_token(&r1.hash(), &r3.hash(), freedumb_kit::time::now())
+        .rotate_refresh_token(&r1.hash(), &r3.hash(), freedumb_kit::time::now(), NO_GRACE)
         .await
         .expect("reuse");
     assert!(
@@ -117,7 +121,7 @@ async fn refresh_tokens_rotate_once_and_reuse_revokes_the_session(store: Arc<dyn
 
     let r4 = RefreshToken::generate();
     let with_r2 = store
-        .rotate_refresh_token(&r2.hash(), &r4.hash(), freedumb_kit::time::now())
+        .rotate_refresh_token(&r2.hash(), &r4.hash(), freedumb_kit::time::now(), NO_GRACE)
         .await
         .expect("rotate");
     assert_eq!(
@@ -130,9 +134,80 @@ async fn refresh_tokens_rotate_once_and_reuse_revokes_the_session(store: Arc<dyn
             &RefreshToken::generate().hash(),
             &r4.hash(),
             freedumb_kit::time::now(),
+            NO_GRACE,
         )
         .await;
     assert_eq!(unknown.expect("rotate"), Rotation::Invalid);
+}
+
+async fn a_repeat_within_the_grace_supersedes_the_first_answer(store: Arc<dyn AuthStore>) {
+    let u = user("grace@example.com");
+    store.create_user(&u).await.expect("user");
+    let s = session(u.id, Duration::days(1));
+    let (r1, lost, retried) = (
+        RefreshToken::generate(),
+        RefreshToken::generate(),
+        RefreshToken::generate(),
+    );
+    store
+        .create_session(&s, &r1.hash(), None)
+        .await
+        .expect("session");
+    let grace = Duration::seconds(10);
+    let now = freedumb_kit::time::now();
+    let first = store
+        .rotate_refresh_token(&r1.hash(), &lost.hash(), now, grace)
+        .await
+        .expect("rotate");
+    assert_eq!(first, Rotation::Rotated(s.clone()));
+    // The answer was lost; the client retries with r1 within the grace.
+    let again = store
+        .rotate_refresh_token(
+            &r1.hash(),
+            &retried.hash(),
+            now + Duration::seconds(3),
+            grace,
+        )
+        .await
+        .expect("repeat");
+    assert_eq!(again, Rotation::Repeated(s.clone()));
+    // The session lives on with one live token: the retried one.
+    let next = RefreshToken::generate();
+    let later = now + Duration::seconds(4);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&retried.hash(), &next.hash(), later, grace)
+            .await
+            .expect("rotate"),
+        Rotation::Rotated(s.clone())
+    );
+    // The superseded token, and r1 after the grace, are reuses.
+    let reused = store
+        .rotate_refresh_token(
+            &r1.hash(),
+            &RefreshToken::generate().hash(),
+            now + Duration::seconds(30),
+            grace,
+        )
+        .await
+        .expect("reuse");
+    assert!(matches!(reused, Rotation::Reused(_)), "{reused:?}");
+    let after = store
+        .get_session(u.id, s.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert!(
+        after.revoke_time.is_some(),
+        "a reuse after the grace revokes"
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token(&next.hash(), &RefreshToken::generate().hash(), later, grace)
+            .await
+            .expect("rotate"),
+        Rotation::Invalid
+    );
 }
 
 async fn concurrent_rotations_of_one_token_rotate_once(store: Arc<dyn AuthStore>) {
@@ -156,6 +231,7 @@ async fn concurrent_rotations_of_one_token_rotate_once(store: Arc<dyn AuthStore>
                     &presented,
                     &RefreshToken::generate().hash(),
                     freedumb_kit::time::now(),
+                    NO_GRACE,
                 )
                 .await
         })
@@ -167,7 +243,7 @@ async fn concurrent_rotations_of_one_token_rotate_once(store: Arc<dyn AuthStore>
             .expect("every concurrent rotation answers")
         {
             Rotation::Rotated(_) => rotated += 1,
-            Rotation::Reused(_) | Rotation::Invalid => {}
+            Rotation::Repeated(_) | Rotation::Reused(_) | Rotation::Invalid => {}
         }
     }
     assert_eq!(rotated, 1, "exactly one caller gets the next token");
@@ -184,7 +260,12 @@ async fn expired_sessions_do_not_rotate(store: Arc<dyn AuthStore>) {
         .expect("session");
     let later = freedumb_kit::time::now() + Duration::seconds(5);
     let outcome = store
-        .rotate_refresh_token(&r1.hash(), &RefreshToken::generate().hash(), later)
+        .rotate_refresh_token(
+            &r1.hash(),
+            &RefreshToken::generate().hash(),
+            later,
+            NO_GRACE,
+        )
         .await;
     assert_eq!(outcome.expect("rotate"), Rotation::Invalid);
 }

@@ -76,6 +76,9 @@ pub struct Config {
     pub shutdown_delay_secs: u64,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// How long a create's `request_id` is remembered: a repeat within it
+    /// gets the first answer; after it the id is free again.
+    pub idempotency_retention_secs: u64,
     /// TLS of the gRPC listener.
     pub tls: TlsConfig,
     /// Token settings shared by the issuer and every verifier (the token
@@ -232,6 +235,7 @@ impl Default for Config {
             concurrency_limit: 1024,
             shutdown_delay_secs: 0,
             shutdown_grace_secs: 25,
+            idempotency_retention_secs: 24 * 3600,
             tls: TlsConfig::default(),
             tokens: TokenConfig::default(),
             sources: Sources::default(),
@@ -383,6 +387,10 @@ impl Config {
             "request_timeout_secs (FREEDUMB_REQUEST_TIMEOUT_SECS): must be at least 1",
         );
         check(
+            self.idempotency_retention_secs >= 1,
+            "idempotency_retention_secs (FREEDUMB_IDEMPOTENCY_RETENTION_SECS): must be at least 1",
+        );
+        check(
             self.concurrency_limit >= 1,
             "concurrency_limit (FREEDUMB_CONCURRENCY_LIMIT): must be at least 1",
         );
@@ -444,6 +452,11 @@ impl Config {
     /// The shutdown grace period as a [`Duration`].
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The idempotency-key retention as a [`Duration`].
+    pub fn idempotency_retention(&self) -> Duration {
+        Duration::from_secs(self.idempotency_retention_secs)
     }
 }
 

@@ -101,10 +101,22 @@ pub fn failed_precondition(why: impl Into<String>) -> Status {
 /// UNAVAILABLE because the peer service `peer` ("the ledger") could not be
 /// reached; the client may retry.
 pub fn peer_unavailable(peer: &str) -> Status {
-    status(
+    unavailable(
+        format!("{peer} is unavailable; retry the request"),
+        Duration::from_secs(1),
+    )
+}
+
+/// UNAVAILABLE with a `RetryInfo`: something the request needs did not
+/// answer; the client may retry after `retry_after`.
+pub fn unavailable(message: impl Into<String>, retry_after: Duration) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_retry_info(Some(retry_after));
+    with_reason(
         Code::Unavailable,
         ErrorReason::Unavailable,
-        format!("{peer} is unavailable; retry the request"),
+        message.into(),
+        details,
     )
 }
 

@@ -546,20 +546,24 @@ impl EventBus for RedisBus {
     }
 }
 
-/// This reader's name in its group: the host's name, the same across
-/// restarts of a container or pod, so a restarted reader takes back at once
-/// what it held when it died. (Readers on one host share the name: they
-/// may both handle an entry one of them holds, which consumers tolerate,
-/// being idempotent.) A random name when the host's is unknown.
 /// A Redis connection manager that gives up within seconds when Redis
 /// does not answer at start-up (each attempt bounded by
 /// `CONNECT_TIMEOUT`, two retries, and the whole within twice that), instead
 /// of retrying silently for minutes; once connected it reconnects by
 /// itself.
+///
+/// While Redis is down, commands fail within a second instead of waiting
+/// for it: the waits between reconnection attempts are capped at
+/// [`RECONNECT_MAX_DELAY_MS`] (the crate's backoff, `backon`, starts at one
+/// second and multiplies by the factor, so its defaults wait a minute and
+/// more), and an answer is awaited at most [`RESPONSE_TIMEOUT`].
 pub(crate) async fn connect_manager(client: redis::Client) -> anyhow::Result<ConnectionManager> {
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(CONNECT_TIMEOUT)
-        .set_number_of_retries(2);
+        .set_number_of_retries(2)
+        .set_factor(2)
+        .set_max_delay(RECONNECT_MAX_DELAY_MS)
+        .set_response_timeout(RESPONSE_TIMEOUT);
     tokio::time::timeout(
         CONNECT_TIMEOUT * 2,
         ConnectionManager::new_with_config(client, config),
@@ -574,6 +578,18 @@ pub(crate) async fn connect_manager(client: redis::Client) -> anyhow::Result<Con
     .context("connecting to Redis")
 }
 
+/// The longest wait between two reconnection attempts, in milliseconds.
+const RECONNECT_MAX_DELAY_MS: u64 = 200;
+
+/// How long a command of the shared connection waits for its answer (the
+/// blocking stream reads have connections of their own).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// This reader's name in its group: the host's name, the same across
+/// restarts of a container or pod, so a restarted reader takes back at once
+/// what it held when it died. (Readers on one host share the name: they
+/// may both handle an entry one of them holds, which consumers tolerate,
+/// being idempotent.) A random name when the host's is unknown.
 fn consumer_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

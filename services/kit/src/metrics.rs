@@ -90,6 +90,22 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "events_published_total",
         "Events the outbox relays published, by stream and kind"
     );
+    metrics::describe_gauge!(
+        "ratelimit_shared_up",
+        "1 while the shared rate limiter (Redis) answers, 0 while limits are kept in process"
+    );
+    metrics::describe_counter!(
+        "ratelimit_fallback_total",
+        "Rate-limit decisions made in process because Redis did not answer, by reason"
+    );
+    metrics::describe_counter!(
+        "idempotency_keys_expired_total",
+        "Idempotency keys deleted after their retention, by service"
+    );
+    metrics::describe_counter!(
+        "auth_revocation_restores_total",
+        "Times auth put the sessions revoked lately back on the revocation list"
+    );
     Ok(handle)
 }
 

@@ -15,31 +15,52 @@ use secrecy::ExposeSecret as _;
 use uuid::Uuid;
 
 use crate::Config;
+use crate::ratelimit::{FallbackLimiter, LocalLimiter, RateLimiter, RedisLimiter};
+
+/// The shared state cannot be trusted right now; the caller may retry
+/// shortly.
+#[derive(Debug, thiserror::Error)]
+pub enum StateUnavailable {
+    /// Redis did not answer.
+    #[error("the shared state (Redis) is unavailable: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis answers but has lost the revocation list (it restarted
+    /// empty), and auth has not put it back yet.
+    #[error("the revocation list is being restored")]
+    Restoring,
+}
 
 /// Sessions whose access tokens must be refused before they expire.
 #[async_trait]
 pub trait Revocations: Send + Sync + 'static {
     /// Marks `session` revoked for `ttl` (the longest an access token of it
     /// can still be valid).
-    async fn revoke(&self, session: Uuid, ttl: Duration) -> anyhow::Result<()>;
-    /// Whether `session` was revoked.
-    async fn is_revoked(&self, session: Uuid) -> anyhow::Result<bool>;
+    async fn revoke(&self, session: Uuid, ttl: Duration) -> Result<(), StateUnavailable>;
+    /// Whether `session` was revoked; [`StateUnavailable::Restoring`] while
+    /// the list is not [`Revocations::is_complete`].
+    async fn is_revoked(&self, session: Uuid) -> Result<bool, StateUnavailable>;
+    /// Whether the list holds every revocation: false once it lost them
+    /// (Redis restarted empty) until [`Revocations::mark_complete`].
+    async fn is_complete(&self) -> Result<bool, StateUnavailable>;
+    /// Says that the list holds every revocation again (auth calls it after
+    /// putting back the sessions revoked lately).
+    async fn mark_complete(&self) -> Result<(), StateUnavailable>;
 }
 
 /// Counters that reset a fixed window after their first increment.
 #[async_trait]
 pub trait Counters: Send + Sync + 'static {
     /// The current count of `key` (0 when absent or expired).
-    async fn get(&self, key: &str) -> anyhow::Result<u64>;
+    async fn get(&self, key: &str) -> Result<u64, StateUnavailable>;
     /// Adds one to `key`, starting a `window` on the first increment, and
     /// returns the new count.
-    async fn incr(&self, key: &str, window: Duration) -> anyhow::Result<u64>;
+    async fn incr(&self, key: &str, window: Duration) -> Result<u64, StateUnavailable>;
     /// Takes one back from `key` (never below zero; absent stays absent).
-    async fn decr(&self, key: &str) -> anyhow::Result<()>;
+    async fn decr(&self, key: &str) -> Result<(), StateUnavailable>;
     /// How long until `key` expires (zero when absent).
-    async fn ttl(&self, key: &str) -> anyhow::Result<Duration>;
+    async fn ttl(&self, key: &str) -> Result<Duration, StateUnavailable>;
     /// Forgets `key`.
-    async fn reset(&self, key: &str) -> anyhow::Result<()>;
+    async fn reset(&self, key: &str) -> Result<(), StateUnavailable>;
 }
 
 /// The shared-state backends of one process.
@@ -49,6 +70,8 @@ pub struct SharedState {
     pub revocations: Arc<dyn Revocations>,
     /// Expiring counters.
     pub counters: Arc<dyn Counters>,
+    /// Rate limits (on Redis with an in-process fallback, or in process).
+    pub limiter: Arc<dyn RateLimiter>,
 }
 
 impl SharedState {
@@ -58,6 +81,7 @@ impl SharedState {
             Some(url) => {
                 let redis = RedisState::connect(url.expose_secret()).await?;
                 Ok(Self {
+                    limiter: Arc::new(FallbackLimiter::new(redis.limiter())),
                     revocations: Arc::new(redis.clone()),
                     counters: Arc::new(redis),
                 })
@@ -72,6 +96,7 @@ impl SharedState {
         Self {
             revocations: Arc::new(memory.clone()),
             counters: Arc::new(memory),
+            limiter: Arc::new(LocalLimiter::default()),
         }
     }
 }
@@ -110,23 +135,33 @@ impl MemoryState {
 
 #[async_trait]
 impl Revocations for MemoryState {
-    async fn revoke(&self, session: Uuid, ttl: Duration) -> anyhow::Result<()> {
+    async fn revoke(&self, session: Uuid, ttl: Duration) -> Result<(), StateUnavailable> {
         self.with(|map, now| map.insert(revocation_key(session), (1, now + ttl)));
         Ok(())
     }
 
-    async fn is_revoked(&self, session: Uuid) -> anyhow::Result<bool> {
+    async fn is_revoked(&self, session: Uuid) -> Result<bool, StateUnavailable> {
         Ok(self.with(|map, now| Self::live(map, &revocation_key(session), now).is_some()))
+    }
+
+    /// In process the list lives and dies with the process, and auth puts
+    /// it back before serving: never incomplete while anyone asks.
+    async fn is_complete(&self) -> Result<bool, StateUnavailable> {
+        Ok(true)
+    }
+
+    async fn mark_complete(&self) -> Result<(), StateUnavailable> {
+        Ok(())
     }
 }
 
 #[async_trait]
 impl Counters for MemoryState {
-    async fn get(&self, key: &str) -> anyhow::Result<u64> {
+    async fn get(&self, key: &str) -> Result<u64, StateUnavailable> {
         Ok(self.with(|map, now| Self::live(map, key, now).map_or(0, |(n, _)| n)))
     }
 
-    async fn incr(&self, key: &str, window: Duration) -> anyhow::Result<u64> {
+    async fn incr(&self, key: &str, window: Duration) -> Result<u64, StateUnavailable> {
         Ok(self.with(|map, now| {
             let (count, expires) = Self::live(map, key, now).unwrap_or((0, now + window));
             map.insert(key.to_owned(), (count + 1, expires));
@@ -134,7 +169,7 @@ impl Counters for MemoryState {
         }))
     }
 
-    async fn decr(&self, key: &str) -> anyhow::Result<()> {
+    async fn decr(&self, key: &str) -> Result<(), StateUnavailable> {
         self.with(|map, now| {
             if let Some((count, expires)) = Self::live(map, key, now) {
                 map.insert(key.to_owned(), (count.saturating_sub(1), expires));
@@ -143,13 +178,13 @@ impl Counters for MemoryState {
         Ok(())
     }
 
-    async fn ttl(&self, key: &str) -> anyhow::Result<Duration> {
+    async fn ttl(&self, key: &str) -> Result<Duration, StateUnavailable> {
         Ok(self.with(|map, now| {
             Self::live(map, key, now).map_or(Duration::ZERO, |(_, expires)| expires - now)
         }))
     }
 
-    async fn reset(&self, key: &str) -> anyhow::Result<()> {
+    async fn reset(&self, key: &str) -> Result<(), StateUnavailable> {
         self.with(|map, _| map.remove(key));
         Ok(())
     }
@@ -169,11 +204,20 @@ impl RedisState {
         let conn = crate::events::connect_manager(client).await?;
         Ok(Self { conn })
     }
+
+    /// A rate limiter on this connection.
+    pub fn limiter(&self) -> RedisLimiter {
+        RedisLimiter::new(self.conn.clone())
+    }
 }
 
 fn revocation_key(session: Uuid) -> String {
     format!("freedumb:revoked-session:{session}")
 }
+
+/// Present while the revocation list is complete. Redis keeps nothing on
+/// disk in the shipped setups: a restart drops it with the list.
+const COMPLETE_KEY: &str = "freedumb:revocations-complete";
 
 fn counter_key(key: &str) -> String {
     format!("freedumb:counter:{key}")
@@ -181,7 +225,7 @@ fn counter_key(key: &str) -> String {
 
 #[async_trait]
 impl Revocations for RedisState {
-    async fn revoke(&self, session: Uuid, ttl: Duration) -> anyhow::Result<()> {
+    async fn revoke(&self, session: Uuid, ttl: Duration) -> Result<(), StateUnavailable> {
         let secs = ttl.as_secs().max(1);
         let _: () = self
             .conn
@@ -191,19 +235,37 @@ impl Revocations for RedisState {
         Ok(())
     }
 
-    async fn is_revoked(&self, session: Uuid) -> anyhow::Result<bool> {
-        Ok(self.conn.clone().exists(revocation_key(session)).await?)
+    async fn is_revoked(&self, session: Uuid) -> Result<bool, StateUnavailable> {
+        // One round trip for both the entry and the list's completeness.
+        let (revoked, complete): (Option<u8>, Option<u8>) = self
+            .conn
+            .clone()
+            .mget(&[revocation_key(session), COMPLETE_KEY.to_owned()])
+            .await?;
+        if complete.is_none() {
+            return Err(StateUnavailable::Restoring);
+        }
+        Ok(revoked.is_some())
+    }
+
+    async fn is_complete(&self) -> Result<bool, StateUnavailable> {
+        Ok(self.conn.clone().exists(COMPLETE_KEY).await?)
+    }
+
+    async fn mark_complete(&self) -> Result<(), StateUnavailable> {
+        let _: () = self.conn.clone().set(COMPLETE_KEY, 1u8).await?;
+        Ok(())
     }
 }
 
 #[async_trait]
 impl Counters for RedisState {
-    async fn get(&self, key: &str) -> anyhow::Result<u64> {
+    async fn get(&self, key: &str) -> Result<u64, StateUnavailable> {
         let n: Option<u64> = self.conn.clone().get(counter_key(key)).await?;
         Ok(n.unwrap_or(0))
     }
 
-    async fn incr(&self, key: &str, window: Duration) -> anyhow::Result<u64> {
+    async fn incr(&self, key: &str, window: Duration) -> Result<u64, StateUnavailable> {
         let key = counter_key(key);
         // INCR and EXPIRE NX in one transaction: the window starts at the
         // first increment and is never extended by later ones.
@@ -220,7 +282,7 @@ impl Counters for RedisState {
         Ok(count)
     }
 
-    async fn decr(&self, key: &str) -> anyhow::Result<()> {
+    async fn decr(&self, key: &str) -> Result<(), StateUnavailable> {
         // Only an existing, positive counter goes down: a plain DECR would
         // create a counter without expiry.
         let script = redis::Script::new(
@@ -233,12 +295,12 @@ impl Counters for RedisState {
         Ok(())
     }
 
-    async fn ttl(&self, key: &str) -> anyhow::Result<Duration> {
+    async fn ttl(&self, key: &str) -> Result<Duration, StateUnavailable> {
         let ms: i64 = self.conn.clone().pttl(counter_key(key)).await?;
         Ok(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
     }
 
-    async fn reset(&self, key: &str) -> anyhow::Result<()> {
+    async fn reset(&self, key: &str) -> Result<(), StateUnavailable> {
         let _: () = self.conn.clone().del(counter_key(key)).await?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use freedumb_kit::ratelimit::{Quota, RateLimiter as _};
 use freedumb_kit::state::{Counters as _, RedisState, Revocations as _};
 use freedumb_kit::testing::backend_url;
 use uuid::Uuid;
@@ -60,6 +61,10 @@ async fn redis_revocations_are_visible_until_they_expire() {
         return;
     };
     let redis = RedisState::connect(&url).await.expect("connect");
+    // (Auth marks the list complete; the other tests share this Redis, so
+    // losing the mark is tested on a private one, in the mesh's tests.)
+    redis.mark_complete().await.expect("mark");
+    assert!(redis.is_complete().await.expect("complete"));
     let session = Uuid::now_v7();
     assert!(!redis.is_revoked(session).await.expect("check"));
     redis
@@ -69,4 +74,36 @@ async fn redis_revocations_are_visible_until_they_expire() {
     assert!(redis.is_revoked(session).await.expect("check"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!redis.is_revoked(session).await.expect("check"));
+}
+
+#[tokio::test]
+async fn the_redis_limiter_decides_like_the_gcra_function() {
+    let Some(url) = backend_url("TEST_REDIS_URL") else {
+        return;
+    };
+    let limiter = RedisState::connect(&url).await.expect("connect").limiter();
+    let key = format!("test:{}", Uuid::new_v4());
+    let quota = Quota::per_minute(3);
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let d = limiter.take(&key, quota).await.expect("take");
+        assert!(d.allowed);
+        remaining.push(d.remaining);
+    }
+    assert_eq!(remaining, [2, 1, 0]);
+    let refused = limiter.take(&key, quota).await.expect("take");
+    assert!(!refused.allowed);
+    assert_eq!(refused.remaining, 0);
+    // One call is earned back every 20 s; the whole allowance in 60 s.
+    let near = |d: Duration, want: u64| {
+        d <= Duration::from_secs(want) && d + Duration::from_secs(1) > Duration::from_secs(want)
+    };
+    assert!(near(refused.retry_after, 20), "{:?}", refused.retry_after);
+    assert!(near(refused.reset, 60), "{:?}", refused.reset);
+    // Refused calls use nothing up.
+    let again = limiter.take(&key, quota).await.expect("take");
+    assert!(!again.allowed && again.retry_after <= refused.retry_after);
+    // Another key has its own allowance.
+    let other = format!("test:{}", Uuid::new_v4());
+    assert!(limiter.take(&other, quota).await.expect("take").allowed);
 }

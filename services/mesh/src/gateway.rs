@@ -34,7 +34,7 @@ pub fn init(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         };
         let verifier: Arc<TokenVerifier> = w.get("gateway")?;
         let gateway =
-            freedumb_gateway::Gateway::new(&upstream, &w.edge_config, w.state.counters.clone())
+            freedumb_gateway::Gateway::new(&upstream, &w.edge_config, w.state.limiter.clone())
                 .with_context(|| format!("building the gateway (upstream {upstream})"))?
                 .with_verifier(verifier);
         tracing::info!(

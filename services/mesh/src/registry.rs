@@ -375,6 +375,17 @@ fn init_auth(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         let auth = freedumb_auth::build(&w.config, &db, &w.state, bus).context("starting auth")?;
         let relay = auth.relay;
         w.background("auth outbox relay", |stop| relay.run(stop));
+        // Verifiers must not trust a revocation list that lost entries
+        // (an in-process one starts empty with every restart).
+        match auth.revocation_sync.restore().await {
+            Ok(n) => tracing::info!(sessions = n, "revocation list restored"),
+            Err(e) => {
+                tracing::warn!(error = ?e, "revocation list not restored yet; retrying");
+                auth.revocation_sync.wake();
+            }
+        }
+        let sync = auth.revocation_sync;
+        w.background("auth revocation sync", |stop| sync.run(stop));
         for method in freedumb_auth::PUBLIC_METHODS {
             w.server.allow_anonymous(method);
         }
@@ -394,6 +405,12 @@ fn init_ledger_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         let ledger = Arc::new(freedumb_ledger::Ledger::new(&w.config, &db, bus)?);
         let relay = ledger.relay();
         w.background("ledger outbox relay", |stop| relay.run(stop));
+        let purger = freedumb_kit::idempotency::KeyPurger::new(
+            db.clone(),
+            freedumb_ledger::NAME,
+            w.config.idempotency_retention(),
+        );
+        w.background("ledger idempotency-key expiry", |stop| purger.run(stop));
         w.provide(ledger);
         Ok(())
     })
@@ -533,6 +550,12 @@ fn init_investment_core(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         let investment = Arc::new(freedumb_investment::Investment::new(&w.config, &db, bus)?);
         let relay = investment.relay();
         w.background("investment outbox relay", |stop| relay.run(stop));
+        let purger = freedumb_kit::idempotency::KeyPurger::new(
+            db.clone(),
+            freedumb_investment::NAME,
+            w.config.idempotency_retention(),
+        );
+        w.background("investment idempotency-key expiry", |stop| purger.run(stop));
         w.provide(investment);
         Ok(())
     })

@@ -24,6 +24,7 @@ use crate::error::AuthError;
 use crate::hashing::PasswordHasher;
 use crate::keys::SigningKeys;
 use crate::outbox::Client;
+use crate::revocations::RevocationSync;
 use crate::store::{AuthStore, ClientSighting, SessionRecord, UserRecord};
 use crate::throttle::LoginThrottle;
 
@@ -34,6 +35,7 @@ pub struct AuthApi {
     keys: Arc<SigningKeys>,
     throttle: LoginThrottle,
     revocations: Arc<dyn Revocations>,
+    revocation_sync: RevocationSync,
     proxies: freedumb_kit::client::TrustedProxies,
     wake: Arc<tokio::sync::Notify>,
     issuer: String,
@@ -43,7 +45,23 @@ pub struct AuthApi {
     /// How long a revoked session must stay on the revocation list: as long
     /// as one of its access tokens can still pass verification.
     revocation_ttl: Duration,
+    /// How long after its use a refresh token may be presented again.
+    refresh_grace: chrono::Duration,
+    /// The rotations of the last grace period, by the presented token's
+    /// hash: a repeated use gets the same answer.
+    recent_refreshes: moka::sync::Cache<[u8; 32], Arc<tokio::sync::OnceCell<Rotated>>>,
 }
+
+/// What a refresh returned, kept for the grace period.
+#[derive(Clone)]
+pub(super) struct Rotated {
+    user_id: Uuid,
+    session_id: Uuid,
+    tokens: TokenPair,
+}
+
+/// Rotations remembered at most (a few hundred bytes each).
+const RECENT_REFRESHES: u64 = 100_000;
 
 /// What [`AuthApi`] is built from.
 pub struct AuthDeps {
@@ -55,6 +73,8 @@ pub struct AuthDeps {
     pub throttle: LoginThrottle,
     /// Where ended sessions are announced to every verifier.
     pub revocations: Arc<dyn Revocations>,
+    /// Restores that list when an announcement did not reach it.
+    pub revocation_sync: RevocationSync,
     /// Proxies whose `x-forwarded-for` names the client (the gateway).
     pub proxies: freedumb_kit::client::TrustedProxies,
     /// Wakes the outbox relay after a commit that wrote an event.
@@ -71,6 +91,7 @@ impl AuthApi {
             keys: deps.keys,
             throttle: deps.throttle,
             revocations: deps.revocations,
+            revocation_sync: deps.revocation_sync,
             proxies: deps.proxies,
             wake: deps.wake,
             issuer: config.token.issuer.clone(),
@@ -80,6 +101,11 @@ impl AuthApi {
             revocation_ttl: Duration::from_secs(
                 config.token.access_ttl_secs + config.token.leeway_secs,
             ),
+            refresh_grace: secs(config.refresh_reuse_grace_secs),
+            recent_refreshes: moka::sync::Cache::builder()
+                .max_capacity(RECENT_REFRESHES)
+                .time_to_live(Duration::from_secs(config.refresh_reuse_grace_secs.max(1)))
+                .build(),
         })
     }
 
@@ -95,13 +121,18 @@ impl AuthApi {
 
     /// Puts ended sessions on the shared revocation list, so every service's
     /// verifier refuses their access tokens at once.
-    pub(super) async fn announce_revoked(&self, sessions: &[Uuid]) -> Result<(), AuthError> {
+    ///
+    /// When the list does not answer, the sessions have ended all the
+    /// same (the database says so): the call succeeds, and the revocation
+    /// sync puts them on the list once it answers.
+    pub(super) async fn announce_revoked(&self, sessions: &[Uuid]) {
         for session in sessions {
-            self.revocations
-                .revoke(*session, self.revocation_ttl)
-                .await?;
+            if let Err(e) = self.revocations.revoke(*session, self.revocation_ttl).await {
+                tracing::warn!(error = %e, "revocation not announced: the sync will restore it");
+                self.revocation_sync.wake();
+                return;
+            }
         }
-        Ok(())
     }
 
     pub(super) async fn start_session(

@@ -4,8 +4,10 @@ use freedumb_kit::auth::Caller;
 use freedumb_kit::time;
 use freedumb_proto::auth::*;
 
-use super::{AuthApi, user_pb};
-use crate::domain::{Credentials, RefreshToken};
+use std::sync::Arc;
+
+use super::{AuthApi, Rotated, user_pb};
+use crate::domain::{Credentials, RefreshToken, RefreshTokenHash};
 use crate::error::AuthError;
 use crate::outbox::Client;
 use crate::store::{RevokeReason, Rotation};
@@ -42,19 +44,57 @@ impl AuthApi {
         })
     }
 
+    /// Within the grace period the same refresh token gets the same answer
+    /// from this replica: concurrent uses share one rotation, and a retry
+    /// after a lost response gets the pair it lost (while its session
+    /// lasts).
     pub(super) async fn refresh(&self, req: RefreshRequest) -> Result<RefreshResponse, AuthError> {
-        let presented = RefreshToken::try_from(req)?;
+        let presented = RefreshToken::try_from(req)?.hash();
+        if self.refresh_grace.is_zero() {
+            let rotated = self.rotate(&presented).await?;
+            return Ok(RefreshResponse {
+                tokens: Some(rotated.tokens),
+            });
+        }
+        let rotation = self
+            .recent_refreshes
+            .get_with(presented.0, || Arc::new(tokio::sync::OnceCell::new()));
+        let mut first = false;
+        let rotated = rotation
+            .get_or_try_init(|| {
+                first = true;
+                self.rotate(&presented)
+            })
+            .await?;
+        if !first {
+            let active = self
+                .store
+                .get_session(rotated.user_id, rotated.session_id)
+                .await?
+                .is_some_and(|s| s.is_active(time::now()));
+            if !active {
+                return Err(AuthError::InvalidRefreshToken);
+            }
+        }
+        Ok(RefreshResponse {
+            tokens: Some(rotated.tokens.clone()),
+        })
+    }
+
+    async fn rotate(&self, presented: &RefreshTokenHash) -> Result<Rotated, AuthError> {
         let next = RefreshToken::generate();
         let now = time::now();
         match self
             .store
-            .rotate_refresh_token(&presented.hash(), &next.hash(), now)
+            .rotate_refresh_token(presented, &next.hash(), now, self.refresh_grace)
             .await?
         {
-            Rotation::Rotated(session) => {
+            Rotation::Rotated(session) | Rotation::Repeated(session) => {
                 let tokens = self.tokens(session.user_id, &session, &next, now).await?;
-                Ok(RefreshResponse {
-                    tokens: Some(tokens),
+                Ok(Rotated {
+                    user_id: session.user_id,
+                    session_id: session.id,
+                    tokens,
                 })
             }
             Rotation::Reused(session) => {
@@ -63,7 +103,7 @@ impl AuthApi {
                     session_id = %session.id,
                     "refresh token reused: session revoked"
                 );
-                self.announce_revoked(&[session.id]).await?;
+                self.announce_revoked(&[session.id]).await;
                 Err(AuthError::InvalidRefreshToken)
             }
             Rotation::Invalid => Err(AuthError::InvalidRefreshToken),
@@ -80,7 +120,7 @@ impl AuthApi {
                 time::now(),
             )
             .await?;
-        self.announce_revoked(&[caller.session_id]).await?;
+        self.announce_revoked(&[caller.session_id]).await;
         Ok(LogoutResponse {})
     }
 
@@ -95,7 +135,7 @@ impl AuthApi {
                 time::now(),
             )
             .await?;
-        self.announce_revoked(&revoked).await?;
+        self.announce_revoked(&revoked).await;
         Ok(LogoutAllResponse {
             revoked_sessions: revoked.len() as i64,
         })

@@ -92,7 +92,7 @@ impl AuthApi {
             .store
             .update_password(caller.user_id, &hash, caller.session_id, time::now())
             .await?;
-        self.announce_revoked(&revoked).await?;
+        self.announce_revoked(&revoked).await;
         tracing::info!(user_id = %caller.user_id, revoked = revoked.len(), "password changed");
         Ok(ChangePasswordResponse {
             revoked_sessions: revoked.len() as i64,

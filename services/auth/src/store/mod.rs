@@ -132,6 +132,9 @@ impl std::fmt::Debug for SigningKeyRecord {
 pub enum Rotation {
     /// It was current: it is now used up and `next` replaces it.
     Rotated(SessionRecord),
+    /// It had been used within the grace period: `next` replaces the
+    /// tokens that use issued.
+    Repeated(SessionRecord),
     /// It had been used before: the session is now revoked.
     Reused(SessionRecord),
     /// Unknown token, or its session ended.
@@ -203,13 +206,16 @@ pub trait AuthStore: Send + Sync + 'static {
         user_id: Uuid,
         session_id: Uuid,
     ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError>;
-    /// Uses up `presented` and stores `next` in its place, atomically; a
-    /// second use of `presented` revokes its session.
+    /// Uses up `presented` and stores `next` in its place, atomically. A
+    /// second use of `presented` within `grace` of the first supersedes the
+    /// token the first use issued (still unused, its answer was lost) with
+    /// `next`; a later one revokes the session.
     async fn rotate_refresh_token(
         &self,
         presented: &RefreshTokenHash,
         next: &RefreshTokenHash,
         now: DateTime<Utc>,
+        grace: chrono::Duration,
     ) -> Result<Rotation, StoreError>;
     /// Revokes session `session_id` of `user_id`; false if it was not active.
     async fn revoke_session(
@@ -228,6 +234,12 @@ pub trait AuthStore: Send + Sync + 'static {
         reason: RevokeReason,
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError>;
+    /// The sessions revoked after `since`, with their revocation time: what
+    /// the revocation list must hold while their access tokens live.
+    async fn revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
     /// Every signing key that has not expired at `now`, newest first.
     async fn list_signing_keys(
         &self,

@@ -265,6 +265,7 @@ freedumb_kit::sql_impl!(
         presented: &RefreshTokenHash,
         next: &RefreshTokenHash,
         now: DateTime<Utc>,
+        grace: chrono::Duration,
     ) -> Result<Rotation, StoreError> {
         let mut tx = freedumb_kit::storage::begin_write(&self.pool).await?;
         // Writing first takes the row (Postgres) or database (SQLite) lock,
@@ -280,15 +281,32 @@ freedumb_kit::sql_impl!(
         let session_id = match fresh {
             Some((id,)) => id,
             None => {
-                let used: Option<(Uuid,)> =
-                    sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
-                        .bind(presented.0.to_vec())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some((session_id,)) = used else {
+                let used: Option<(Uuid, Option<DateTime<Utc>>)> = sqlx::query_as(
+                    "SELECT session_id, use_time FROM refresh_tokens WHERE token_hash = $1",
+                )
+                .bind(presented.0.to_vec())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((session_id, use_time)) = used else {
                     return Ok(Rotation::Invalid);
                 };
                 let session = Self::find_session(&mut tx, session_id).await?;
+                let within_grace = use_time.is_some_and(|used| now - used <= grace);
+                if let Some(session) = session.as_ref().filter(|s| within_grace && s.is_active(now)) {
+                    // Whatever the first use issued is superseded, so the
+                    // session keeps a single live refresh token.
+                    sqlx::query(
+                        "UPDATE refresh_tokens SET use_time = $2 \
+                         WHERE session_id = $1 AND use_time IS NULL",
+                    )
+                    .bind(session_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    Self::insert_refresh_token(&mut tx, next, session_id, now).await?;
+                    tx.commit().await?;
+                    return Ok(Rotation::Repeated(session.clone()));
+                }
                 Self::revoke(&mut tx, session_id, RevokeReason::RefreshTokenReuse, now).await?;
                 tx.commit().await?;
                 return Ok(session.map_or(Rotation::Invalid, Rotation::Reused));
@@ -339,6 +357,24 @@ freedumb_kit::sql_impl!(
         let revoked = Self::revoke_others(&mut tx, user_id, keep, reason, now).await?;
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        // The one comparison of instants in SQL, to use the index: SQLite
+        // keeps them as RFC 3339 text in UTC, whose order is the instants'
+        // (fractions of a second included). Rust checks again.
+        let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT id, revoke_time FROM sessions \
+             WHERE revoke_time IS NOT NULL AND revoke_time >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().filter(|(_, at)| *at > since).collect())
     }
 
     #[tracing::instrument(skip_all)]

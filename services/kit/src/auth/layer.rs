@@ -109,10 +109,9 @@ where
                 }
                 Err(TokenError::KeysUnavailable(cause)) => {
                     tracing::warn!(error = ?cause, "cannot verify tokens: key set unavailable");
-                    Ok(error::status(
-                        Code::Unavailable,
-                        ErrorReason::Unavailable,
-                        "token verification is temporarily unavailable",
+                    Ok(error::unavailable(
+                        "token verification is temporarily unavailable; retry shortly",
+                        std::time::Duration::from_secs(1),
                     )
                     .into_http())
                 }

@@ -102,7 +102,7 @@ impl TokenVerifier {
             .revocations
             .is_revoked(caller.session_id)
             .await
-            .map_err(TokenError::KeysUnavailable)?
+            .map_err(|e| TokenError::KeysUnavailable(e.into()))?
         {
             return Err(TokenError::Revoked);
         }

@@ -23,5 +23,6 @@ mod notification;
 mod notification_backends;
 mod notification_support;
 mod ops;
+mod redis_down;
 mod shared_backends;
 mod token_attacks;

@@ -48,3 +48,40 @@ pub async fn replay_100_times(app: &TestApp) {
     assert_eq!(reason(&err), "REQUEST_ID_REUSED");
     assert_eq!(violated_fields(&err), ["request_id"]);
 }
+
+#[tokio::test]
+async fn a_request_id_is_free_again_after_its_retention() {
+    let app = crate::helpers::spawn_app_with(
+        crate::helpers::Backends::default(),
+        &[("FREEDUMB_IDEMPOTENCY_RETENTION_SECS", "3")],
+    )
+    .await;
+    let token = app.token().await;
+    let mut ledger = app.ledger().await;
+    let acc = open_account(&mut ledger, &token, "EUR", 0).await;
+    let mut req = new_transaction(&acc, -100);
+    req.request_id = "kept-for-3-s".into();
+    let first = create(&mut ledger, &token, req.clone()).await;
+    req.amount = money("EUR", -200);
+    let err = ledger
+        .create_transaction(authed(req.clone(), &token))
+        .await
+        .expect_err("same id, other content, within the retention");
+    assert_eq!(reason(&err), "REQUEST_ID_REUSED");
+
+    // Expired (deleted within a second after the 3 s): the id makes a new
+    // transaction.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let second = loop {
+        match ledger.create_transaction(authed(req.clone(), &token)).await {
+            Ok(reply) => break reply.into_inner().transaction.expect("transaction"),
+            Err(err) => {
+                assert_eq!(reason(&err), "REQUEST_ID_REUSED", "{err:?}");
+                assert!(std::time::Instant::now() < deadline, "never expired");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        }
+    };
+    assert_ne!(second.id, first.id);
+    assert_eq!(balance(&account(&mut ledger, &token, &acc.id).await), -300);
+}
