@@ -101,7 +101,7 @@ mod tests {
     #[tokio::test]
     async fn hashes_verify_and_use_argon2id_with_the_configured_cost() {
         let hasher = PasswordHasher::new(&AuthConfig::default()).expect("hasher");
-        let password = Password::parse("correct horse battery").expect("valid");
+        let password = Password::parse("correct horse battery", &[]).expect("valid");
         let hash = hasher.hash(&password).await.expect("hash");
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),

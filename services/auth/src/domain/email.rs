@@ -63,6 +63,21 @@ impl Email {
         &self.0
     }
 
+    /// What a password guesser who knows this email would try: the
+    /// address, its local part and the words in both (`ann.lee@mail.example`
+    /// gives `ann.lee`, `ann`, `lee`, `mail`, `example`).
+    pub fn words(&self) -> Vec<&str> {
+        let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
+        let mut words = vec![self.0.as_str(), local];
+        words.extend(
+            local
+                .split(['.', '_', '-', '+'])
+                .chain(domain.split('.'))
+                .filter(|w| w.len() >= 3),
+        );
+        words
+    }
+
     /// Rebuilds an address read back from the store (already normalized).
     pub(crate) fn from_trusted(s: String) -> Self {
         Self(s)

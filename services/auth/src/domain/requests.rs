@@ -56,7 +56,8 @@ impl TryFrom<RegisterRequest> for Registration {
     fn try_from(req: RegisterRequest) -> Result<Self, FieldViolations> {
         let mut v = FieldViolations::new();
         let email = v.check("email", Email::parse(&req.email));
-        let password = v.check("password", Password::parse(&req.password));
+        let context = email.as_ref().map(Email::words).unwrap_or_default();
+        let password = v.check("password", Password::parse(&req.password, &context));
         match (email, password) {
             (Some(email), Some(password)) => Ok(Self { email, password }),
             _ => Err(v),
@@ -106,7 +107,8 @@ impl TryFrom<ChangePasswordRequest> for PasswordChange {
             "current_password",
             PresentedPassword::parse(&req.current_password),
         );
-        let new = v.check("new_password", Password::parse(&req.new_password));
+        // The email is known once the user is read: `Password::check_guessable`.
+        let new = v.check("new_password", Password::parse(&req.new_password, &[]));
         if req.new_password == req.current_password && !req.new_password.is_empty() {
             v.add("new_password", "must differ from the current password");
         }
@@ -139,6 +141,25 @@ mod tests {
 
     fn fields(v: &FieldViolations) -> Vec<&str> {
         v.iter().map(|(f, _)| f.as_str()).collect()
+    }
+
+    #[test]
+    fn a_password_made_of_the_email_is_refused_saying_why() {
+        let err = Registration::try_from(RegisterRequest {
+            email: "zorbulon.frimpt@example.com".into(),
+            password: "zorbulonfrimpt".into(),
+        })
+        .expect_err("guessable from the email");
+        let (field, why) = err.iter().next().expect("one violation");
+        assert_eq!(field, "password");
+        assert!(why.starts_with("is too easy to guess: "), "{why}");
+        assert!(
+            Registration::try_from(RegisterRequest {
+                email: "someone.else@example.com".into(),
+                password: "zorbulonfrimpt".into(),
+            })
+            .is_ok()
+        );
     }
 
     #[test]

@@ -76,6 +76,9 @@ impl AuthApi {
             .get_user(caller.user_id)
             .await?
             .ok_or(AuthError::SessionEnded)?;
+        new_password
+            .check_guessable(&user.email.words())
+            .map_err(|e| AuthError::field("new_password", e.to_string()))?;
         if let Err(Throttled(wait)) = self.throttle.attempt(&user.email, address).await? {
             return Err(AuthError::Throttled(wait));
         }
