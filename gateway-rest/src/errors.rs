@@ -208,13 +208,16 @@ pub fn http_status(code: Code) -> StatusCode {
     }
 }
 
-/// `Retry-After` seconds from a RESOURCE_EXHAUSTED status's `RetryInfo`.
+/// `Retry-After` seconds (rounded up, at least 1) from the `RetryInfo` of
+/// a RESOURCE_EXHAUSTED (429) or UNAVAILABLE (503) status: HTTP clients and
+/// proxies read the header, not the body's details.
 fn retry_after(status: &tonic::Status) -> Option<HeaderValue> {
-    if status.code() != Code::ResourceExhausted {
+    if !matches!(status.code(), Code::ResourceExhausted | Code::Unavailable) {
         return None;
     }
     let delay = status.get_details_retry_info()?.retry_delay?;
-    HeaderValue::from_str(&delay.as_secs().max(1).to_string()).ok()
+    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    HeaderValue::from_str(&secs.max(1).to_string()).ok()
 }
 
 /// INTERNAL for a failure the client cannot act on: the cause goes to the

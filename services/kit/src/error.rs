@@ -143,22 +143,25 @@ pub fn rate_limited(message: impl Into<String>, retry_after: Duration) -> Status
 }
 
 /// The answer to a transient database failure, the same in every service:
-/// ABORTED when the transaction lost a race (retry the request), UNAVAILABLE
-/// when the database could not be reached in time; both with reason
-/// `UNAVAILABLE` and a `RetryInfo`.
+/// ABORTED when the transaction lost a race (retry the request at once),
+/// UNAVAILABLE when the database could not be reached in time (retry in a
+/// second: it may be down); both with reason `UNAVAILABLE` and a
+/// `RetryInfo`.
 pub fn transient(kind: crate::storage::Transient) -> Status {
-    let (code, message) = match kind {
+    let (code, message, retry) = match kind {
         crate::storage::Transient::Conflict => (
             Code::Aborted,
             "the request conflicted with a concurrent change; retry it",
+            Duration::from_millis(100),
         ),
         crate::storage::Transient::Unavailable => (
             Code::Unavailable,
             "the database is unavailable; retry the request shortly",
+            Duration::from_secs(1),
         ),
     };
     let mut details = ErrorDetails::new();
-    details.set_retry_info(Some(Duration::from_millis(100)));
+    details.set_retry_info(Some(retry));
     with_reason(code, ErrorReason::Unavailable, message.to_owned(), details)
 }
 

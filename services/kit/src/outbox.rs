@@ -172,7 +172,8 @@ crate::sql_impl!([impl<DB> SqlOutbox<DB>]
 );
 
 crate::sql_impl!([#[async_trait] impl<DB> Outbox for SqlOutbox<DB>]
-    #[tracing::instrument(skip_all)]
+    // Polled every second: a span at info would be a trace per poll.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn claim(
         &self,
         token: Uuid,
@@ -216,14 +217,16 @@ crate::sql_impl!([#[async_trait] impl<DB> Outbox for SqlOutbox<DB>]
         Ok(())
     }
 
-    #[tracing::instrument(skip_all)]
+    // Polled every second: a span at info would be a trace per poll.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
         sqlx::query_as("SELECT COUNT(*), MIN(create_time) FROM outbox")
             .fetch_one(&self.pool)
             .await
     }
 
-    #[tracing::instrument(skip_all)]
+    // Polled every second: a span at info would be a trace per poll.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn count(&self) -> Result<i64, sqlx::Error> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox")
             .fetch_one(&self.pool)

@@ -9,9 +9,9 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{Config, LogFormat};
 
@@ -28,6 +28,9 @@ impl Drop for TelemetryGuard {
         }
     }
 }
+
+/// What the trace exporter takes, whatever the log filter says.
+const TRACE_FILTER: &str = "info";
 
 /// Installs the global subscriber, tracer provider and propagator. Must be
 /// called once, inside the Tokio runtime.
@@ -52,8 +55,12 @@ pub fn init(config: &Config, service_name: &str) -> anyhow::Result<TelemetryGuar
     opentelemetry::global::set_tracer_provider(provider.clone());
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("freedumb"));
 
-    let filter = EnvFilter::try_new(&config.log_filter).context("log_filter")?;
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    // The log filter is the logs' alone: quieter logs (`warn`) must not
+    // turn tracing off. Traces take the spans at info and above (requests,
+    // store calls; the pollers' spans are at debug).
+    let log_filter = EnvFilter::try_new(&config.log_filter).context("log_filter")?;
+    let registry =
+        tracing_subscriber::registry().with(otel.with_filter(EnvFilter::new(TRACE_FILTER)));
     match config.log_format {
         LogFormat::Json => registry
             .with(
@@ -61,10 +68,13 @@ pub fn init(config: &Config, service_name: &str) -> anyhow::Result<TelemetryGuar
                     .json()
                     .with_current_span(true)
                     .with_span_list(true)
-                    .flatten_event(true),
+                    .flatten_event(true)
+                    .with_filter(log_filter),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_filter(log_filter))
+            .try_init(),
     }
     .context("installing the tracing subscriber")?;
     Ok(TelemetryGuard { provider })

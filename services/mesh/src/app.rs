@@ -20,7 +20,7 @@ use crate::wiring::{Task, Wiring};
 
 /// Runs `targets` until SIGTERM/SIGINT.
 pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
-    let _telemetry = freedumb_kit::telemetry::init(&config, "freedumb")?;
+    let _telemetry = freedumb_kit::telemetry::init(&config, &targets.service_name())?;
     let prometheus = freedumb_kit::metrics::install()?;
     freedumb_kit::metrics::record_process(env!("CARGO_PKG_VERSION"), config.concurrency_limit);
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;

@@ -290,6 +290,18 @@ impl Targets {
         self.asked.iter().copied().collect()
     }
 
+    /// The OpenTelemetry `service.name` of a process running these targets:
+    /// `freedumb` for all of them, else `freedumb-` and the targets
+    /// (`freedumb-ledger`, `freedumb-auth+gateway`), so a trace viewer tells
+    /// the processes of a split deployment apart.
+    pub fn service_name(&self) -> String {
+        if self.asked == Self::all().asked {
+            "freedumb".to_owned()
+        } else {
+            format!("freedumb-{}", self.names().join("+"))
+        }
+    }
+
     /// The modules to start, dependencies first.
     pub fn resolve(&self) -> Vec<&'static Module> {
         let mut needed: BTreeSet<&str> = self.asked.iter().copied().collect();
@@ -713,6 +725,20 @@ fn init_verifier(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_are_named_after_their_targets_in_traces() {
+        assert_eq!(Targets::all().service_name(), "freedumb");
+        assert_eq!(parse("all").expect("all").service_name(), "freedumb");
+        assert_eq!(
+            parse("ledger").expect("ledger").service_name(),
+            "freedumb-ledger"
+        );
+        assert_eq!(
+            parse("gateway,auth").expect("two").service_name(),
+            "freedumb-auth+gateway"
+        );
+    }
 
     #[test]
     fn modules_are_declared_after_their_dependencies() {

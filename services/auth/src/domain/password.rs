@@ -137,10 +137,19 @@ mod tests {
 
     #[test]
     fn guessable_passwords_are_refused_with_the_reason() {
-        for weak in ["qwertyuiop", "aaaaaaaaaaaa", "abcdefgh123", "Summer2024!", "iloveyou12"] {
+        for weak in [
+            "qwertyuiop",
+            "aaaaaaaaaaaa",
+            "abcdefgh123",
+            "Summer2024!",
+            "iloveyou12",
+        ] {
             let err = Password::parse(weak, &[]).err();
             assert!(
-                matches!(err, Some(PasswordError::Guessable(_) | PasswordError::TooCommon)),
+                matches!(
+                    err,
+                    Some(PasswordError::Guessable(_) | PasswordError::TooCommon)
+                ),
                 "{weak}: {err:?}"
             );
         }
@@ -175,7 +184,10 @@ mod tests {
 
     #[test]
     fn length_counts_characters_not_bytes() {
-        assert_eq!(Password::parse("ééé", &[]).err(), Some(PasswordError::TooShort));
+        assert_eq!(
+            Password::parse("ééé", &[]).err(),
+            Some(PasswordError::TooShort)
+        );
         assert!(Password::parse("Zébrûle éclat", &[]).is_ok());
     }
 }

@@ -80,7 +80,7 @@ impl Drop for PrivateRedis {
 const TRUST_LOCALHOST: (&str, &str) = ("FREEDUMB_TRUSTED_PROXIES", "[127.0.0.1]");
 
 /// A failed REST login of a fresh email from `client`.
-async fn failed_login(gw: SocketAddr, client: &str) -> (u16, serde_json::Value) {
+async fn failed_login(gw: SocketAddr, client: &str) -> (u16, http::HeaderMap, serde_json::Value) {
     use http_body_util::BodyExt as _;
     let mut sender = crate::helpers::http1_sender(gw).await;
     let email = format!("nobody-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -93,6 +93,7 @@ async fn failed_login(gw: SocketAddr, client: &str) -> (u16, serde_json::Value) 
         .expect("request");
     let response = sender.send_request(request).await.expect("send");
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let bytes = response
         .into_body()
         .collect()
@@ -101,6 +102,7 @@ async fn failed_login(gw: SocketAddr, client: &str) -> (u16, serde_json::Value) 
         .to_bytes();
     (
         status,
+        headers,
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
 }
@@ -163,8 +165,12 @@ async fn with_redis_down_sign_ins_stay_limited_auth_is_unavailable_and_all_recov
     let client = "2001:db8:77::1";
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let (status, body) = failed_login(gw, client).await;
+        let (status, headers, body) = failed_login(gw, client).await;
         if status == 503 {
+            assert_eq!(
+                headers["retry-after"], "1",
+                "Retry-After from the RetryInfo"
+            );
             assert_eq!(body["code"], 14, "{body}");
             let retry = body["details"]
                 .as_array()

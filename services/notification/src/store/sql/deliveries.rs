@@ -231,7 +231,8 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
 );
 
 freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> DeliveryStore for SqlStore<DB>]
-    #[tracing::instrument(skip_all)]
+    // Polled: a span at info would be a trace per poll.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn claim_deliveries(
         &self,
         token: Uuid,
