@@ -1,6 +1,9 @@
 //! Auth's configuration: the `[auth]` section (`FREEDUMB_AUTH__*`).
 
 use freedumb_kit::config::{Section, TokenConfig, setting};
+use std::path::PathBuf;
+
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 /// Token lifetimes, key rotation and password hashing costs. The token
@@ -28,6 +31,18 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// argon2id parallelism (at least 1).
     pub argon2_parallelism: u32,
+    /// The key encryption key that seals the signing keys at rest: base64
+    /// of 32 random bytes (`openssl rand -base64 32`). Unset: stored as PEM.
+    #[serde(serialize_with = "freedumb_kit::config::ser_secret_opt")]
+    pub key_encryption_key: Option<SecretString>,
+    /// The same, read from a file (a mounted secret).
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// The key encryption key being rotated out: keys sealed with it still
+    /// open, and are sealed again with the current one at start.
+    #[serde(serialize_with = "freedumb_kit::config::ser_secret_opt")]
+    pub previous_key_encryption_key: Option<SecretString>,
+    /// The same, read from a file.
+    pub previous_key_encryption_key_file: Option<PathBuf>,
 }
 
 impl Default for AuthConfig {
@@ -40,6 +55,10 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+            key_encryption_key: None,
+            key_encryption_key_file: None,
+            previous_key_encryption_key: None,
+            previous_key_encryption_key_file: None,
         }
     }
 }

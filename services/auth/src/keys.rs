@@ -17,6 +17,7 @@ use freedumb_kit::auth::{ACCESS_TOKEN_TYPE, AccessClaims, KeySource, SIGNING_ALG
 use freedumb_proto::auth::JsonWebKey;
 use jsonwebtoken::{EncodingKey, Header};
 
+use crate::kek::KeyWrap;
 use crate::store::{AuthStore, SigningKeyRecord};
 
 /// The key currently used for signing.
@@ -36,19 +37,58 @@ pub struct SigningKeys {
     active: RwLock<Option<ActiveKey>>,
     /// One caller at a time loads or makes a key.
     loading: tokio::sync::Mutex<()>,
+    /// Seals the private keys at rest.
+    wrap: KeyWrap,
 }
 
 impl SigningKeys {
-    /// Keys kept in `store`, rotated per `config`.
-    pub fn new(store: Arc<dyn AuthStore>, config: &AuthConfig) -> Self {
+    /// Keys kept in `store`, rotated and sealed per `config`.
+    pub fn new(store: Arc<dyn AuthStore>, config: &AuthConfig) -> anyhow::Result<Self> {
         let secs = freedumb_kit::time::seconds;
-        Self {
+        Ok(Self {
             store,
             rotation: secs(config.key_rotation_secs),
             overlap: secs(config.token.access_ttl_secs + config.token.leeway_secs),
             active: RwLock::new(None),
             loading: tokio::sync::Mutex::new(()),
+            wrap: KeyWrap::from_config(config)?,
+        })
+    }
+
+    /// Seals every live key under the current key encryption key (after a
+    /// KEK is set or rotated; a no-op when all are), checking that each
+    /// opens. Returns how many were sealed again. Run at start: a key that
+    /// does not open fails the start, naming the setting to fix.
+    pub async fn reseal(&self) -> anyhow::Result<usize> {
+        let mut resealed = 0;
+        for record in self
+            .store
+            .list_signing_keys(freedumb_kit::time::now())
+            .await?
+        {
+            let pem = self.wrap.open(&record.kid, &record.private_key_pem)?;
+            if self.wrap.is_current(&record.private_key_pem) {
+                continue;
+            }
+            let sealed = self.wrap.seal(&record.kid, &pem)?;
+            // Another replica may reseal the same key: the first one wins,
+            // and both results open.
+            if self
+                .store
+                .replace_signing_key_secret(&record.kid, &record.private_key_pem, &sealed)
+                .await?
+            {
+                resealed += 1;
+            }
         }
+        if resealed > 0 {
+            tracing::info!(
+                keys = resealed,
+                sealed = self.wrap.is_on(),
+                "signing keys sealed again"
+            );
+        }
+        Ok(resealed)
     }
 
     /// Signs `claims` as an access token.
@@ -100,24 +140,26 @@ impl SigningKeys {
         }
         // Another replica may have made a key already.
         let stored = self.store.list_signing_keys(now).await?;
-        let record = match stored.into_iter().find(|k| k.retire_time > now) {
-            Some(record) => record,
+        let (record, pem) = match stored.into_iter().find(|k| k.retire_time > now) {
+            Some(record) => {
+                let pem = self.wrap.open(&record.kid, &record.private_key_pem)?;
+                (record, pem)
+            }
             None => {
-                let record = tokio::task::spawn_blocking({
+                let mut record = tokio::task::spawn_blocking({
                     let (rotation, overlap) = (self.rotation, self.overlap);
                     move || generate(now, rotation, overlap)
                 })
                 .await??;
+                let pem = std::mem::take(&mut record.private_key_pem);
+                record.private_key_pem = self.wrap.seal(&record.kid, &pem)?;
                 self.store.create_signing_key(&record).await?;
-                tracing::info!(kid = %record.kid, "new token signing key");
-                record
+                tracing::info!(kid = %record.kid, sealed = self.wrap.is_on(), "new token signing key");
+                (record, pem)
             }
         };
         let key = ActiveKey {
-            key: Arc::new(
-                EncodingKey::from_rsa_pem(record.private_key_pem.as_bytes())
-                    .context("stored signing key")?,
-            ),
+            key: Arc::new(EncodingKey::from_rsa_pem(pem.as_bytes()).context("stored signing key")?),
             kid: record.kid,
             retire_time: record.retire_time,
         };
@@ -189,7 +231,8 @@ mod tests {
         auth: &AuthConfig,
     ) -> (Arc<SigningKeys>, freedumb_kit::testing::TestDatabase) {
         let test = freedumb_kit::testing::sqlite_database(crate::NAME, &crate::MIGRATIONS).await;
-        let keys = Arc::new(SigningKeys::new(crate::store::for_database(&test.db), auth));
+        let keys =
+            Arc::new(SigningKeys::new(crate::store::for_database(&test.db), auth).expect("keys"));
         (keys, test)
     }
 

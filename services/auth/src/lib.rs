@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod hashing;
+pub mod kek;
 pub mod keys;
 pub mod outbox;
 pub mod revocations;
@@ -75,7 +76,7 @@ pub fn build(
         wake.clone(),
         std::time::Duration::from_secs(1),
     );
-    let keys = Arc::new(SigningKeys::new(store.clone(), &section));
+    let keys = Arc::new(SigningKeys::new(store.clone(), &section)?);
     let revocation_sync = revocations::RevocationSync::new(
         store.clone(),
         state.revocations.clone(),

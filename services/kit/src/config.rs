@@ -477,7 +477,12 @@ fn de_networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::
         .collect()
 }
 
-fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+/// Serializes an optional secret as `[redacted]` (for `serialize_with` in
+/// domain sections holding secrets).
+pub fn ser_secret_opt<S: serde::Serializer>(
+    v: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     // Only the defaults are ever serialized (and they hold no secret); a
     // configured secret must never end up in a dump or a log.
     match v {

@@ -387,6 +387,12 @@ fn init_auth(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
         let auth = freedumb_auth::build(&w.config, &db, &w.state, bus).context("starting auth")?;
         let relay = auth.relay;
         w.background("auth outbox relay", |stop| relay.run(stop));
+        // Signing keys sealed under the current key encryption key (a key
+        // that does not open stops the start here, naming the setting).
+        auth.keys
+            .reseal()
+            .await
+            .context("sealing the signing keys under the current key encryption key")?;
         // Verifiers must not trust a revocation list that lost entries
         // (an in-process one starts empty with every restart).
         match auth.revocation_sync.restore().await {

@@ -247,4 +247,12 @@ pub trait AuthStore: Send + Sync + 'static {
     ) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Adds a signing key.
     async fn create_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// Replaces the stored private key of `kid` by `new` if it is still
+    /// `old`; false when it was not (another replica replaced it).
+    async fn replace_signing_key_secret(
+        &self,
+        kid: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError>;
 }

@@ -424,6 +424,25 @@ freedumb_kit::sql_impl!(
         .map_err(map_duplicate("signing key"))?;
         Ok(())
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn replace_signing_key_secret(
+        &self,
+        kid: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let replaced: Option<(String,)> = sqlx::query_as(
+            "UPDATE signing_keys SET private_key_pem = $3 \
+             WHERE kid = $1 AND private_key_pem = $2 RETURNING kid",
+        )
+        .bind(kid.to_owned())
+        .bind(old.to_owned())
+        .bind(new.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(replaced.is_some())
+    }
 );
 
 // Steps shared by several store methods, run on one connection (usually

@@ -15,6 +15,7 @@ mod gateway;
 mod grpcurl;
 mod helpers;
 mod investment;
+mod key_encryption;
 mod ledger;
 mod ledger_backends;
 mod ledger_support;
