@@ -265,6 +265,10 @@ else:
         problems.append(f"expected one ledger server span of LedgerService/ListAccounts under "
                         f"the gateway's span, found {len(ledger)}")
     else:
+        status = str(ledger[0]["attrs"].get("rpc.grpc.status_code", ""))
+        if status != "0":
+            problems.append(f"the ledger's span carries rpc.grpc.status_code {status or 'none'}, "
+                            f"not 0 (OK): {show(ledger[0])}")
         db = [s for s in descendants(ledger[0]) if is_db(s)]
         if not db:
             problems.append("no database span (db.system, or freedumb_ledger::store::sql::*) "

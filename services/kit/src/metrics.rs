@@ -255,6 +255,8 @@ where
         let mut call = Call::start(method);
         let future = self.inner.call(req);
         Box::pin(async move {
+            // The request's `grpc.request` span (this runs inside it).
+            call.span = tracing::Span::current();
             match future.await {
                 Ok(response) => {
                     // A trailers-only response (how tonic answers every unary
@@ -280,6 +282,8 @@ struct Call {
     method: String,
     started: Instant,
     code: Option<tonic::Code>,
+    /// Where the status is recorded for the trace.
+    span: tracing::Span,
 }
 
 impl Call {
@@ -290,6 +294,7 @@ impl Call {
             method,
             started: Instant::now(),
             code: None,
+            span: tracing::Span::none(),
         }
     }
 
@@ -310,7 +315,26 @@ impl Drop for Call {
         metrics::histogram!("grpc_server_handling_seconds", "method" => self.method.clone())
             .record(self.started.elapsed().as_secs_f64());
         metrics::gauge!("grpc_server_in_flight", "method" => self.method.clone()).decrement(1.0);
+        self.span.record("rpc.grpc.status_code", code as i32);
+        if is_server_error(code) {
+            self.span.record("otel.status_code", "ERROR");
+        }
     }
+}
+
+/// Whether `code` marks a server span as failed (OpenTelemetry's gRPC
+/// conventions): the server's faults, not the client's (an
+/// INVALID_ARGUMENT or NOT_FOUND is a correct answer).
+fn is_server_error(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unknown
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Unimplemented
+            | tonic::Code::Internal
+            | tonic::Code::Unavailable
+            | tonic::Code::DataLoss
+    )
 }
 
 pin_project_lite::pin_project! {

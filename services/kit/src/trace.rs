@@ -60,6 +60,10 @@ where
             otel.kind = "server",
             rpc.system = "grpc",
             rpc.method = %req.uri().path(),
+            http.request.method = %req.method(),
+            // Recorded when the status is known (the metrics layer reads it).
+            rpc.grpc.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
             trace_id = tracing::field::Empty,
             span_id = tracing::field::Empty,
         );
