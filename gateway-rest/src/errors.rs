@@ -44,6 +44,10 @@ pub(crate) enum GatewayError {
         path: String,
         allowed: Vec<Method>,
     },
+    /// An authenticated route called without a bearer token (checked
+    /// before the request is read, as the document's `security` says; the
+    /// service verifies the token itself).
+    MissingToken,
     /// The request cannot become the RPC's message.
     InvalidRequest(transcode::BadRequest),
     /// The body is longer than `limit` bytes.
@@ -72,6 +76,7 @@ impl GatewayError {
         match self {
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MissingToken => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -100,6 +105,12 @@ impl GatewayError {
             } => tonic::Status::new(
                 Code::Unimplemented,
                 format!("{method} is not allowed on {path}; use {}", join(&allowed)),
+            ),
+            Self::MissingToken => with_reason(
+                Code::Unauthenticated,
+                "missing bearer token in the authorization header".to_owned(),
+                ErrorReason::InvalidToken,
+                [],
             ),
             Self::InvalidRequest(bad) => {
                 let message = format!("invalid {}: {}", bad.field, bad.description);

@@ -16,6 +16,7 @@ mod errors;
 mod gateway;
 pub mod limits;
 pub mod openapi;
+mod openapi_links;
 pub mod percent;
 mod proxy;
 pub mod routes;

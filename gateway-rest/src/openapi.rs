@@ -21,6 +21,9 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
+    // Schemas derived from a message: (message, fields left out, keep the
+    // `required` list).
+    let mut derived: BTreeMap<String, (MessageDescriptor, Vec<String>, bool)> = BTreeMap::new();
     wanted.insert("google.rpc.Status".into());
     for route in routes {
         let input = route.rpc.input();
@@ -34,8 +37,15 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
         let mut parameters: Vec<Value> = path_fields
             .iter()
             .map(|field| {
-                let schema = field_at(&input, field)
+                let mut schema = field_at(&input, field)
                     .map_or_else(|| json!({"type": "string"}), |f| scalar_schema(&f));
+                // Every id in a path is a UUID (the services say NOT_FOUND
+                // for any other text only after parsing it as one).
+                if (field == "id" || field.ends_with("_id") || field.ends_with(".id"))
+                    && schema["type"] == "string"
+                {
+                    schema["format"] = json!("uuid");
+                }
                 json!({ "name": parameter_name(field), "in": "path", "required": true, "schema": schema })
             })
             .collect();
@@ -57,7 +67,8 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
         let operation_id = if *n == 1 { base } else { format!("{base}{n}") };
         let file = output.full_name() == crate::routes::HTTP_BODY;
         let content = if file {
-            json!({ "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } })
+            // The file's own type (text/csv, application/pdf, …).
+            json!({ "*/*": { "schema": { "type": "string", "format": "binary" } } })
         } else {
             let media = if route.rpc.is_server_streaming() {
                 "application/x-ndjson"
@@ -83,17 +94,33 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
                 }
             }
         });
+        if route.is_public() {
+            operation["security"] = json!([]);
+        }
         if !file {
             wanted.insert(output.full_name().to_owned());
         }
         match route.body.as_str() {
             "" => {}
             "*" => {
+                // The fields the path fills are not the body's.
+                let bound: Vec<String> = path_fields
+                    .iter()
+                    .filter(|f| !f.contains('.'))
+                    .cloned()
+                    .collect();
+                let schema = if bound.is_empty() {
+                    wanted.insert(input.full_name().to_owned());
+                    reference(input.full_name())
+                } else {
+                    let name = format!("{}.Body", input.full_name());
+                    derived.insert(name.clone(), (input.clone(), bound, true));
+                    reference(&name)
+                };
                 operation["requestBody"] = json!({
                     "required": route.body_required(),
-                    "content": { "application/json": { "schema": reference(input.full_name()) } }
+                    "content": { "application/json": { "schema": schema } }
                 });
-                wanted.insert(input.full_name().to_owned());
             }
             _ if route.upload_field().is_some() => {
                 operation["requestBody"] = json!({
@@ -113,7 +140,18 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             }
             field => {
                 if let Some(f) = input.get_field_by_name(field) {
-                    let schema = field_schema(&f, &mut wanted);
+                    // An update names its fields in the mask: none of the
+                    // resource's required fields is required in its body.
+                    let schema = match f.kind() {
+                        Kind::Message(m)
+                            if !f.is_list() && !m.full_name().starts_with("google.") =>
+                        {
+                            let name = format!("{}.Update", m.full_name());
+                            derived.insert(name.clone(), (m, Vec::new(), false));
+                            reference(&name)
+                        }
+                        _ => field_schema(&f, &mut wanted),
+                    };
                     operation["requestBody"] = json!({
                         "required": true,
                         "content": { "application/json": { "schema": schema } }
@@ -131,6 +169,36 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             .insert(route.method.as_str().to_lowercase(), operation);
     }
     let mut schemas = Map::new();
+    for (name, (message, omit, keep_required)) in &derived {
+        let mut schema = message_schema(message, &mut wanted);
+        if let Some(properties) = schema["properties"].as_object_mut() {
+            for field in omit {
+                if let Some(f) = message.get_field_by_name(field) {
+                    properties.remove(f.json_name());
+                }
+            }
+        }
+        let omitted: Vec<String> = omit
+            .iter()
+            .filter_map(|f| message.get_field_by_name(f))
+            .map(|f| f.json_name().to_owned())
+            .collect();
+        match schema.as_object_mut() {
+            Some(object) if !keep_required => {
+                object.remove("required");
+            }
+            Some(object) => {
+                if let Some(Value::Array(required)) = object.get_mut("required") {
+                    required.retain(|r| !omitted.iter().any(|o| r == o));
+                    if required.is_empty() {
+                        object.remove("required");
+                    }
+                }
+            }
+            None => {}
+        }
+        schemas.insert(name.clone(), schema);
+    }
     let mut done = BTreeSet::new();
     while let Some(name) = wanted.iter().find(|n| !done.contains(*n)).cloned() {
         done.insert(name.clone());
@@ -140,7 +208,7 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             wanted.extend(more);
         }
     }
-    json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "FREEDUMB API",
@@ -153,7 +221,9 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } }
         },
         "security": [{ "bearer": [] }]
-    })
+    });
+    crate::openapi_links::add_links_to_document(&mut document);
+    document
 }
 
 /// The template with `{field=pattern}` reduced to `{field}`.
@@ -221,11 +291,16 @@ fn query_parameters(field: &FieldDescriptor, prefix: &str) -> Vec<Value> {
                 .collect()
         }
         _ => {
-            let schema = if field.is_list() {
+            let mut schema = if field.is_list() {
                 json!({ "type": "array", "items": scalar_schema(field) })
             } else {
                 scalar_schema(field)
             };
+            if field.name() == "page_size" {
+                // What every list takes (crate::page in the kit).
+                schema["minimum"] = json!(0);
+                schema["maximum"] = json!(1000);
+            }
             vec![json!({ "name": name, "in": "query", "required": false, "schema": schema })]
         }
     }

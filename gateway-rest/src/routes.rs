@@ -229,6 +229,11 @@ impl Route {
         }
     }
 
+    /// Whether the RPC is callable without an access token.
+    pub fn is_public(&self) -> bool {
+        freedumb_proto::PUBLIC_METHODS.contains(&self.grpc_path().as_str())
+    }
+
     /// `/package.Service/Method`.
     pub fn grpc_path(&self) -> String {
         format!(

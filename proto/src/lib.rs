@@ -5,6 +5,15 @@
 
 pub mod codec;
 
+/// The gRPC methods callable without an access token (auth answers them;
+/// the OpenAPI document marks their routes `security: []`).
+pub const PUBLIC_METHODS: [&str; 4] = [
+    "/freedumb.auth.v1.AuthService/Register",
+    "/freedumb.auth.v1.AuthService/Login",
+    "/freedumb.auth.v1.AuthService/Refresh",
+    "/freedumb.auth.v1.AuthService/GetJwks",
+];
+
 /// The encoded `google.protobuf.FileDescriptorSet` of every contract,
 /// including imports and source comments.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -37,6 +37,9 @@ pub struct Call {
 /// Transcodes `call`, calls the service and transcodes its reply.
 pub async fn handle(gateway: &Gateway, call: Call) -> Result<Response, GatewayError> {
     let (route, variables) = find_route(&gateway.routes, &call.method, call.uri.path())?;
+    if !call.headers.contains_key(http::header::AUTHORIZATION) && !route.is_public() {
+        return Err(GatewayError::MissingToken);
+    }
     let message = if route.upload_field().is_some() {
         let file = upload::file(&call.headers, call.body.clone()).await?;
         transcode::upload(route, &variables, call.uri.query(), file)
@@ -93,9 +96,17 @@ fn find_route<'a>(
     path: &str,
 ) -> Result<(&'a Route, Variables), GatewayError> {
     let mut allowed = Vec::new();
-    // The routes come with custom verbs first (`Gateway::assemble`).
+    // The routes come with custom verbs first (`Gateway::assemble`). Once a
+    // route with a verb has the path (`/v1/accounts/7:archive`), a route
+    // without one must not take the verb into its last variable: the
+    // answer is 405 with the verb route's method.
+    let mut verb_matched = false;
     for route in routes {
+        if verb_matched && route.template.verb.is_none() {
+            break;
+        }
         if let Some(variables) = route.template.captures(path) {
+            verb_matched |= route.template.verb.is_some();
             if route.method == method {
                 return Ok((route, variables));
             }

@@ -131,6 +131,7 @@ async fn an_empty_body_where_the_document_requires_one_is_a_400_on_body() {
             .method(method)
             .uri(path)
             .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, "Bearer a.b.c")
             .body(Body::empty())
             .expect("request");
         let (status, _, body) = send(&router, request).await;
@@ -180,4 +181,33 @@ fn the_document_requires_a_body_exactly_where_the_gateway_does() {
         }
     }
     assert!(optional > 0, "some bodies are optional (LogoutAll, …)");
+}
+
+#[tokio::test]
+async fn an_authenticated_route_without_a_token_is_a_401_before_its_body_is_read() {
+    let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
+    let request =
+        Request::patch("/v1/accounts/0190b7c4-0000-7000-8000-000000000001?updateMask=name")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"openingBalance":{"amountMinor":""}}"#))
+            .expect("request");
+    let (status, _, body) = send(&router, request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_status_shape(&body);
+    assert_eq!(body["code"], tonic::Code::Unauthenticated as i32);
+}
+
+#[tokio::test]
+async fn a_custom_verb_called_with_another_method_is_a_405_not_an_id() {
+    let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
+    let (status, headers, body) = send(
+        &router,
+        get(
+            "/v1/accounts/0190b7c4-0000-7000-8000-000000000001:archive",
+            Some("a.b.c"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(headers[header::ALLOW], "POST");
 }

@@ -1,6 +1,7 @@
 //! Tests of the whole edge through `Gateway::router` (see `harness`).
 
 mod error_bodies;
+mod fuzz;
 mod harness;
 mod percent_escapes;
 mod rate_limit_keys;

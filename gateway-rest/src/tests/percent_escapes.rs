@@ -11,7 +11,7 @@ use crate::{GatewayConfig, routes, transcode};
 
 async fn rejected_field(path: &str) -> String {
     let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
-    let (status, _, body) = send(&router, get(path, None)).await;
+    let (status, _, body) = send(&router, get(path, Some("a.b.c"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
     let violation = &body["details"][0]["fieldViolations"][0];
     assert_eq!(

@@ -50,7 +50,8 @@ async fn a_reply_that_does_not_decode_is_a_json_502_with_the_trace_id_not_the_ca
 async fn a_streamed_reply_that_does_not_decode_ends_the_stream_with_an_error_line() {
     let router = Arc::new(gateway_with_services_replying(&b"\x0a\x05\x01"[..])).router();
 
-    let (status, headers, body) = send_raw(&router, get("/v1/transactions:watch", None)).await;
+    let (status, headers, body) =
+        send_raw(&router, get("/v1/transactions:watch", Some("a.b.c"))).await;
     let text = String::from_utf8_lossy(&body);
 
     assert_eq!(status, StatusCode::OK);

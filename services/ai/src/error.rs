@@ -24,6 +24,9 @@ pub enum AiError {
     /// The ledger could not be reached; retrying may pass.
     #[error("the ledger is unavailable")]
     LedgerUnavailable,
+    /// The ledger refused the caller's token: the session ended meanwhile.
+    #[error("the session has ended")]
+    SessionEnded,
     /// The answer took longer than it may.
     #[error("{0}")]
     DeadlineExceeded(&'static str),
@@ -55,6 +58,7 @@ impl From<PeerError> for AiError {
         match e {
             PeerError::InvalidArgument(v) => Self::InvalidArgument(v),
             PeerError::Unavailable => Self::LedgerUnavailable,
+            PeerError::SessionEnded => Self::SessionEnded,
             PeerError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
@@ -79,6 +83,7 @@ impl From<AiError> for Status {
                 error::status(Code::ResourceExhausted, ErrorReason::LimitReached, why)
             }
             AiError::LedgerUnavailable => error::peer_unavailable("the ledger"),
+            AiError::SessionEnded => freedumb_kit::peer::session_ended(),
             AiError::DeadlineExceeded(why) => {
                 error::status(Code::DeadlineExceeded, ErrorReason::Unavailable, why)
             }

@@ -23,6 +23,9 @@ pub enum AnalyticsError {
     /// The ledger could not be reached; retrying may pass.
     #[error("the ledger is unavailable")]
     LedgerUnavailable,
+    /// The ledger refused the caller's token: the session ended meanwhile.
+    #[error("the session has ended")]
+    SessionEnded,
     /// The database failed in a way that may pass when retried.
     #[error("transient database failure: {0:?}")]
     Transient(Transient),
@@ -51,6 +54,7 @@ impl From<PeerError> for AnalyticsError {
         match e {
             PeerError::InvalidArgument(v) => Self::InvalidArgument(v),
             PeerError::Unavailable => Self::LedgerUnavailable,
+            PeerError::SessionEnded => Self::SessionEnded,
             PeerError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
@@ -73,6 +77,7 @@ impl From<AnalyticsError> for Status {
             AnalyticsError::NotFound(what) => error::not_found(what),
             AnalyticsError::FailedPrecondition(why) => error::failed_precondition(why),
             AnalyticsError::LedgerUnavailable => error::peer_unavailable("the ledger"),
+            AnalyticsError::SessionEnded => freedumb_kit::peer::session_ended(),
             AnalyticsError::Transient(kind) => error::transient(kind),
             AnalyticsError::Unexpected(cause) => error::internal(&cause),
         }

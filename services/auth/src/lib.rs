@@ -38,12 +38,7 @@ pub static MIGRATIONS: Migrations = Migrations {
 };
 
 /// The methods callable without an access token.
-pub const PUBLIC_METHODS: [&str; 4] = [
-    "/freedumb.auth.v1.AuthService/Register",
-    "/freedumb.auth.v1.AuthService/Login",
-    "/freedumb.auth.v1.AuthService/Refresh",
-    "/freedumb.auth.v1.AuthService/GetJwks",
-];
+pub use freedumb_proto::PUBLIC_METHODS;
 
 /// A ready-to-serve auth service.
 pub struct Auth {

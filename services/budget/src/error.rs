@@ -22,6 +22,9 @@ pub enum BudgetError {
     /// The ledger could not be reached; retrying may pass.
     #[error("the ledger is unavailable")]
     LedgerUnavailable,
+    /// The ledger refused the caller's token: the session ended meanwhile.
+    #[error("the session has ended")]
+    SessionEnded,
     /// The database failed in a way that may pass when retried.
     #[error("transient database failure: {0:?}")]
     Transient(Transient),
@@ -51,6 +54,7 @@ impl From<crate::peer::PeerError> for BudgetError {
         match e {
             PeerError::InvalidArgument(v) => Self::InvalidArgument(v),
             PeerError::Unavailable => Self::LedgerUnavailable,
+            PeerError::SessionEnded => Self::SessionEnded,
             PeerError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
@@ -73,6 +77,7 @@ impl From<BudgetError> for Status {
             BudgetError::NotFound(what) => error::not_found(what),
             BudgetError::FailedPrecondition(why) => error::failed_precondition(why),
             BudgetError::LedgerUnavailable => error::peer_unavailable("the ledger"),
+            BudgetError::SessionEnded => freedumb_kit::peer::session_ended(),
             BudgetError::Transient(kind) => error::transient(kind),
             BudgetError::Unexpected(cause) => error::internal(&cause),
         }

@@ -30,6 +30,9 @@ pub enum InvestmentError {
     /// The ledger could not be reached; retrying may pass.
     #[error("the ledger is unavailable")]
     LedgerUnavailable,
+    /// The ledger refused the caller's token: the session ended meanwhile.
+    #[error("the session has ended")]
+    SessionEnded,
     /// The database failed in a way that may pass when retried.
     #[error("transient database failure: {0:?}")]
     Transient(Transient),
@@ -58,6 +61,7 @@ impl From<PeerError> for InvestmentError {
         match e {
             PeerError::InvalidArgument(v) => Self::InvalidArgument(v),
             PeerError::Unavailable => Self::LedgerUnavailable,
+            PeerError::SessionEnded => Self::SessionEnded,
             PeerError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
@@ -94,6 +98,7 @@ impl From<InvestmentError> for Status {
             }
             InvestmentError::FailedPrecondition(why) => error::failed_precondition(why),
             InvestmentError::LedgerUnavailable => error::peer_unavailable("the ledger"),
+            InvestmentError::SessionEnded => freedumb_kit::peer::session_ended(),
             InvestmentError::Transient(kind) => error::transient(kind),
             InvestmentError::Unexpected(cause) => error::internal(&cause),
         }

@@ -23,9 +23,22 @@ pub enum PeerError {
     /// The ledger could not be reached; retrying may pass.
     #[error("the ledger is unavailable")]
     Unavailable,
+    /// The peer refused the caller's token: the session ended meanwhile.
+    #[error("the session has ended")]
+    SessionEnded,
     /// Anything unexpected: logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// UNAUTHENTICATED: the caller's session ended while the call went on (a
+/// peer refused the token it passed on).
+pub fn session_ended() -> tonic::Status {
+    error::status(
+        tonic::Code::Unauthenticated,
+        freedumb_proto::common::ErrorReason::InvalidToken,
+        "the session has ended; sign in again",
+    )
 }
 
 impl From<PeerError> for tonic::Status {
@@ -33,6 +46,7 @@ impl From<PeerError> for tonic::Status {
         match e {
             PeerError::InvalidArgument(v) => error::invalid_argument(v),
             PeerError::Unavailable => error::peer_unavailable("the ledger"),
+            PeerError::SessionEnded => session_ended(),
             PeerError::Unexpected(cause) => error::internal(&cause),
         }
     }
@@ -257,6 +271,9 @@ pub fn failed(peer: &str, status: tonic::Status) -> PeerError {
             tracing::warn!(peer, code = ?status.code(), message = status.message(), "a peer is unavailable");
             PeerError::Unavailable
         }
+        // The caller's token, passed on, was refused: its session ended
+        // during the call (a logout racing it). The caller's problem.
+        Code::Unauthenticated => PeerError::SessionEnded,
         _ => PeerError::Unexpected(anyhow::anyhow!(
             "{peer} answered {:?}: {}",
             status.code(),

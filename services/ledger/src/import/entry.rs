@@ -91,6 +91,8 @@ pub fn clean(text: &str, max: usize) -> String {
     }
     if out.chars().count() > max {
         out = out.chars().take(max).collect();
+        // A cut between two words must not leave the space.
+        out.truncate(out.trim_end().len());
     }
     out
 }

@@ -31,6 +31,8 @@ mod columns;
 pub mod encoding;
 pub mod entry;
 mod fingerprint;
+#[cfg(test)]
+mod fuzz_tests;
 mod mt940;
 mod ofx;
 mod options;

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Schemathesis against the REST gateway: every operation of the served
+# /openapi.json, authenticated, with every check and the stateful phase (it
+# follows the document's links: create an account, then read, update and
+# archive it by the id it got back).
+#
+#   deploy/scripts/schemathesis.sh [--long] [FREEDUMB_BINARY]
+#
+# FREEDUMB_BINARY defaults to FREEDUMB_BIN, else the newest freedumb build
+# (deploy/scripts/lib/freedumb-bin.sh). Needs curl, jq, python3 and
+# Schemathesis (pip install schemathesis==4.32.5; .ci/run installs it).
+#
+# 1. Starts `freedumb serve --target all` on free loopback ports with SQLite
+#    in a temporary directory (no Postgres or Redis), its rate limits raised
+#    for the drill (FREEDUMB_GATEWAY__AUTH_PER_MINUTE and __USER_PER_MINUTE:
+#    Schemathesis sends thousands of requests a minute from one address and
+#    one user; the limiter's own 429 stays covered by the gateway's tests).
+# 2. Signs up two users over REST (POST /v1/auth:register).
+# 3. Runs `schemathesis run` on http://127.0.0.1:PORT/openapi.json with all
+#    checks and the phases examples, coverage, fuzzing and stateful. The
+#    users are a Web Fuzzing Commons auth file: Schemathesis logs in itself
+#    (POST /v1/auth:login), logs in again every 5 minutes (access tokens last
+#    15) and on a 401 (a fuzzed logout or logout-all revokes the session).
+#    Every request goes as the first user; the second is its peer, whose
+#    requests for the first one's objects must fail
+#    (object_level_authorization). The watches (NDJSON server streams that
+#    stay open while idle) are read up to their first message by
+#    deploy/scripts/lib/schemathesis_hooks.py, which Schemathesis loads.
+#
+# positive_data_acceptance is left out unless SCHEMATHESIS_ALL_CHECKS=1 (the
+# comment at its use says why).
+#
+# Fails (non-zero) on any failure or error Schemathesis reports; its output
+# says which check failed and gives the curl command that reproduces each.
+# The reports (JUnit XML, NDJSON events with every request and response, a
+# pytest file of the failures) are kept in SCHEMATHESIS_REPORT_DIR when set.
+# SCHEMATHESIS_SCHEMA=FILE tests the running gateway against another
+# document (e.g. an edited openapi.json, before a binary serves it).
+#
+# Time: about 15 s to start, then SCHEMATHESIS_MAX_TIME seconds (default 180,
+# as in CI; the phases repeat until it is spent); --long runs
+# SCHEMATHESIS_LONG_TIME seconds (default 1800) with more examples per
+# operation. SCHEMATHESIS_SEED makes a run repeatable; SCHEMATHESIS_WORKERS
+# (default 2) sets concurrency.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+fail() { printf 'schemathesis: FAILED: %s\n' "$*" >&2; exit 1; }
+say() { printf 'schemathesis: %s\n' "$*"; }
+
+long=false
+bin_arg=""
+for arg in "$@"; do
+  case "$arg" in
+    --long) long=true ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) fail "unknown option $arg (--long, --help)" ;;
+    *) bin_arg=$arg ;;
+  esac
+done
+
+# shellcheck source=deploy/scripts/lib/freedumb-bin.sh
+. "$here/lib/freedumb-bin.sh"
+bin=${bin_arg:-$(find_freedumb_bin "$root")}
+[ -n "$bin" ] && [ -x "$bin" ] || fail "no freedumb binary: build it (cargo build) or pass its path"
+for tool in curl jq python3 schemathesis; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is required (schemathesis: pip install schemathesis==4.32.5)"
+done
+
+if $long; then
+  max_time=${SCHEMATHESIS_LONG_TIME:-1800}
+  max_examples=${SCHEMATHESIS_LONG_EXAMPLES:-200}
+else
+  max_time=${SCHEMATHESIS_MAX_TIME:-180}
+  max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-20}
+fi
+workers=${SCHEMATHESIS_WORKERS:-2}
+
+tmp=$(mktemp -d)
+freedumb_pid=""
+cleanup() {
+  local status=$?
+  if [ -n "$freedumb_pid" ]; then
+    kill "$freedumb_pid" 2>/dev/null || true
+    wait "$freedumb_pid" 2>/dev/null || true
+  fi
+  if [ "$status" != 0 ] && [ -s "$tmp/freedumb.log" ]; then
+    printf -- '--- the last lines of freedumb.log\n' >&2
+    tail -n 30 "$tmp/freedumb.log" >&2
+  fi
+  if [ -n "${SCHEMATHESIS_REPORT_DIR:-}" ] && [ -d "$tmp/report" ]; then
+    mkdir -p "$SCHEMATHESIS_REPORT_DIR"
+    cp -R "$tmp/report/." "$SCHEMATHESIS_REPORT_DIR/"
+    cp "$tmp/freedumb.log" "$SCHEMATHESIS_REPORT_DIR/" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Three free loopback ports, held until all are chosen so that they differ.
+read -r grpc_port admin_port gateway_port < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+for s in socks:
+    s.close()
+')
+
+say "starting $bin (REST $gateway_port, gRPC $grpc_port, admin $admin_port; SQLite in $tmp/data)"
+mkdir -p "$tmp/data"
+# A clean environment: no DATABASE_URL, REDIS_URL or stray FREEDUMB_* setting.
+env -i PATH="$PATH" HOME="$tmp" \
+  FREEDUMB_DATA_DIR="$tmp/data" \
+  FREEDUMB_GRPC_ADDR="127.0.0.1:$grpc_port" \
+  FREEDUMB_ADMIN_ADDR="127.0.0.1:$admin_port" \
+  FREEDUMB_GATEWAY_ADDR="127.0.0.1:$gateway_port" \
+  FREEDUMB_GATEWAY__AUTH_PER_MINUTE=1000000 \
+  FREEDUMB_GATEWAY__USER_PER_MINUTE=1000000 \
+  FREEDUMB_LOG_FORMAT=json FREEDUMB_LOG_FILTER=warn \
+  "$bin" serve --target all >"$tmp/freedumb.log" 2>&1 &
+freedumb_pid=$!
+for ((i = 0; i < 480; i++)); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/ready" 2>/dev/null && break
+  kill -0 "$freedumb_pid" 2>/dev/null || fail "freedumb exited before it was ready"
+  sleep 0.25
+done
+curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/ready" || fail "freedumb was not ready within 120 s"
+api="http://127.0.0.1:$gateway_port"
+say "freedumb is ready"
+
+# Two users, signed up over REST; Schemathesis logs them in itself.
+users=()
+for name in owner peer; do
+  email="schemathesis-$name-$$-$RANDOM@freedumb.invalid"
+  password="schemathesis $name passphrase $RANDOM$RANDOM$RANDOM"
+  body=$(jq -cn --arg email "$email" --arg password "$password" '{email: $email, password: $password}')
+  curl -fsS -o /dev/null "$api/v1/auth:register" -H 'content-type: application/json' -d "$body" \
+    || fail "sign-up of $email through the gateway failed"
+  users+=("$(jq -cn --arg name "$name" --arg email "$email" --arg password "$password" '{
+    name: $name,
+    loginEndpointAuth: {
+      endpoint: "/v1/auth:login",
+      verb: "POST",
+      contentType: "application/json",
+      payloadUserPwd: {username: $email, usernameField: "email", password: $password, passwordField: "password"},
+      token: {extractFrom: "body", extractSelector: "/tokens/accessToken", sendIn: "header",
+              sendName: "Authorization", sendTemplate: "Bearer {token}"}
+    }
+  }')")
+done
+printf '%s\n' "${users[@]}" | jq -s '{schemaVersion: "0.2.0", auth: .}' >"$tmp/auth.json"
+say "signed up the users owner and peer"
+
+cat >"$tmp/schemathesis.toml" <<EOF
+# Written by deploy/scripts/schemathesis.sh.
+workers = $workers
+max-time = $max_time
+request-timeout = 20
+# Nothing kept between runs: no project cache in the working directory.
+[cache]
+enabled = false
+
+[auth.wfc]
+path = "$tmp/auth.json"
+user = "owner"
+peers = ["owner", "peer"]
+refresh_interval = 300
+
+[generation]
+max-examples = $max_examples
+# No example database (Hypothesis's .hypothesis/ in the working directory).
+database = "none"
+
+# A page token is opaque: only one the server issued is valid (AIP-158;
+# anything else is INVALID_ARGUMENT), so none can be generated as valid
+# data: every list starts at its first page.
+[parameters]
+"query.pageToken" = ""
+
+# The watches (server streams, NDJSON) stay open while idle: the hooks file
+# reads one message or stops after this long without one.
+[[operations]]
+include-path-regex = ':watch\$'
+request-timeout = 3
+
+[phases]
+stateful.enabled = true
+EOF
+
+# SCHEMATHESIS_SCHEMA: another document (a file) to test the running gateway
+# with, e.g. a changed openapi.json before the binary that serves it is built.
+location="$api/openapi.json"
+location_args=()
+if [ -n "${SCHEMATHESIS_SCHEMA:-}" ]; then
+  location=$(realpath "$SCHEMATHESIS_SCHEMA")
+  location_args=(--url "$api")
+fi
+seed_args=()
+[ -z "${SCHEMATHESIS_SEED:-}" ] || seed_args=(--seed "$SCHEMATHESIS_SEED")
+# positive_data_acceptance (ST202, "schema-valid request rejected") is left
+# out unless SCHEMATHESIS_ALL_CHECKS=1: the document does not yet state every
+# rule the services enforce (required fields that proto3 cannot mark, string
+# formats such as ISO 4217 codes and decimal amounts, one-of fields, the
+# fields an update mask may name), so a request valid by the document can
+# still be a correct 400. Every other check runs, the negative ones
+# included: a request the document calls invalid must be refused.
+exclude_args=(--exclude-checks positive_data_acceptance)
+checks_said="every check but positive_data_acceptance"
+if [ "${SCHEMATHESIS_ALL_CHECKS:-}" = 1 ]; then
+  exclude_args=()
+  checks_said="all checks"
+fi
+say "$(schemathesis --version): $checks_said, phases examples, coverage, fuzzing, stateful; at most $max_time s"
+started=$SECONDS
+status=0
+(cd "$tmp" && PYTHONDONTWRITEBYTECODE=1 SCHEMATHESIS_HOOKS="$here/lib/schemathesis_hooks.py" \
+  schemathesis --config-file "$tmp/schemathesis.toml" --no-color run "$location" "${location_args[@]}" \
+  --checks all "${exclude_args[@]}" \
+  --phases examples,coverage,fuzzing,stateful \
+  --report junit,ndjson,pytest --report-dir "$tmp/report" \
+  "${seed_args[@]}") || status=$?
+say "schemathesis ran $((SECONDS - started)) s"
+kill -0 "$freedumb_pid" 2>/dev/null || fail "freedumb exited during the run"
+[ "$status" = 0 ] || fail "Schemathesis reported failures or errors (exit status $status; the curl commands above reproduce them)"
+say "passed: no failure and no error"
