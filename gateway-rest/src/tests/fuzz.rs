@@ -488,10 +488,7 @@ fn path_text() -> BoxedStrategy<String> {
 /// A path for `template`: its literals, each `*` or `**` one segment from
 /// `values` percent-encoded; and the still encoded and the decoded value of
 /// each variable.
-fn path_for(
-    template: &Template,
-    values: &[String],
-) -> (String, Pairs, Pairs) {
+fn path_for(template: &Template, values: &[String]) -> (String, Pairs, Pairs) {
     let mut encoded = Vec::new();
     let mut decoded = Vec::new();
     for (segment, value) in template.segments.iter().zip(values) {
@@ -1180,10 +1177,7 @@ fn uri_safe(text: &str, extra: &[char]) -> String {
 /// The route the gateway picks for `method` on `path` (custom verbs first;
 /// once a verb route has the path, no route without a verb takes it), or
 /// whether routes with other methods have the path (405) or none (404).
-fn find_route(
-    method: &Method,
-    path: &str,
-) -> Result<(&'static Route, Pairs), bool> {
+fn find_route(method: &Method, path: &str) -> Result<(&'static Route, Pairs), bool> {
     let mut allowed = false;
     let mut verb_matched = false;
     for route in &CORPUS.routes {
