@@ -51,43 +51,12 @@ rotel=$(python3 -c 'import pathlib, rotel; print(pathlib.Path(rotel.__file__).pa
   || fail "rotel is required: python3 -m pip install rotel==0.0.1a15"
 [ -x "$rotel" ] || fail "the rotel package has no agent at $rotel"
 
-tmp=$(mktemp -d)
-freedumb_pid=""
-rotel_pid=""
-cleanup() {
-  local status=$?
-  for pid in "$freedumb_pid" "$rotel_pid"; do
-    [ -n "$pid" ] || continue
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "$freedumb_pid" "$rotel_pid"; do
-    [ -n "$pid" ] || continue
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$status" != 0 ]; then
-    for log in freedumb rotel; do
-      if [ -s "$tmp/$log.log" ]; then
-        printf -- '--- the last lines of %s.log\n' "$log" >&2
-        tail -n 20 "$tmp/$log.log" >&2
-      fi
-    done
-  fi
-  rm -rf "$tmp"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=deploy/scripts/lib/mesh.sh
+. "$here/lib/mesh.sh"
+mesh_prepare
+mesh_failure_logs 20 "$tmp/freedumb.log" "$tmp/rotel.log"
 
-# Five free loopback ports, held until all are chosen so that they differ.
-read -r otlp_port otlp_http_port grpc_port admin_port gateway_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(5)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks:
-    s.close()
-')
+read -r otlp_port otlp_http_port grpc_port admin_port gateway_port < <(free_ports 5)
 
 say "starting rotel $("$rotel" --version | awk '{print $2}') (OTLP/gRPC receiver on 127.0.0.1:$otlp_port)"
 # Not --daemon: the agent stays a child of this script, and the span dump
@@ -101,6 +70,7 @@ say "starting rotel $("$rotel" --version | awk '{print $2}') (OTLP/gRPC receiver
   --log-file "$tmp/rotel-agent.log" --pid-file "$tmp/rotel-agent.pid" \
   >"$tmp/rotel.spans" 2>"$tmp/rotel.log" &
 rotel_pid=$!
+mesh_track "$rotel_pid"
 for ((i = 0; ; i++)); do
   bash -c "exec 3<>/dev/tcp/127.0.0.1/$otlp_port" 2>/dev/null && break
   kill -0 "$rotel_pid" 2>/dev/null || { cat "$tmp/rotel.spans" >>"$tmp/rotel.log"; fail "rotel exited at start"; }
@@ -109,35 +79,19 @@ for ((i = 0; ; i++)); do
 done
 
 say "starting $bin (gRPC $grpc_port, admin $admin_port, REST $gateway_port; SQLite in $tmp/data)"
-mkdir -p "$tmp/data"
-# A clean environment: no DATABASE_URL, REDIS_URL or stray FREEDUMB_* setting.
-env -i PATH="$PATH" HOME="$tmp" \
-  FREEDUMB_DATA_DIR="$tmp/data" \
-  FREEDUMB_GRPC_ADDR="127.0.0.1:$grpc_port" \
-  FREEDUMB_ADMIN_ADDR="127.0.0.1:$admin_port" \
-  FREEDUMB_GATEWAY_ADDR="127.0.0.1:$gateway_port" \
-  FREEDUMB_LOG_FORMAT=json \
+mesh_serve "$bin" "$grpc_port" "$admin_port" "$gateway_port" \
   OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$otlp_port" \
-  OTEL_BSP_SCHEDULE_DELAY=100 \
-  "$bin" serve --target all >"$tmp/freedumb.log" 2>&1 &
-freedumb_pid=$!
-for ((i = 0; ; i++)); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/ready" 2>/dev/null && break
-  kill -0 "$freedumb_pid" 2>/dev/null || fail "freedumb exited before it was ready"
-  ((i < 480)) || fail "freedumb was not ready within 120 s"
-  sleep 0.25
-done
+  OTEL_BSP_SCHEDULE_DELAY=100
+mesh_wait_ready "$admin_port"
 say "FREEDUMB is ready"
 
 api="http://127.0.0.1:$gateway_port"
 email="otlp-drill-$$-$RANDOM@freedumb.invalid"
 # Random, so that no password-strength policy refuses it.
 password="otlp drill $(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
-body=$(jq -cn --arg email "$email" --arg password "$password" '{email: $email, password: $password}')
-curl -fsS -o /dev/null "$api/v1/auth:register" -H 'content-type: application/json' -d "$body" \
-  || fail "sign-up through the gateway failed"
-access=$(curl -fsS "$api/v1/auth:login" -H 'content-type: application/json' -d "$body" \
-  | jq -er '.tokens.accessToken') || fail "login through the gateway failed"
+body=$(auth_body "$email" "$password")
+sign_up "$api" "$body"
+access=$(log_in "$api" "$body")
 
 # The call under test, as the child of a client span of a fresh trace.
 read -r trace_id client_span < <(python3 -c 'import secrets; print(secrets.token_hex(16), secrets.token_hex(8))')

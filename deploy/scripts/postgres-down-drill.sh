@@ -32,6 +32,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=deploy/scripts/lib/freedumb-bin.sh
 . "$here/lib/freedumb-bin.sh"
+# shellcheck source=deploy/scripts/lib/mesh.sh
+. "$here/lib/mesh.sh"
 
 fail() { printf 'postgres-down-drill: FAILED: %s\n' "$*" >&2; exit 1; }
 say() { printf 'postgres-down-drill: %s\n' "$*"; }
@@ -69,45 +71,21 @@ if [ "$(id -u)" = 0 ]; then
   pg_owner=postgres
 fi
 
-tmp=$(mktemp -d)
+mesh_prepare
 chmod 755 "$tmp"
 pgdir="$tmp/pg"
-mkdir -p "$pgdir" "$tmp/data"
+mkdir -p "$pgdir"
 [ "$pg_owner" = "$(id -un)" ] || chown "$pg_owner" "$pgdir"
-freedumb_pid=""
-cleanup() {
-  local status=$?
-  if [ -n "$freedumb_pid" ]; then
-    kill "$freedumb_pid" 2>/dev/null || true
-    wait "$freedumb_pid" 2>/dev/null || true
-  fi
+# On exit, after freedumb has stopped.
+stop_postgres() {
   if [ -f "$pgdir/data/postmaster.pid" ]; then
     "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true
   fi
-  if [ "$status" != 0 ]; then
-    for log in "$tmp/freedumb.log" "$pgdir/postgres.log"; do
-      if [ -s "$log" ]; then
-        printf -- '--- the last lines of %s\n' "$(basename "$log")" >&2
-        tail -n 25 "$log" >&2
-      fi
-    done
-  fi
-  rm -rf "$tmp"
-  exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+mesh_exit_hook stop_postgres
+mesh_failure_logs 25 "$tmp/freedumb.log" "$pgdir/postgres.log"
 
-# Four free loopback ports, held until all are chosen so that they differ.
-read -r pg_port grpc_port admin_port gateway_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks:
-    s.close()
-')
+read -r pg_port grpc_port admin_port gateway_port < <(free_ports 4)
 
 say "creating a Postgres $("$pgbin/postgres" --version | awk '{print $3}') cluster on 127.0.0.1:$pg_port"
 "${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -U postgres --auth=trust --encoding=UTF8 --no-instructions \
@@ -129,27 +107,12 @@ chmod +x "$tmp/pg-start" "$tmp/pg-stop"
 "$tmp/pg-start" >/dev/null || fail "Postgres did not start"
 
 say "starting $bin (gRPC $grpc_port, admin $admin_port, REST $gateway_port; Postgres, no Redis)"
-env -i PATH="$PATH" HOME="$tmp" \
+mesh_serve "$bin" "$grpc_port" "$admin_port" "$gateway_port" \
   DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres" \
-  FREEDUMB_DATA_DIR="$tmp/data" \
-  FREEDUMB_GRPC_ADDR="127.0.0.1:$grpc_port" \
-  FREEDUMB_ADMIN_ADDR="127.0.0.1:$admin_port" \
-  FREEDUMB_GATEWAY_ADDR="127.0.0.1:$gateway_port" \
   FREEDUMB_GATEWAY__USER_PER_MINUTE=1000000 \
   FREEDUMB_GATEWAY__AUTH_PER_MINUTE=1000 \
-  FREEDUMB_LOG_FORMAT=json FREEDUMB_LOG_FILTER=warn \
-  "$bin" serve --target all >"$tmp/freedumb.log" 2>&1 &
-freedumb_pid=$!
-ready=false
-for _ in $(seq 1 240); do
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin_port/ready" || true)" = 200 ]; then
-    ready=true
-    break
-  fi
-  kill -0 "$freedumb_pid" 2>/dev/null || fail "freedumb exited before it was ready"
-  sleep 0.5
-done
-$ready || fail "freedumb was not ready within 120 s"
+  FREEDUMB_LOG_FILTER=warn
+mesh_wait_ready "$admin_port"
 say "FREEDUMB is ready"
 
 status=0

@@ -62,6 +62,8 @@ done
 
 # shellcheck source=deploy/scripts/lib/freedumb-bin.sh
 . "$here/lib/freedumb-bin.sh"
+# shellcheck source=deploy/scripts/lib/mesh.sh
+. "$here/lib/mesh.sh"
 bin=${bin_arg:-$(find_freedumb_bin "$root")}
 [ -n "$bin" ] && [ -x "$bin" ] || fail "no freedumb binary: build it (cargo build) or pass its path"
 for tool in curl jq python3 schemathesis; do
@@ -77,59 +79,26 @@ else
 fi
 workers=${SCHEMATHESIS_WORKERS:-2}
 
-tmp=$(mktemp -d)
-freedumb_pid=""
-cleanup() {
-  local status=$?
-  if [ -n "$freedumb_pid" ]; then
-    kill "$freedumb_pid" 2>/dev/null || true
-    wait "$freedumb_pid" 2>/dev/null || true
-  fi
-  if [ "$status" != 0 ] && [ -s "$tmp/freedumb.log" ]; then
-    printf -- '--- the last lines of freedumb.log\n' >&2
-    tail -n 30 "$tmp/freedumb.log" >&2
-  fi
+mesh_prepare
+mesh_failure_logs 30 "$tmp/freedumb.log"
+# On exit, after freedumb has stopped.
+keep_reports() {
   if [ -n "${SCHEMATHESIS_REPORT_DIR:-}" ] && [ -d "$tmp/report" ]; then
     mkdir -p "$SCHEMATHESIS_REPORT_DIR"
     cp -R "$tmp/report/." "$SCHEMATHESIS_REPORT_DIR/"
     cp "$tmp/freedumb.log" "$SCHEMATHESIS_REPORT_DIR/" 2>/dev/null || true
   fi
-  rm -rf "$tmp"
-  exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+mesh_exit_hook keep_reports
 
-# Three free loopback ports, held until all are chosen so that they differ.
-read -r grpc_port admin_port gateway_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks:
-    s.close()
-')
+read -r grpc_port admin_port gateway_port < <(free_ports 3)
 
 say "starting $bin (REST $gateway_port, gRPC $grpc_port, admin $admin_port; SQLite in $tmp/data)"
-mkdir -p "$tmp/data"
-# A clean environment: no DATABASE_URL, REDIS_URL or stray FREEDUMB_* setting.
-env -i PATH="$PATH" HOME="$tmp" \
-  FREEDUMB_DATA_DIR="$tmp/data" \
-  FREEDUMB_GRPC_ADDR="127.0.0.1:$grpc_port" \
-  FREEDUMB_ADMIN_ADDR="127.0.0.1:$admin_port" \
-  FREEDUMB_GATEWAY_ADDR="127.0.0.1:$gateway_port" \
+mesh_serve "$bin" "$grpc_port" "$admin_port" "$gateway_port" \
   FREEDUMB_GATEWAY__AUTH_PER_MINUTE=1000000 \
   FREEDUMB_GATEWAY__USER_PER_MINUTE=1000000 \
-  FREEDUMB_LOG_FORMAT=json FREEDUMB_LOG_FILTER=warn \
-  "$bin" serve --target all >"$tmp/freedumb.log" 2>&1 &
-freedumb_pid=$!
-for ((i = 0; i < 480; i++)); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/ready" 2>/dev/null && break
-  kill -0 "$freedumb_pid" 2>/dev/null || fail "freedumb exited before it was ready"
-  sleep 0.25
-done
-curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/ready" || fail "freedumb was not ready within 120 s"
+  FREEDUMB_LOG_FILTER=warn
+mesh_wait_ready "$admin_port"
 api="http://127.0.0.1:$gateway_port"
 say "freedumb is ready"
 
@@ -138,9 +107,7 @@ users=()
 for name in owner peer; do
   email="schemathesis-$name-$$-$RANDOM@freedumb.invalid"
   password="schemathesis $name passphrase $RANDOM$RANDOM$RANDOM"
-  body=$(jq -cn --arg email "$email" --arg password "$password" '{email: $email, password: $password}')
-  curl -fsS -o /dev/null "$api/v1/auth:register" -H 'content-type: application/json' -d "$body" \
-    || fail "sign-up of $email through the gateway failed"
+  sign_up "$api" "$(auth_body "$email" "$password")"
   users+=("$(jq -cn --arg name "$name" --arg email "$email" --arg password "$password" '{
     name: $name,
     loginEndpointAuth: {

@@ -49,67 +49,16 @@ if ! command -v prometheus >/dev/null 2>&1; then
   fi
 fi
 
-tmp=$(mktemp -d)
-freedumb_pid=""
-prometheus_pid=""
-cleanup() {
-  local status=$?
-  for pid in "$prometheus_pid" "$freedumb_pid"; do
-    [ -n "$pid" ] || continue
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "$prometheus_pid" "$freedumb_pid"; do
-    [ -n "$pid" ] || continue
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$status" != 0 ]; then
-    for log in freedumb prometheus; do
-      if [ -s "$tmp/$log.log" ]; then
-        printf -- '--- the last lines of %s.log\n' "$log" >&2
-        tail -n 30 "$tmp/$log.log" >&2
-      fi
-    done
-  fi
-  rm -rf "$tmp"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=deploy/scripts/lib/mesh.sh
+. "$root/deploy/scripts/lib/mesh.sh"
+mesh_prepare
+mesh_failure_logs 30 "$tmp/freedumb.log" "$tmp/prometheus.log"
 
-# Four free loopback ports, held until all are chosen so that they differ.
-read -r grpc_port admin_port gateway_port prom_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks:
-    s.close()
-')
-
-# waits for URL to answer 2xx, for at most $2 seconds.
-wait_for() {
-  local url=$1 seconds=$2 pid=$3 name=$4 i
-  for ((i = 0; i < seconds * 4; i++)); do
-    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || fail "$name exited before $url answered"
-    sleep 0.25
-  done
-  fail "$url did not answer within $seconds s"
-}
+read -r grpc_port admin_port gateway_port prom_port < <(free_ports 4)
 
 say "starting $bin (gRPC $grpc_port, admin $admin_port, REST $gateway_port; SQLite in $tmp/data)"
-mkdir -p "$tmp/data"
-# A clean environment: no DATABASE_URL, REDIS_URL or stray FREEDUMB_* setting.
-env -i PATH="$PATH" HOME="$tmp" \
-  FREEDUMB_DATA_DIR="$tmp/data" \
-  FREEDUMB_GRPC_ADDR="127.0.0.1:$grpc_port" \
-  FREEDUMB_ADMIN_ADDR="127.0.0.1:$admin_port" \
-  FREEDUMB_GATEWAY_ADDR="127.0.0.1:$gateway_port" \
-  FREEDUMB_LOG_FORMAT=json FREEDUMB_LOG_FILTER=warn \
-  "$bin" serve --target all >"$tmp/freedumb.log" 2>&1 &
-freedumb_pid=$!
-wait_for "http://127.0.0.1:$admin_port/ready" 120 "$freedumb_pid" freedumb
+mesh_serve "$bin" "$grpc_port" "$admin_port" "$gateway_port" FREEDUMB_LOG_FILTER=warn
+mesh_wait_ready "$admin_port"
 say "FREEDUMB is ready"
 
 # The repository's rules; the SLO group is evaluated every 2 s instead of
@@ -138,8 +87,9 @@ say "starting Prometheus $(prometheus --version 2>&1 | sed -n 1p | awk '{print $
 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prometheus-data" \
   --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$tmp/prometheus.log" 2>&1 &
 prometheus_pid=$!
+mesh_track "$prometheus_pid"
 prom="http://127.0.0.1:$prom_port"
-wait_for "$prom/-/ready" 60 "$prometheus_pid" prometheus
+mesh_wait_http "$prom/-/ready" 60 "$prometheus_pid" prometheus
 
 # Prints the result vector of an instant query as JSON lines.
 query() {
@@ -166,11 +116,9 @@ say "Prometheus scrapes the admin port"
 api="http://127.0.0.1:$gateway_port"
 email="scrape-drill-$$-$RANDOM@freedumb.invalid"
 password="scrape drill passphrase $RANDOM$RANDOM"
-body=$(jq -cn --arg email "$email" --arg password "$password" '{email: $email, password: $password}')
-curl -fsS "$api/v1/auth:register" -H 'content-type: application/json' -d "$body" >"$tmp/register.json" \
-  || fail "sign-up through the gateway failed"
-access=$(curl -fsS "$api/v1/auth:login" -H 'content-type: application/json' -d "$body" \
-  | jq -er '.tokens.accessToken') || fail "login through the gateway failed"
+body=$(auth_body "$email" "$password")
+sign_up "$api" "$body"
+access=$(log_in "$api" "$body")
 curl -fsS "$api/v1/me" -H "authorization: Bearer $access" | jq -e --arg email "$email" '.user.email == $email' >/dev/null \
   || fail "GetMe through the gateway did not return the new user"
 say "signed up, logged in and read the user back through the REST gateway"
@@ -180,8 +128,7 @@ say "queried back: grpc_server_handled_total{method=\"freedumb.auth.v1.AuthServi
 
 # A counter appears at its first increment, so rates need calls after
 # Prometheus has seen it once: a second round.
-curl -fsS -o /dev/null "$api/v1/auth:login" -H 'content-type: application/json' -d "$body" \
-  || fail "the second login through the gateway failed"
+log_in "$api" "$body" >/dev/null
 for _ in 1 2 3 4 5; do
   curl -fsS -o /dev/null "$api/v1/me" -H "authorization: Bearer $access" || fail "GetMe through the gateway failed"
 done
