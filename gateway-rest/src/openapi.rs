@@ -387,8 +387,34 @@ fn message_schema(message: &MessageDescriptor, wanted: &mut BTreeSet<String>) ->
         }
         match field_behavior(&field) {
             Behavior::OutputOnly => schema["readOnly"] = Value::Bool(true),
-            Behavior::Required => required.push(Value::String(field.json_name().to_owned())),
+            Behavior::Required => {
+                required.push(Value::String(field.json_name().to_owned()));
+                // Required means set: not the empty string, not the
+                // `…_UNSPECIFIED` zero value of an enum.
+                if !field.is_list() {
+                    match field.kind() {
+                        Kind::String => schema["minLength"] = json!(1),
+                        Kind::Enum(_) => {
+                            if let Some(Value::Array(values)) = schema.get_mut("enum") {
+                                values.retain(|v| {
+                                    v.as_str().is_none_or(|v| !v.ends_with("_UNSPECIFIED"))
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
             Behavior::Other => {}
+        }
+        // The proto3 JSON mapping reads `null` as "not set": say so for
+        // every field a request may leave out (a required one left null is
+        // refused as missing).
+        if !matches!(field_behavior(&field), Behavior::Required) {
+            if schema.get("$ref").is_some() {
+                schema = json!({ "allOf": [schema] });
+            }
+            schema["nullable"] = Value::Bool(true);
         }
         properties.insert(field.json_name().to_owned(), schema);
     }
