@@ -407,15 +407,6 @@ fn message_schema(message: &MessageDescriptor, wanted: &mut BTreeSet<String>) ->
             }
             Behavior::Other => {}
         }
-        // The proto3 JSON mapping reads `null` as "not set": say so for
-        // every field a request may leave out (a required one left null is
-        // refused as missing).
-        if !matches!(field_behavior(&field), Behavior::Required) {
-            if schema.get("$ref").is_some() {
-                schema = json!({ "allOf": [schema] });
-            }
-            schema["nullable"] = Value::Bool(true);
-        }
         properties.insert(field.json_name().to_owned(), schema);
     }
     let mut schema = json!({ "type": "object", "properties": properties });

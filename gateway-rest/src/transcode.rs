@@ -144,8 +144,43 @@ fn parse_body(body: &[u8]) -> Result<Value, BadRequest> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| BadRequest::new("body", format!("malformed JSON: {e}")))
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| BadRequest::new("body", format!("malformed JSON: {e}")))?;
+    match first_null(&value, "") {
+        Some(path) => Err(BadRequest::new(
+            if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path
+            },
+            "null is not a value here: leave the field out",
+        )),
+        None => Ok(value),
+    }
+}
+
+/// The path of the first `null` in `value` (`""` for `value` itself), if
+/// any. The document types no field as nullable (no contract has a
+/// `google.protobuf.Value`), so a `null` is refused rather than read as
+/// "unset" the way the proto3 JSON mapping would: the document and the
+/// gateway agree.
+fn first_null(value: &Value, at: &str) -> Option<String> {
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        Value::Null => Some(at.to_owned()),
+        Value::Object(map) => map.iter().find_map(|(k, v)| first_null(v, &join(k))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| first_null(v, &format!("{at}[{i}]"))),
+        _ => None,
+    }
 }
 
 /// Sets the field at dotted `path` (proto or JSON names) to `raw`, typed by

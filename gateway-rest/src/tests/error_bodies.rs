@@ -211,3 +211,21 @@ async fn a_custom_verb_called_with_another_method_is_a_405_not_an_id() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
     assert_eq!(headers[header::ALLOW], "POST");
 }
+
+#[tokio::test]
+async fn a_null_in_a_body_is_a_400_naming_the_field() {
+    let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
+    let request = Request::post("/v1/categories")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, "Bearer a.b.c")
+        .body(Body::from(
+            r#"{"kind":"CATEGORY_KIND_INCOME","name":"x","parentId":null}"#,
+        ))
+        .expect("request");
+    let (status, _, body) = send(&router, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["details"][0]["fieldViolations"][0]["field"],
+        "parentId"
+    );
+}
