@@ -226,20 +226,22 @@ for spec in "${endpoints[@]}"; do
     [ -n "$outcome" ] || continue
     echo "  notification deliveries $outcome: $(metric_sum "$m" notification_deliveries_total "outcome=$outcome")"
   done < <(label_values "$m" notification_deliveries_total outcome)
-  # Lag gauges (deploy/monitoring/pending-metrics.yml), when the release
-  # exports them; --database and --redis read the same figures directly.
+  # Dependency and lag gauges (a release that lacks one prints nothing for
+  # it); --database and --redis read the same figures directly.
   build=$(sed -n 's/^freedumb_build_info{\(.*\)} .*/\1/p' "$m" | sed -n 1p)
   [ -z "$build" ] || echo "  build: $build"
   while read -r metric labels value; do
     echo "  $metric{$labels}: $value"
     case "$metric" in
+      dependency_up)
+        [ "$value" = 1 ] || problem "$name: $metric{$labels}: it does not answer this process" ;;
       *_seconds)
         if awk -v v="$value" -v max="$max_age" 'BEGIN { exit !(v > max) }'; then
           problem "$name: $metric{$labels} is $value s (over $max_age s)"
         fi ;;
     esac
   done < <(awk '
-    /^(outbox_pending_events|outbox_oldest_event_age_seconds|events_consumer_lag_seconds|worker_oldest_due_seconds|worker_due_items)\{/ {
+    /^(dependency_up|outbox_pending_events|outbox_oldest_event_age_seconds|events_consumer_lag_seconds|worker_oldest_due_seconds|worker_due_items)\{/ {
       metric = substr($0, 1, index($0, "{") - 1)
       labels = substr($0, index($0, "{") + 1); labels = substr(labels, 1, index(labels, "}") - 1)
       gsub(/ /, "_", labels)

@@ -141,6 +141,7 @@ make_builder_base() {
 
 cmd_bases() {
   need podman
+  need runc "apt-get install runc: the runtime deploy/podman/containers.conf names"
   local missing=()
   local name
   for name in "$runtime_image" "$rust_image"; do
@@ -174,6 +175,7 @@ cmd_bases() {
 
 cmd_image() {
   need podman
+  need runc "apt-get install runc: the runtime deploy/podman/containers.conf names"
   need git
   local version revision created
   version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | sed -n 1p)"
@@ -216,6 +218,7 @@ free_port() {
 
 cmd_smoke() {
   need podman
+  need runc "apt-get install runc: the runtime deploy/podman/containers.conf names"
   podman image exists "$image" || die "$image is not built (deploy/scripts/image-build.sh image)"
   local grpc admin gateway name
   grpc="$(free_port "${SMOKE_GRPC_PORT:-55051}" GRPC)"

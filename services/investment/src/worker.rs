@@ -7,7 +7,7 @@
 //! record each close once (see the store's `record_closes`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{Days, NaiveDate};
 use freedumb_kit::Shutdown;
@@ -43,7 +43,8 @@ pub struct PriceWorker {
     store: Arc<dyn PriceStore>,
     provider: Arc<dyn PriceProvider>,
     settings: WorkerSettings,
-    schedule: HashMap<String, Schedule>,
+    /// Shared with the backlog report, which runs beside the rounds.
+    schedule: Mutex<HashMap<String, Schedule>>,
     cache: Option<Arc<crate::service::CloseCache>>,
 }
 
@@ -58,7 +59,7 @@ impl PriceWorker {
             store,
             provider,
             settings,
-            schedule: HashMap::new(),
+            schedule: Mutex::default(),
             cache: None,
         }
     }
@@ -71,8 +72,51 @@ impl PriceWorker {
         self
     }
 
-    /// Runs rounds until `stop`.
-    pub async fn run(mut self, stop: Shutdown) {
+    /// Runs rounds until `stop`, reporting the backlog beside them.
+    pub async fn run(self, stop: Shutdown) {
+        let backlog =
+            freedumb_kit::metrics::report_backlog("worker-investment-price", stop.clone(), || {
+                self.backlog(Instant::now(), chrono::Utc::now().timestamp_millis())
+            });
+        tokio::join!(self.rounds(stop), backlog);
+    }
+
+    /// The series due for a fetch at `now` (`now_ms` on the wall clock),
+    /// and when the first of them fell due. A series no round has fetched
+    /// yet is due from the first time it is seen here.
+    pub async fn backlog(
+        &self,
+        now: Instant,
+        now_ms: i64,
+    ) -> anyhow::Result<freedumb_kit::metrics::Backlog> {
+        let wanted = self.store.list_wanted_series().await?;
+        let mut schedule = self.schedule();
+        let (mut items, mut oldest) = (0, None::<Instant>);
+        for wanted in wanted {
+            let due = schedule
+                .entry(wanted.series)
+                .or_insert(Schedule {
+                    due: now,
+                    failures: 0,
+                })
+                .due;
+            if due <= now {
+                items += 1;
+                oldest = Some(oldest.map_or(due, |o| o.min(due)));
+            }
+        }
+        let late_ms = |due: Instant| i64::try_from((now - due).as_millis()).unwrap_or(i64::MAX);
+        Ok(freedumb_kit::metrics::Backlog {
+            items,
+            oldest_due_ms: oldest.map(|due| now_ms.saturating_sub(late_ms(due))),
+        })
+    }
+
+    fn schedule(&self) -> std::sync::MutexGuard<'_, HashMap<String, Schedule>> {
+        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn rounds(&self, stop: Shutdown) {
         // Rounds run often enough to honour the shortest wait; a series is
         // fetched only when it is due.
         let tick = self.settings.interval.min(self.settings.retry);
@@ -97,11 +141,11 @@ impl PriceWorker {
     }
 
     /// Fetches every series due at `now`, up to `today`.
-    pub async fn round(&mut self, today: NaiveDate, now: Instant) -> anyhow::Result<Round> {
+    pub async fn round(&self, today: NaiveDate, now: Instant) -> anyhow::Result<Round> {
         let mut round = Round::default();
         for wanted in self.store.list_wanted_series().await? {
             if self
-                .schedule
+                .schedule()
                 .get(&wanted.series)
                 .is_some_and(|s| s.due > now)
             {
@@ -113,7 +157,7 @@ impl PriceWorker {
                     round.recorded.inserted += recorded.inserted;
                     round.recorded.unchanged += recorded.unchanged;
                     round.recorded.revised += recorded.revised;
-                    self.schedule.insert(
+                    self.schedule().insert(
                         wanted.series,
                         Schedule {
                             due: now + self.settings.interval,
@@ -124,7 +168,7 @@ impl PriceWorker {
                 Err(e) => {
                     round.failed += 1;
                     let failures = self
-                        .schedule
+                        .schedule()
                         .get(&wanted.series)
                         .map_or(0, |s| s.failures)
                         .saturating_add(1);
@@ -145,7 +189,7 @@ impl PriceWorker {
                             "fetching closes failed"
                         ),
                     }
-                    self.schedule.insert(
+                    self.schedule().insert(
                         wanted.series,
                         Schedule {
                             due: now + wait,

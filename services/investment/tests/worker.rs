@@ -124,11 +124,24 @@ async fn garbage_is_retried_after_a_doubling_wait_and_nothing_is_stored() {
         failures: 2,
         calls: AtomicUsize::new(0),
     });
-    let mut worker = PriceWorker::new(stores.prices.clone(), provider.clone(), settings());
+    let worker = PriceWorker::new(stores.prices.clone(), provider.clone(), settings());
     let today = NaiveDate::from_ymd_opt(2024, 1, 10).expect("date");
     let t0 = Instant::now();
+    // Never fetched: due from the first time it is seen.
+    let backlog = |at: Instant, at_ms: i64| worker.backlog(at, at_ms);
+    let seen = backlog(t0, 1_000_000).await.expect("backlog");
+    assert_eq!((seen.items, seen.oldest_due_ms), (1, Some(1_000_000)));
     let first = worker.round(today, t0).await.expect("round");
     assert_eq!((first.fetched, first.failed), (0, 1));
+    // Waiting out its 30 s, then due again, and late by what is past it.
+    let waiting = backlog(t0 + Duration::from_secs(10), 1_010_000)
+        .await
+        .expect("backlog");
+    assert_eq!((waiting.items, waiting.oldest_due_ms), (0, None));
+    let late = backlog(t0 + Duration::from_secs(45), 1_045_000)
+        .await
+        .expect("backlog");
+    assert_eq!((late.items, late.oldest_due_ms), (1, Some(1_030_000)));
     assert_eq!(
         stores.prices.latest_close_day("AAPL").await.expect("read"),
         None

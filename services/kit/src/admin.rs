@@ -14,6 +14,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
+use crate::state::SharedState;
 use crate::{Database, Migrations, Shutdown};
 
 /// How long one readiness check may take before it counts as failed.
@@ -63,6 +64,8 @@ pub struct AdminState {
     shutdown: Shutdown,
     checks: Arc<Vec<Arc<dyn ReadinessCheck>>>,
     pools: Arc<Vec<(String, Database)>>,
+    /// Pinged on each scrape for `dependency_up{dependency="redis"}`.
+    shared: Option<SharedState>,
 }
 
 impl AdminState {
@@ -79,7 +82,41 @@ impl AdminState {
             shutdown,
             checks: Arc::new(checks),
             pools: Arc::new(pools),
+            shared: None,
         }
+    }
+
+    /// Also reports whether the shared state's Redis (if it has one)
+    /// answers, on each scrape.
+    #[must_use]
+    pub fn with_shared_state(mut self, shared: SharedState) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Sets `dependency_up` for each Postgres pool (`service` = its
+    /// database) and for Redis: 1 when it answered `SELECT 1` / `PING`
+    /// within the readiness check's timeout, else 0. All are asked at once.
+    async fn record_dependencies(&self) {
+        let postgres = self.pools.iter().map(|(service, db)| async move {
+            let up = tokio::time::timeout(CHECK_TIMEOUT, db.ping()).await;
+            let up = match up {
+                Ok(None) => return,
+                Ok(Some(result)) => result.is_ok(),
+                Err(_) => false,
+            };
+            crate::metrics::record_dependency("postgres", service, up);
+        });
+        let redis = async {
+            let Some(shared) = &self.shared else { return };
+            let up = match tokio::time::timeout(CHECK_TIMEOUT, shared.ping_redis()).await {
+                Ok(None) => return,
+                Ok(Some(result)) => result.is_ok(),
+                Err(_) => false,
+            };
+            crate::metrics::record_dependency("redis", "", up);
+        };
+        futures::future::join(futures::future::join_all(postgres), redis).await;
     }
 
     /// Whether every check passes now (what `/ready` and `freedumb
@@ -119,6 +156,7 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         let (size, idle, max) = db.pool_stats();
         crate::metrics::record_pool(service, size, idle, max);
     }
+    state.record_dependencies().await;
     (
         [(
             axum::http::header::CONTENT_TYPE,

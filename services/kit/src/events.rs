@@ -122,7 +122,28 @@ pub trait GroupReader: Send + 'static {
     async fn read(&mut self) -> anyhow::Result<Vec<Arc<Event>>>;
     /// Acknowledges the events the last [`read`](Self::read) returned.
     async fn ack(&mut self) -> anyhow::Result<()>;
+    /// The stream the group reads, as named to the bus.
+    fn stream(&self) -> &str;
+    /// What measures how far the group is behind, apart from the reader
+    /// (a reader busy with a batch does not delay it); `None` where a
+    /// group cannot fall behind (in process, publishing waits for every
+    /// group).
+    fn lag_probe(&self) -> Option<Arc<dyn LagProbe>> {
+        None
+    }
 }
+
+/// Measures a consumer group's lag (see [`GroupReader::lag_probe`]).
+#[async_trait]
+pub trait LagProbe: Send + Sync + 'static {
+    /// Age of the oldest event of the stream the group has not
+    /// acknowledged: delivered and pending, or not delivered yet. Zero
+    /// when the group is caught up.
+    async fn lag(&self) -> anyhow::Result<Duration>;
+}
+
+/// How often [`run_group`] measures its group's lag.
+const LAG_EVERY: Duration = Duration::from_secs(5);
 
 /// What a consumer group does with its events. It must be idempotent (an
 /// event can come twice, after a crash) and should commit a batch at once.
@@ -135,7 +156,62 @@ pub trait Handler: Send + Sync + 'static {
 /// Feeds `reader`'s events to `handler` until `stop`: acknowledged once
 /// handled, delivered again (after a growing pause) when handling fails,
 /// and set aside one by one when they fail for good (see [`Permanent`]).
+///
+/// Beside it, `events_consumer_lag_seconds{stream, group}` is measured every
+/// [`LAG_EVERY`] (always 0 for a group that cannot fall behind).
 pub async fn run_group(
+    name: &'static str,
+    reader: Box<dyn GroupReader>,
+    handler: Arc<dyn Handler>,
+    stop: crate::Shutdown,
+) {
+    let lag = metrics::gauge!(
+        "events_consumer_lag_seconds",
+        "stream" => reader.stream().to_owned(),
+        "group" => name
+    );
+    lag.set(0.0);
+    match reader.lag_probe() {
+        Some(probe) => {
+            tokio::join!(
+                consume(name, reader, handler, stop.clone()),
+                report_lag(name, probe.as_ref(), &lag, stop)
+            );
+        }
+        None => consume(name, reader, handler, stop).await,
+    }
+}
+
+/// Sets `gauge` to the group's lag every [`LAG_EVERY`] until `stop`; a
+/// measurement that fails leaves it as it was.
+async fn report_lag(
+    name: &'static str,
+    probe: &dyn LagProbe,
+    gauge: &metrics::Gauge,
+    stop: crate::Shutdown,
+) {
+    let mut tick = tokio::time::interval(LAG_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.wait() => return,
+            _ = tick.tick() => {}
+        }
+        match tokio::time::timeout(LAG_EVERY, probe.lag()).await {
+            Ok(Ok(lag)) => gauge.set(lag.as_secs_f64()),
+            Ok(Err(error)) => {
+                tracing::debug!(
+                    group = name,
+                    error = format!("{error:#}"),
+                    "measuring the consumer lag failed"
+                );
+            }
+            Err(_) => tracing::debug!(group = name, "measuring the consumer lag timed out"),
+        }
+    }
+}
+
+async fn consume(
     name: &'static str,
     mut reader: Box<dyn GroupReader>,
     handler: Arc<dyn Handler>,
@@ -299,6 +375,7 @@ struct Delivery {
 
 /// A reader of an in-process consumer group.
 struct MemoryReader {
+    stream: String,
     queue: mpsc::Receiver<Delivery>,
     pending: Option<Delivery>,
 }
@@ -326,6 +403,10 @@ impl GroupReader for MemoryReader {
             let _ = delivery.done.send(());
         }
         Ok(())
+    }
+
+    fn stream(&self) -> &str {
+        &self.stream
     }
 }
 
@@ -390,6 +471,7 @@ impl EventBus for MemoryBus {
         members.retain(|(name, _)| name != group);
         members.push((group.to_owned(), queue));
         Box::new(MemoryReader {
+            stream: stream.to_owned(),
             queue: rx,
             pending: None,
         })
@@ -534,6 +616,8 @@ impl EventBus for RedisBus {
         Box::new(RedisReader {
             start,
             client: self.client.clone(),
+            shared: self.conn.clone(),
+            name: stream.to_owned(),
             conn: None,
             stream: self.key(stream),
             group: group.to_owned(),
@@ -607,7 +691,12 @@ struct RedisReader {
     /// Where the group starts if it does not exist yet.
     start: Start,
     client: redis::Client,
+    /// The bus's shared connection, for the lag probe.
+    shared: ConnectionManager,
+    /// The stream as named to the bus.
+    name: String,
     conn: Option<redis::aio::MultiplexedConnection>,
+    /// The stream's key (with the bus's namespace).
     stream: String,
     group: String,
     /// The host's name (see [`consumer_name`]).
@@ -742,6 +831,97 @@ impl GroupReader for RedisReader {
         self.held.clear();
         Ok(())
     }
+
+    fn stream(&self) -> &str {
+        &self.name
+    }
+
+    fn lag_probe(&self) -> Option<Arc<dyn LagProbe>> {
+        Some(Arc::new(RedisLag {
+            conn: self.shared.clone(),
+            stream: self.stream.clone(),
+            group: self.group.clone(),
+        }))
+    }
+}
+
+/// The lag of a Redis consumer group, from the stream ids' millisecond
+/// times (Redis's clock, read in the same round trip): the older of the
+/// group's oldest pending entry (`XPENDING`) and the first entry after its
+/// last-delivered id (`XINFO GROUPS`, then `XRANGE`).
+struct RedisLag {
+    conn: ConnectionManager,
+    stream: String,
+    group: String,
+}
+
+#[async_trait]
+impl LagProbe for RedisLag {
+    async fn lag(&self) -> anyhow::Result<Duration> {
+        let mut conn = self.conn.clone();
+        let ((secs, micros), pending, groups): ((i64, i64), Value, Value) = redis::pipe()
+            .cmd("TIME")
+            .cmd("XPENDING")
+            .arg(&[&self.stream, &self.group])
+            .cmd("XINFO")
+            .arg(&["GROUPS", &self.stream])
+            .query_async(&mut conn)
+            .await
+            .context("XPENDING, XINFO GROUPS")?;
+        let now_ms = secs * 1000 + micros / 1000;
+        // [count, smallest id, largest id, consumers]; nil ids when none.
+        let (_, oldest_pending, _, _): (i64, Option<String>, Option<String>, Value) =
+            redis::from_owned_redis_value(pending).context("XPENDING reply")?;
+        let groups: Vec<HashMap<String, Value>> =
+            redis::from_owned_redis_value(groups).context("XINFO GROUPS reply")?;
+        let delivered = groups
+            .into_iter()
+            .find(|g| {
+                g.get("name")
+                    .and_then(|n| redis::from_redis_value::<String>(n).ok())
+                    .is_some_and(|n| n == self.group)
+            })
+            .and_then(|mut g| g.remove("last-delivered-id"))
+            .context("the consumer group does not exist yet")?;
+        let delivered: String =
+            redis::from_owned_redis_value(delivered).context("last-delivered-id")?;
+        let next: Vec<(String, Value)> = redis::cmd("XRANGE")
+            .arg(&[
+                self.stream.as_str(),
+                &format!("({delivered}"),
+                "+",
+                "COUNT",
+                "1",
+            ])
+            .query_async(&mut conn)
+            .await
+            .context("XRANGE")?;
+        let first_undelivered = next.into_iter().next().map(|(id, _)| id);
+        Ok(lag(
+            now_ms,
+            oldest_pending.as_deref(),
+            first_undelivered.as_deref(),
+        ))
+    }
+}
+
+/// How long ago the older of two stream entries was added, by their ids'
+/// millisecond part; zero for none (or ids ahead of `now_ms`).
+fn lag(now_ms: i64, oldest_pending: Option<&str>, first_undelivered: Option<&str>) -> Duration {
+    let millis = |id: &str| {
+        id.split_once('-')
+            .map_or(id, |(ms, _)| ms)
+            .parse::<i64>()
+            .ok()
+    };
+    [oldest_pending, first_undelivered]
+        .into_iter()
+        .flatten()
+        .filter_map(millis)
+        .min()
+        .map_or(Duration::ZERO, |oldest| {
+            Duration::from_millis(u64::try_from(now_ms.saturating_sub(oldest)).unwrap_or(0))
+        })
 }
 
 impl RedisReader {
@@ -879,6 +1059,23 @@ fn now_ms() -> i64 {
 mod tests {
     use super::*;
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+    #[test]
+    fn lag_is_the_age_of_the_older_entry() {
+        assert_eq!(lag(10_000, None, None), Duration::ZERO);
+        assert_eq!(lag(10_000, Some("7000-3"), None), Duration::from_secs(3));
+        assert_eq!(
+            lag(10_000, Some("7000-0"), Some("4000-12")),
+            Duration::from_secs(6)
+        );
+        assert_eq!(
+            lag(10_000, None, Some("9500-0")),
+            Duration::from_millis(500)
+        );
+        // Ahead of the clock (another server's), or unreadable: no lag.
+        assert_eq!(lag(10_000, Some("12000-0"), None), Duration::ZERO);
+        assert_eq!(lag(10_000, Some("garbage"), None), Duration::ZERO);
+    }
 
     fn sample(n: usize) -> Vec<Event> {
         (0..n)

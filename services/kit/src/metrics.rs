@@ -102,6 +102,28 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "idempotency_keys_expired_total",
         "Idempotency keys deleted after their retention, by service"
     );
+    metrics::describe_gauge!(
+        "dependency_up",
+        "1 when the dependency answered its check on this scrape (SELECT 1, PING), else 0"
+    );
+    metrics::describe_gauge!(
+        "worker_due_items",
+        "Items due and not done, by worker (measured every 15 s by the process running it)"
+    );
+    metrics::describe_gauge!(
+        "worker_oldest_due_seconds",
+        metrics::Unit::Seconds,
+        "How long the oldest item due and not done has been due, by worker (0 when none)"
+    );
+    metrics::describe_gauge!(
+        "tls_certificate_expiry_timestamp_seconds",
+        "notAfter (Unix seconds) of the certificates the gRPC listener loaded"
+    );
+    metrics::describe_gauge!(
+        "events_consumer_lag_seconds",
+        metrics::Unit::Seconds,
+        "Age of the oldest event a consumer group has not acknowledged (0 when caught up)"
+    );
     metrics::describe_counter!(
         "auth_revocation_restores_total",
         "Times auth put the sessions revoked lately back on the revocation list"
@@ -389,6 +411,70 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
         .map(tonic::Code::from_i32)
 }
 
+/// Sets `dependency_up{dependency, service}`; called on every scrape.
+pub fn record_dependency(dependency: &'static str, service: &str, up: bool) {
+    metrics::gauge!("dependency_up", "dependency" => dependency, "service" => service.to_owned())
+        .set(if up { 1.0 } else { 0.0 });
+}
+
+/// What a worker has due and not done, as `worker_due_items` and
+/// `worker_oldest_due_seconds`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Items due and not done.
+    pub items: u64,
+    /// When the oldest of them fell due (Unix milliseconds), if any.
+    pub oldest_due_ms: Option<i64>,
+}
+
+impl Backlog {
+    /// Seconds the oldest item has been due at `now_ms` (0 when none is).
+    pub fn oldest_due_seconds(&self, now_ms: i64) -> f64 {
+        self.oldest_due_ms.map_or(0.0, |due| {
+            (now_ms.saturating_sub(due)).max(0) as f64 / 1000.0
+        })
+    }
+}
+
+/// How often [`report_backlog`] measures.
+pub const BACKLOG_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Measures `worker`'s backlog with `measure` every [`BACKLOG_EVERY`] until
+/// `stop`, beside the worker (run it joined with the worker's loop, so a
+/// worker stuck in a call still has its backlog reported). A measurement
+/// that fails or takes longer than the period leaves the gauges as they
+/// were (`dependency_up` says why).
+pub async fn report_backlog<F, Fut>(worker: &'static str, stop: crate::Shutdown, measure: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<Backlog>>,
+{
+    let mut tick = tokio::time::interval(BACKLOG_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.wait() => return,
+            _ = tick.tick() => {}
+        }
+        match tokio::time::timeout(BACKLOG_EVERY, measure()).await {
+            Ok(Ok(backlog)) => {
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                metrics::gauge!("worker_due_items", "worker" => worker).set(backlog.items as f64);
+                metrics::gauge!("worker_oldest_due_seconds", "worker" => worker)
+                    .set(backlog.oldest_due_seconds(now_ms));
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(
+                    worker,
+                    error = format!("{error:#}"),
+                    "measuring the backlog failed"
+                );
+            }
+            Err(_) => tracing::debug!(worker, "measuring the backlog timed out"),
+        }
+    }
+}
+
 /// Publishes database pool gauges; called on every scrape.
 pub fn record_pool(service: &str, size: u32, idle: usize, max: u32) {
     metrics::gauge!("db_pool_max_connections", "service" => service.to_owned()).set(f64::from(max));
@@ -402,7 +488,20 @@ pub fn record_pool(service: &str, size: u32, idle: usize, max: u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::{cpu_quota, mem_total};
+    use super::{Backlog, cpu_quota, mem_total};
+
+    #[test]
+    fn the_oldest_due_item_is_timed_from_when_it_fell_due() {
+        let none = Backlog::default();
+        assert_eq!(none.oldest_due_seconds(10_000), 0.0);
+        let late = Backlog {
+            items: 3,
+            oldest_due_ms: Some(4_500),
+        };
+        assert_eq!(late.oldest_due_seconds(10_000), 5.5);
+        // Due in the future by the clock of whoever measured it: not late.
+        assert_eq!(late.oldest_due_seconds(1_000), 0.0);
+    }
 
     #[test]
     fn cgroup_and_meminfo_limits_are_read() {

@@ -72,6 +72,8 @@ pub struct SharedState {
     pub counters: Arc<dyn Counters>,
     /// Rate limits (on Redis with an in-process fallback, or in process).
     pub limiter: Arc<dyn RateLimiter>,
+    /// The Redis connection behind them, when there is one.
+    redis: Option<RedisState>,
 }
 
 impl SharedState {
@@ -83,7 +85,8 @@ impl SharedState {
                 Ok(Self {
                     limiter: Arc::new(FallbackLimiter::new(redis.limiter())),
                     revocations: Arc::new(redis.clone()),
-                    counters: Arc::new(redis),
+                    counters: Arc::new(redis.clone()),
+                    redis: Some(redis),
                 })
             }
             None => Ok(Self::in_process()),
@@ -97,6 +100,15 @@ impl SharedState {
             revocations: Arc::new(memory.clone()),
             counters: Arc::new(memory),
             limiter: Arc::new(LocalLimiter::default()),
+            redis: None,
+        }
+    }
+
+    /// Whether Redis answers a `PING` now; `None` without Redis.
+    pub async fn ping_redis(&self) -> Option<Result<(), StateUnavailable>> {
+        match &self.redis {
+            Some(redis) => Some(redis.ping().await),
+            None => None,
         }
     }
 }
@@ -203,6 +215,14 @@ impl RedisState {
         let client = redis::Client::open(url).context("parsing REDIS_URL")?;
         let conn = crate::events::connect_manager(client).await?;
         Ok(Self { conn })
+    }
+
+    /// `PING`.
+    pub async fn ping(&self) -> Result<(), StateUnavailable> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 
     /// A rate limiter on this connection.

@@ -131,6 +131,15 @@ impl Database {
         Ok(())
     }
 
+    /// Whether the database answers a query now, and which backend it is
+    /// (`Some` on Postgres; SQLite is a file, always there).
+    pub async fn ping(&self) -> Option<Result<(), sqlx::Error>> {
+        match self {
+            Self::Postgres(pool) => Some(sqlx::query("SELECT 1").execute(pool).await.map(drop)),
+            Self::Sqlite(_) => None,
+        }
+    }
+
     /// One value built from whichever pool this is, e.g. a store generic
     /// over the sqlx backend.
     pub fn with_pool<T>(

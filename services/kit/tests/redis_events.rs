@@ -103,3 +103,43 @@ async fn a_consumer_group_starts_at_the_beginning_and_keeps_what_was_not_acknowl
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].id, newest.id);
 }
+
+#[tokio::test]
+async fn a_groups_lag_is_its_oldest_event_not_acknowledged_delivered_or_not() {
+    let Some(url) = backend_url("TEST_REDIS_URL") else {
+        return;
+    };
+    let stream = format!("test:events:{}", Uuid::new_v4());
+    let bus = RedisBus::connect(&url).await.expect("connect");
+    let sent: Vec<Event> = (0..3).map(|n| event(n, "user-a")).collect();
+    bus.publish(&stream, &sent).await.expect("publish");
+    // The group exists and has read nothing.
+    let client = redis::Client::open(url.as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", &stream, "lagging", "0"])
+        .query_async(&mut conn)
+        .await
+        .expect("group");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let mut reader = bus.group(&stream, "lagging", Start::Beginning);
+    assert_eq!(reader.stream(), stream);
+    let probe = reader.lag_probe().expect("a Redis group can lag");
+    let undelivered = probe.lag().await.expect("lag");
+    assert!(
+        (Duration::from_millis(1100)..Duration::from_secs(30)).contains(&undelivered),
+        "not delivered yet: {undelivered:?}"
+    );
+    assert_eq!(reader.read().await.expect("read").len(), 3);
+    let pending = probe.lag().await.expect("lag");
+    assert!(
+        pending >= undelivered,
+        "delivered, not acknowledged: {pending:?}"
+    );
+    reader.ack().await.expect("ack");
+    assert_eq!(probe.lag().await.expect("lag"), Duration::ZERO, "caught up");
+}

@@ -33,8 +33,34 @@ impl RecurringWorker {
         Self { store, wake, poll }
     }
 
-    /// Runs passes until `shutdown`.
+    /// Runs passes until `shutdown`, reporting the backlog beside them.
     pub async fn run(self, shutdown: Shutdown) {
+        let backlog =
+            freedumb_kit::metrics::report_backlog("worker-recurring", shutdown.clone(), || {
+                self.backlog(chrono::Utc::now())
+            });
+        tokio::join!(self.passes(shutdown), backlog);
+    }
+
+    /// Rules with an occurrence due and not recorded at `now`, and when the
+    /// earliest fell due (an occurrence falls due at the start of its day,
+    /// UTC).
+    pub async fn backlog(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<freedumb_kit::metrics::Backlog> {
+        let (items, earliest) = self.store.due_backlog(now.date_naive()).await?;
+        Ok(freedumb_kit::metrics::Backlog {
+            items,
+            oldest_due_ms: earliest.map(|day| {
+                day.and_time(chrono::NaiveTime::MIN)
+                    .and_utc()
+                    .timestamp_millis()
+            }),
+        })
+    }
+
+    async fn passes(&self, shutdown: Shutdown) {
         loop {
             match self.pass(chrono::Utc::now().date_naive()).await {
                 Ok(0) => {}

@@ -198,6 +198,15 @@ async fn a_due_occurrence_is_recorded_once(stores: Stores) {
         system.list_due_rules(today, 10).await.expect("due"),
         [rule.id]
     );
+    // The worker's backlog: one rule, late since its first occurrence.
+    assert_eq!(
+        system.due_backlog(today).await.expect("backlog"),
+        (1, Some(day(2026, 1, 31)))
+    );
+    assert_eq!(
+        system.due_backlog(day(2026, 1, 30)).await.expect("backlog"),
+        (0, None)
+    );
     // Two workers race for each occurrence: exactly one records it.
     let mut dates = Vec::new();
     loop {
@@ -225,6 +234,7 @@ async fn a_due_occurrence_is_recorded_once(stores: Stores) {
         .expect("get")
         .expect("rule");
     assert_eq!(after.next_date, None, "the rule has ended");
+    assert_eq!(system.due_backlog(today).await.expect("backlog"), (0, None));
     assert!(
         system
             .list_due_rules(today, 10)

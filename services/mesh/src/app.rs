@@ -94,7 +94,7 @@ impl App {
         let mut wiring = Wiring::new(
             config.clone(),
             edge_config,
-            state,
+            state.clone(),
             shutdown.clone(),
             grpc_listener.local_addr()?,
             hosts_services,
@@ -115,7 +115,8 @@ impl App {
             .get::<crate::gateway::GatewayAddr>()
             .map(|a| a.0);
         let databases = parts.databases.iter().map(|(_, db)| db.clone()).collect();
-        let admin = AdminState::new(prometheus, shutdown.clone(), parts.checks, parts.databases);
+        let admin = AdminState::new(prometheus, shutdown.clone(), parts.checks, parts.databases)
+            .with_shared_state(state);
         tracing::info!(
             modules = ?modules.iter().map(|m| m.name).collect::<Vec<_>>(),
             services = ?parts.server.service_names(),

@@ -106,8 +106,25 @@ impl Worker {
         })
     }
 
-    /// Delivers until `stop`.
+    /// Delivers until `stop`, reporting the backlog beside it.
     pub async fn run(self, stop: Shutdown) {
+        let backlog =
+            freedumb_kit::metrics::report_backlog("worker-notification", stop.clone(), || {
+                self.backlog(chrono::Utc::now().timestamp_millis())
+            });
+        tokio::join!(self.deliver_until(stop), backlog);
+    }
+
+    /// Deliveries due at `now_ms` and not claimed.
+    pub async fn backlog(&self, now_ms: i64) -> anyhow::Result<freedumb_kit::metrics::Backlog> {
+        let (items, oldest_due_ms) = self.store.due_backlog(now_ms).await?;
+        Ok(freedumb_kit::metrics::Backlog {
+            items,
+            oldest_due_ms,
+        })
+    }
+
+    async fn deliver_until(&self, stop: Shutdown) {
         let mut backoff = Duration::from_millis(100);
         loop {
             let round = tokio::select! {

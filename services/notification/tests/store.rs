@@ -137,6 +137,15 @@ async fn concurrent_workers_claim_disjoint_deliveries_and_stale_claims_record_no
     let batch: Vec<Made> = (0..20).map(|_| made(user, hook.id, 10)).collect();
     stores.inbox.record(&batch, 1).await.expect("record");
     let now_ms = Utc::now().timestamp_millis();
+    // The worker's backlog: every delivery, due since 0.
+    assert_eq!(
+        stores
+            .deliveries
+            .due_backlog(now_ms)
+            .await
+            .expect("backlog"),
+        (200, Some(0))
+    );
     let claims: Vec<_> = (0..8)
         .map(|_| {
             let stores = stores.clone();
@@ -169,6 +178,15 @@ async fn concurrent_workers_claim_disjoint_deliveries_and_stale_claims_record_no
         (all.len(), unique.len()),
         (200, 200),
         "each delivery claimed exactly once"
+    );
+    assert_eq!(
+        stores
+            .deliveries
+            .due_backlog(now_ms)
+            .await
+            .expect("backlog"),
+        (0, None),
+        "claimed deliveries are not waiting"
     );
 
     // A claim that expired is taken over; the first worker's late result

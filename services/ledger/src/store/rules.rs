@@ -69,6 +69,10 @@ pub trait RecurringStore: Send + Sync + 'static {
     /// Rules with an occurrence due on or before `today`.
     async fn list_due_rules(&self, today: NaiveDate, limit: u32) -> Result<Vec<Uuid>, StoreError>;
 
+    /// How many rules have an occurrence due on or before `today`, and
+    /// the earliest such occurrence's date.
+    async fn due_backlog(&self, today: NaiveDate) -> Result<(u64, Option<NaiveDate>), StoreError>;
+
     /// Records the rule's next occurrence if it is due on or before
     /// `today` and nobody recorded it yet; returns the transaction
     /// recorded, if any.

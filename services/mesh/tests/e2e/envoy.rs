@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use freedumb_kit::testing::{backend_url, fresh_postgres_database};
 use freedumb_proto::auth::GetMeRequest;
 use freedumb_proto::auth::auth_service_client::AuthServiceClient;
+use freedumb_proto::ledger::WatchTransactionsRequest;
+use freedumb_proto::ledger::ledger_event::Change;
+use freedumb_proto::ledger::ledger_service_client::LedgerServiceClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::helpers::{Backends, authed, http_get, spawn_app_with};
@@ -51,6 +54,50 @@ fn render(certs: &Path, vars: &[(&str, String)]) -> String {
         "every placeholder is filled"
     );
     out
+}
+
+/// Envoy on `config`, written into `dir`.
+fn start_envoy(envoy_bin: &Path, dir: &Path, config: &str) -> Envoy {
+    let file = dir.join("envoy.yaml");
+    std::fs::write(&file, config).expect("write config");
+    Envoy(
+        Command::new(envoy_bin)
+            .args(["-c", &file.display().to_string(), "--log-level", "error"])
+            .args(["--base-id", &free_port().to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start envoy"),
+    )
+}
+
+/// Waits until the Envoy with admin port `admin` sees both service
+/// endpoints pass their gRPC health check.
+async fn wait_until_healthy(admin: u16) {
+    let admin_addr: std::net::SocketAddr = ([127, 0, 0, 1], admin).into();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let healthy = match tokio::time::timeout(Duration::from_secs(2), async {
+            let stream = tokio::net::TcpStream::connect(admin_addr).await.ok()?;
+            drop(stream);
+            Some(http_get(admin_addr, "/clusters").await.1)
+        })
+        .await
+        {
+            Ok(Some(clusters)) => clusters
+                .lines()
+                .filter(|l| l.starts_with("services::") && l.contains("health_flags::healthy"))
+                .count(),
+            _ => 0,
+        };
+        if healthy == 2 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "envoy did not see both service endpoints healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn channel(certs: &Path, port: u16) -> Channel {
@@ -126,42 +173,8 @@ async fn envoy_spreads_calls_and_rides_out_a_killed_replica() {
             ("INTERNAL_PORT", internal.to_string()),
         ],
     );
-    let file = dir.path().join("envoy.yaml");
-    std::fs::write(&file, config).expect("write config");
-    let _envoy = Envoy(
-        Command::new(envoy_bin)
-            .args(["-c", &file.display().to_string(), "--log-level", "error"])
-            .args(["--base-id", &free_port().to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start envoy"),
-    );
-    // Ready once both replicas pass their gRPC health check.
-    let admin_addr: std::net::SocketAddr = ([127, 0, 0, 1], admin).into();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let healthy = match tokio::time::timeout(Duration::from_secs(2), async {
-            let stream = tokio::net::TcpStream::connect(admin_addr).await.ok()?;
-            drop(stream);
-            Some(http_get(admin_addr, "/clusters").await.1)
-        })
-        .await
-        {
-            Ok(Some(clusters)) => clusters
-                .lines()
-                .filter(|l| l.starts_with("services::") && l.contains("health_flags::healthy"))
-                .count(),
-            _ => 0,
-        };
-        if healthy == 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "envoy did not see both replicas healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let _envoy = start_envoy(&envoy_bin, dir.path(), &config);
+    wait_until_healthy(admin).await;
 
     let mut client = AuthServiceClient::new(channel(&certs, listen).await);
     let token = client
@@ -266,5 +279,106 @@ async fn envoy_spreads_calls_and_rides_out_a_killed_replica() {
             .filter(|(at, ok)| *ok && *at > killed_at)
             .count()
             > 50
+    );
+}
+
+/// Live watches through Envoy: far more than Envoy's default circuit
+/// breaker (1,024 requests per cluster) stay open at once, and a watch
+/// quiet for longer than the stream idle timeout (shortened to 2 s here
+/// from 300 s) is not cut: the first event after the silence reaches
+/// every watcher.
+#[tokio::test]
+async fn more_watchers_than_envoys_default_limit_stay_open_through_silence() {
+    const WATCHERS: usize = 1_100;
+    const CONNECTIONS: usize = 11;
+    let Some(envoy_bin) = crate::gateway::tool("envoy") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dev_certs(&dir.path().join("certs"));
+    let app = spawn_tls(Backends::default(), &certs).await;
+    let (listen, admin) = (free_port(), free_port());
+    let port = app.grpc_addr.port().to_string();
+    let template = render(
+        &certs,
+        &[
+            ("LISTEN_PORT", listen.to_string()),
+            ("ADMIN_PORT", admin.to_string()),
+            // One replica behind both endpoints.
+            ("SERVICES_A_HOST", "127.0.0.1".into()),
+            ("SERVICES_A_PORT", port.clone()),
+            ("SERVICES_B_HOST", "127.0.0.1".into()),
+            ("SERVICES_B_PORT", port),
+            // No gateway in this test.
+            ("GATEWAY_HOST", "127.0.0.1".into()),
+            ("GATEWAY_PORT", free_port().to_string()),
+            ("INTERNAL_PORT", free_port().to_string()),
+        ],
+    );
+    let idle = "stream_idle_timeout: 300s";
+    assert_eq!(template.matches(idle).count(), 2, "both listeners set it");
+    let config = template.replace(idle, "stream_idle_timeout: 2s");
+    let _envoy = start_envoy(&envoy_bin, dir.path(), &config);
+    wait_until_healthy(admin).await;
+
+    let first = channel(&certs, listen).await;
+    let token = AuthServiceClient::new(first.clone())
+        .register(freedumb_proto::auth::RegisterRequest {
+            email: format!("watch-{}@example.com", uuid::Uuid::new_v4().simple()),
+            password: crate::helpers::PASSWORD.into(),
+        })
+        .await
+        .expect("register through envoy")
+        .into_inner()
+        .tokens
+        .expect("tokens")
+        .access_token;
+    let mut ledger = LedgerServiceClient::new(first);
+    let account = crate::ledger_support::open_account(&mut ledger, &token, "EUR", 0).await;
+
+    // The watchers, spread over a few connections.
+    let mut channels = Vec::new();
+    for _ in 0..CONNECTIONS {
+        channels.push(channel(&certs, listen).await);
+    }
+    let opened = futures::future::join_all((0..WATCHERS).map(|n| {
+        let mut client = LedgerServiceClient::new(channels[n % CONNECTIONS].clone());
+        let token = token.clone();
+        async move {
+            client
+                .watch_transactions(authed(WatchTransactionsRequest::default(), &token))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    }))
+    .await;
+    let refused = opened.iter().filter(|w| w.is_err()).count();
+    let first_error = opened.iter().find_map(|w| w.as_ref().err());
+    assert_eq!(refused, 0, "watchers refused; the first: {first_error:?}");
+    let mut watches: Vec<_> = opened.into_iter().flatten().collect();
+
+    // Silence for longer than the idle timeout, then one event.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let created = crate::ledger_support::create(
+        &mut ledger,
+        &token,
+        crate::ledger_support::new_transaction(&account, -1_250),
+    )
+    .await;
+    let received = futures::future::join_all(watches.iter_mut().map(|w| async move {
+        match tokio::time::timeout(Duration::from_secs(30), w.message()).await {
+            Ok(Ok(Some(event))) => event
+                .event
+                .and_then(|e| e.change)
+                .is_some_and(|c| matches!(c, Change::TransactionCreated(_))),
+            _ => false,
+        }
+    }))
+    .await;
+    let got = received.iter().filter(|ok| **ok).count();
+    assert_eq!(
+        got, WATCHERS,
+        "watchers that received transaction {} after the silence",
+        created.id
     );
 }

@@ -107,4 +107,36 @@ async fn only_callers_with_a_certificate_from_the_client_ca_get_in() {
             .is_err(),
     };
     assert!(refused, "plaintext calls do not reach the services");
+
+    // The certificates' expiry, for the alerts: each file's notAfter as
+    // openssl reads it.
+    let (_, metrics) = crate::helpers::http_get(app.admin_addr, "/metrics").await;
+    for (certificate, file) in [("server", "server.pem"), ("client_ca", "ca.pem")] {
+        let series =
+            format!(r#"tls_certificate_expiry_timestamp_seconds{{certificate="{certificate}"}}"#);
+        let reported = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str())?.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {series}:\n{metrics}"));
+        assert_eq!(
+            reported,
+            not_after(&ours.join(file)) as f64,
+            "{certificate}"
+        );
+    }
+}
+
+/// A certificate's notAfter (Unix seconds), read by openssl.
+fn not_after(pem: &Path) -> i64 {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"])
+        .arg(pem)
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let date = text.trim().trim_start_matches("notAfter=");
+    chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M:%SZ")
+        .unwrap_or_else(|e| panic!("{date}: {e}"))
+        .and_utc()
+        .timestamp()
 }

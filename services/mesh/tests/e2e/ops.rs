@@ -31,6 +31,19 @@ async fn admin_serves_health_readiness_and_metrics() {
             "metrics lack {needle}:\n{metrics}"
         );
     }
+    // In process, a consumer group never lags; the workers report their
+    // backlogs from the start.
+    for series in [
+        r#"events_consumer_lag_seconds{stream="freedumb.ledger.v1.events",group="budget"}"#,
+        r#"worker_due_items{worker="worker-recurring"}"#,
+        r#"worker_oldest_due_seconds{worker="worker-notification"}"#,
+        r#"worker_due_items{worker="worker-investment-price"}"#,
+    ] {
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok());
+        assert_eq!(value, Some(0.0), "{series}:\n{metrics}");
+    }
 }
 
 #[tokio::test]

@@ -156,8 +156,11 @@ async fn with_redis_down_sign_ins_stay_limited_auth_is_unavailable_and_all_recov
     let gw = app.gateway_addr.expect("gateway");
     let registered = app.register().await;
     let token = registered.tokens.clone().expect("tokens").access_token;
+    // Each scrape asks Redis (no Postgres here: SQLite has no such gauge).
+    assert_eq!(metric(app.admin_addr, "dependency_up").await, Some(1.0));
 
     redis.kill();
+    assert_eq!(metric(app.admin_addr, "dependency_up").await, Some(0.0));
 
     // Sign-in routes: auth cannot count attempts, so it answers
     // UNAVAILABLE (503), never INTERNAL; and the gateway keeps limiting
@@ -234,6 +237,7 @@ async fn with_redis_down_sign_ins_stay_limited_auth_is_unavailable_and_all_recov
         metric(app.admin_addr, "ratelimit_shared_up").await,
         Some(1.0)
     );
+    assert_eq!(metric(app.admin_addr, "dependency_up").await, Some(1.0));
 }
 
 #[tokio::test]

@@ -288,6 +288,10 @@ pub trait InboxStore: Send + Sync + 'static {
 /// The delivery worker's work, across users.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync + 'static {
+    /// How many deliveries are due at `now_ms` and not claimed, and the
+    /// earliest time one of them fell due (Unix milliseconds).
+    async fn due_backlog(&self, now_ms: i64) -> Result<(u64, Option<i64>), StoreError>;
+
     /// Claims up to `limit` due deliveries until `claim_until_ms`.
     async fn claim_deliveries(
         &self,

@@ -213,6 +213,18 @@ sql_store!(
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    #[tracing::instrument(skip_all, level = "debug")]
+    async fn due_backlog(&self, today: NaiveDate) -> Result<(u64, Option<NaiveDate>), StoreError> {
+        let (count, earliest): (i64, Option<NaiveDate>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(next_date) FROM recurring_rules \
+             WHERE next_date IS NOT NULL AND next_date <= $1",
+        )
+        .bind(today)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((u64::try_from(count).unwrap_or(0), earliest))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn record_next_occurrence(
         &self,

@@ -231,6 +231,19 @@ freedumb_kit::sql_impl!([impl<DB> SqlStore<DB>]
 );
 
 freedumb_kit::sql_impl!([#[async_trait::async_trait] impl<DB> DeliveryStore for SqlStore<DB>]
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn due_backlog(&self, now_ms: i64) -> Result<(u64, Option<i64>), StoreError> {
+        let (count, earliest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(next_attempt_ms) FROM deliveries \
+             WHERE state = $1 AND next_attempt_ms <= $2 AND claim_until_ms < $2",
+        )
+        .bind(DeliveryState::Pending.as_str().to_owned())
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((u64::try_from(count).unwrap_or(0), earliest))
+    }
+
     // Polled: a span at info would be a trace per poll.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn claim_deliveries(
