@@ -617,9 +617,9 @@ impl EventBus for RedisBus {
             start,
             client: self.client.clone(),
             shared: self.conn.clone(),
-            name: stream.to_owned(),
+            stream: stream.to_owned(),
             conn: None,
-            stream: self.key(stream),
+            key: self.key(stream),
             group: group.to_owned(),
             consumer: consumer_name(),
             held: Vec::new(),
@@ -694,10 +694,10 @@ struct RedisReader {
     /// The bus's shared connection, for the lag probe.
     shared: ConnectionManager,
     /// The stream as named to the bus.
-    name: String,
+    stream: String,
     conn: Option<redis::aio::MultiplexedConnection>,
     /// The stream's key (with the bus's namespace).
-    stream: String,
+    key: String,
     group: String,
     /// The host's name (see [`consumer_name`]).
     consumer: String,
@@ -730,7 +730,7 @@ impl RedisReader {
             Start::Latest => "$",
         };
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg(&["CREATE", &self.stream, &self.group, from, "MKSTREAM"])
+            .arg(&["CREATE", &self.key, &self.group, from, "MKSTREAM"])
             .query_async(&mut conn)
             .await;
         match created {
@@ -765,7 +765,7 @@ impl RedisReader {
         if block {
             cmd.arg("BLOCK").arg(READ_WAIT.as_millis() as u64);
         }
-        cmd.arg(&["STREAMS", &self.stream, from]);
+        cmd.arg(&["STREAMS", &self.key, from]);
         let reply: Value = cmd.query_async(conn).await.context("XREADGROUP")?;
         let streams: Vec<(Value, Value)> =
             redis::from_owned_redis_value(reply).context("XREADGROUP reply")?;
@@ -783,7 +783,7 @@ impl RedisReader {
     ) -> anyhow::Result<Vec<Entry>> {
         let idle = CLAIM_IDLE.as_millis() as u64;
         let reply: Value = redis::cmd("XAUTOCLAIM")
-            .arg(&[&self.stream, &self.group, &self.consumer])
+            .arg(&[&self.key, &self.group, &self.consumer])
             .arg(idle)
             .arg(&self.claim_cursor)
             .arg("COUNT")
@@ -823,7 +823,7 @@ impl GroupReader for RedisReader {
         }
         let mut conn = self.connection().await?;
         let _: i64 = redis::cmd("XACK")
-            .arg(&[&self.stream, &self.group])
+            .arg(&[&self.key, &self.group])
             .arg(&self.held)
             .query_async(&mut conn)
             .await
@@ -833,13 +833,13 @@ impl GroupReader for RedisReader {
     }
 
     fn stream(&self) -> &str {
-        &self.name
+        &self.stream
     }
 
     fn lag_probe(&self) -> Option<Arc<dyn LagProbe>> {
         Some(Arc::new(RedisLag {
             conn: self.shared.clone(),
-            stream: self.stream.clone(),
+            key: self.key.clone(),
             group: self.group.clone(),
         }))
     }
@@ -851,7 +851,8 @@ impl GroupReader for RedisReader {
 /// last-delivered id (`XINFO GROUPS`, then `XRANGE`).
 struct RedisLag {
     conn: ConnectionManager,
-    stream: String,
+    /// The stream's key.
+    key: String,
     group: String,
 }
 
@@ -862,9 +863,9 @@ impl LagProbe for RedisLag {
         let ((secs, micros), pending, groups): ((i64, i64), Value, Value) = redis::pipe()
             .cmd("TIME")
             .cmd("XPENDING")
-            .arg(&[&self.stream, &self.group])
+            .arg(&[&self.key, &self.group])
             .cmd("XINFO")
-            .arg(&["GROUPS", &self.stream])
+            .arg(&["GROUPS", &self.key])
             .query_async(&mut conn)
             .await
             .context("XPENDING, XINFO GROUPS")?;
@@ -887,7 +888,7 @@ impl LagProbe for RedisLag {
             redis::from_owned_redis_value(delivered).context("last-delivered-id")?;
         let next: Vec<(String, Value)> = redis::cmd("XRANGE")
             .arg(&[
-                self.stream.as_str(),
+                self.key.as_str(),
                 &format!("({delivered}"),
                 "+",
                 "COUNT",

@@ -104,11 +104,11 @@ mod tests {
     fn expiry_is_read_from_the_leaf_or_the_earliest() {
         let bundle = format!("{LONG}{SHORT}");
         assert_eq!(
-            not_after(bundle.as_bytes(), Expiry::Leaf).unwrap(),
+            not_after(bundle.as_bytes(), Expiry::Leaf).expect("leaf"),
             2_019_686_400
         );
         assert_eq!(
-            not_after(bundle.as_bytes(), Expiry::Earliest).unwrap(),
+            not_after(bundle.as_bytes(), Expiry::Earliest).expect("earliest"),
             1_893_456_000
         );
         assert!(not_after(b"not a certificate", Expiry::Leaf).is_err());
