@@ -43,8 +43,12 @@ pub struct PriceWorker {
     store: Arc<dyn PriceStore>,
     provider: Arc<dyn PriceProvider>,
     settings: WorkerSettings,
-    /// Shared with the backlog report, which runs beside the rounds.
+    /// Shared with the backlog report, which runs beside the rounds and
+    /// only reads it.
     schedule: Mutex<HashMap<String, Schedule>>,
+    /// When the backlog report first saw each series no round has
+    /// scheduled yet (the report's own; the rounds never read it).
+    first_seen: Mutex<HashMap<String, Instant>>,
     cache: Option<Arc<crate::service::CloseCache>>,
 }
 
@@ -60,6 +64,7 @@ impl PriceWorker {
             provider,
             settings,
             schedule: Mutex::default(),
+            first_seen: Mutex::default(),
             cache: None,
         }
     }
@@ -90,16 +95,18 @@ impl PriceWorker {
         now_ms: i64,
     ) -> anyhow::Result<freedumb_kit::metrics::Backlog> {
         let wanted = self.store.list_wanted_series().await?;
-        let mut schedule = self.schedule();
+        let schedule = self.schedule();
+        let mut first_seen = self
+            .first_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        first_seen.retain(|series, _| !schedule.contains_key(series));
         let (mut items, mut oldest) = (0, None::<Instant>);
         for wanted in wanted {
-            let due = schedule
-                .entry(wanted.series)
-                .or_insert(Schedule {
-                    due: now,
-                    failures: 0,
-                })
-                .due;
+            let due = match schedule.get(&wanted.series) {
+                Some(s) => s.due,
+                None => *first_seen.entry(wanted.series).or_insert(now),
+            };
             if due <= now {
                 items += 1;
                 oldest = Some(oldest.map_or(due, |o| o.min(due)));

@@ -97,13 +97,21 @@ impl AdminState {
     /// Sets `dependency_up` for each Postgres pool (`service` = its
     /// database) and for Redis: 1 when it answered `SELECT 1` / `PING`
     /// within the readiness check's timeout, else 0. All are asked at once.
+    /// A pool whose every connection is busy cannot ask in time, which says
+    /// nothing of Postgres: its gauge is left as it was.
     async fn record_dependencies(&self) {
         let postgres = self.pools.iter().map(|(service, db)| async move {
-            let up = tokio::time::timeout(CHECK_TIMEOUT, db.ping()).await;
-            let up = match up {
-                Ok(None) => return,
-                Ok(Some(result)) => result.is_ok(),
-                Err(_) => false,
+            let up = match tokio::time::timeout(CHECK_TIMEOUT, db.ping()).await {
+                Ok(None) | Ok(Some(Err(sqlx::Error::PoolTimedOut))) => return,
+                Ok(Some(Ok(()))) => true,
+                Ok(Some(Err(_))) => false,
+                Err(_) => {
+                    let (size, idle, max) = db.pool_stats();
+                    if idle == 0 && size >= max {
+                        return;
+                    }
+                    false
+                }
             };
             crate::metrics::record_dependency("postgres", service, up);
         });

@@ -56,21 +56,28 @@ fn record_expiry(certificate: &'static str, path: &std::path::Path, pem: &[u8], 
 
 /// The notAfter (Unix seconds) of the leaf, or the earliest, of the
 /// certificates in `pem`.
+///
+/// The PEM sections are read as rustls reads them (text around them, as
+/// `openssl x509 -text` leaves, is skipped); each certificate is then
+/// decoded from DER.
 fn not_after(pem: &[u8], which: Expiry) -> anyhow::Result<u64> {
-    // x509-cert 0.2 underflows on a file with no text at all.
-    anyhow::ensure!(
-        !pem.iter().all(u8::is_ascii_whitespace),
-        "the file holds no certificate"
-    );
-    let chain =
-        x509_cert::Certificate::load_pem_chain(pem).context("parsing the PEM certificates")?;
-    let times = chain.iter().map(|c| {
-        c.tbs_certificate
-            .validity
-            .not_after
-            .to_unix_duration()
-            .as_secs()
-    });
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    use x509_cert::der::Decode as _;
+    let mut times = Vec::new();
+    for der in CertificateDer::pem_slice_iter(pem) {
+        let der = der.context("reading the PEM sections")?;
+        let cert =
+            x509_cert::Certificate::from_der(der.as_ref()).context("decoding a certificate")?;
+        times.push(
+            cert.tbs_certificate
+                .validity
+                .not_after
+                .to_unix_duration()
+                .as_secs(),
+        );
+    }
+    let times = times.into_iter();
     match which {
         Expiry::Leaf => times.take(1).next(),
         Expiry::Earliest => times.min(),
@@ -114,5 +121,12 @@ mod tests {
         assert!(not_after(b"not a certificate", Expiry::Leaf).is_err());
         assert!(not_after(b"", Expiry::Earliest).is_err());
         assert!(not_after(b"\r\n\n", Expiry::Leaf).is_err());
+        // Text around the sections, as `openssl x509 -text` writes, is
+        // skipped as rustls skips it.
+        let annotated = format!("Certificate:\n    Data: ...\n{SHORT}\nsubject=CN = x\n{LONG}");
+        assert_eq!(
+            not_after(annotated.as_bytes(), Expiry::Leaf).expect("leaf"),
+            1_893_456_000
+        );
     }
 }

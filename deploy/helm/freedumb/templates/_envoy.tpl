@@ -39,7 +39,7 @@ host_selection_retry_max_attempts: 3
     - name: content-type
       string_match: { safe_regex: { regex: "application/grpc(\\+proto)?" } }
     {{- end }}
-  route: { cluster: {{ $target.name }}, timeout: 0s, idle_timeout: 3600s }
+  route: { cluster: {{ $target.name }}, timeout: 0s, idle_timeout: 0s }
 - match:
     prefix: /{{ $package }}.
     {{- if $grpcOnly }}
@@ -107,10 +107,14 @@ static_resources:
           normalize_path: true
           merge_slashes: true
           request_headers_timeout: 10s
+          # A stream quiet this long is cut, except on the Watch*/Download*
+          # routes (idle_timeout: 0s), where HTTP/2 PINGs find dead peers.
+          stream_idle_timeout: 300s
           common_http_protocol_options:
             idle_timeout: 3600s
             headers_with_underscores_action: REJECT_REQUEST
           http2_protocol_options:
+            connection_keepalive: { interval: 30s, timeout: 5s }
             max_concurrent_streams: 100
             initial_stream_window_size: 65536
             initial_connection_window_size: 1048576
@@ -142,6 +146,13 @@ static_resources:
               domains: ["*"]
               routes:
               {{- include "freedumb.envoy.routes" (dict "ctx" . "grpcOnly" true) | nindent 14 }}
+              # gRPC-web and REST streams (Watch*/Download* RPCs, the
+              # `:watch` and `:download` REST routes): the gateway, no timeout.
+              - match: { safe_regex: { regex: "/freedumb\\.[a-z]+\\.v1\\.[A-Za-z]+/(Watch|Download)[A-Za-z]*" } }
+                route: { cluster: gateway, timeout: 0s, idle_timeout: 0s }
+              - match: { safe_regex: { regex: "/v1/.+:(watch|download)" } }
+                route: { cluster: gateway, timeout: 0s, idle_timeout: 0s }
+              # Everything else (REST, gRPC-web, /openapi.json): the gateway.
               - match: { prefix: / }
                 route: { cluster: gateway, timeout: 30s }
           http_filters:
@@ -157,6 +168,9 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: internal
           codec_type: AUTO
+          stream_idle_timeout: 300s
+          http2_protocol_options:
+            connection_keepalive: { interval: 30s, timeout: 5s }
           route_config:
             name: internal
             virtual_hosts:
@@ -220,7 +234,17 @@ static_resources:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
         explicit_http_config:
-          http2_protocol_options: {}
+          http2_protocol_options:
+            connection_keepalive: { interval: 30s, timeout: 5s }
+    # Every live Watch* stream holds one request: Envoy's default (1,024)
+    # would refuse the 1,025th watcher.
+    circuit_breakers:
+      thresholds:
+      - priority: DEFAULT
+        max_connections: 1024
+        max_pending_requests: 1024
+        max_requests: 50000
+        retry_budget: { budget_percent: { value: 20 }, min_retry_concurrency: 3 }
     outlier_detection:
       {{- include "freedumb.envoy.outliers" $ | nindent 6 }}
     {{- if $.Values.tls.enabled }}
@@ -265,6 +289,17 @@ static_resources:
       http_health_check: { path: /ready }
     outlier_detection:
       {{- include "freedumb.envoy.outliers" . | nindent 6 }}
+    # HTTP/1.1 to the gateway: each REST or gRPC-web stream holds a
+    # connection, so connections are bounded like requests; TCP keepalive
+    # finds dead ones under quiet watches.
+    circuit_breakers:
+      thresholds:
+      - priority: DEFAULT
+        max_connections: 50000
+        max_pending_requests: 1024
+        max_requests: 50000
+    upstream_connection_options:
+      tcp_keepalive: { keepalive_time: 60, keepalive_interval: 10, keepalive_probes: 3 }
 
   - name: envoy_admin
     type: STATIC

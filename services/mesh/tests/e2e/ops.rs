@@ -32,13 +32,23 @@ async fn admin_serves_health_readiness_and_metrics() {
         );
     }
     // In process, a consumer group never lags; the workers report their
-    // backlogs from the start.
-    for series in [
+    // backlogs from their first measurement, made as they start (a query in
+    // a task of its own: scrape until it is in).
+    let series = [
         r#"events_consumer_lag_seconds{stream="freedumb.ledger.v1.events",group="budget"}"#,
         r#"worker_due_items{worker="worker-recurring"}"#,
         r#"worker_oldest_due_seconds{worker="worker-notification"}"#,
         r#"worker_due_items{worker="worker-investment-price"}"#,
-    ] {
+    ];
+    let mut metrics = metrics;
+    for _ in 0..50 {
+        if series.iter().all(|s| metrics.contains(s)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        metrics = http_get(app.admin_addr, "/metrics").await.1;
+    }
+    for series in series {
         let value = metrics
             .lines()
             .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok());
