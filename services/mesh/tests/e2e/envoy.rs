@@ -100,6 +100,22 @@ async fn wait_until_healthy(admin: u16) {
     }
 }
 
+/// A new user, registered through `client`, with an email starting with
+/// `prefix`; their access token.
+async fn register_through(client: &mut AuthServiceClient<Channel>, prefix: &str) -> String {
+    client
+        .register(freedumb_proto::auth::RegisterRequest {
+            email: format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple()),
+            password: crate::helpers::PASSWORD.into(),
+        })
+        .await
+        .expect("register through envoy")
+        .into_inner()
+        .tokens
+        .expect("tokens")
+        .access_token
+}
+
 async fn channel(certs: &Path, port: u16) -> Channel {
     let ca = std::fs::read(certs.join("ca.pem")).expect("ca");
     Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
@@ -177,17 +193,7 @@ async fn envoy_spreads_calls_and_rides_out_a_killed_replica() {
     wait_until_healthy(admin).await;
 
     let mut client = AuthServiceClient::new(channel(&certs, listen).await);
-    let token = client
-        .register(freedumb_proto::auth::RegisterRequest {
-            email: format!("envoy-{}@example.com", uuid::Uuid::new_v4().simple()),
-            password: crate::helpers::PASSWORD.into(),
-        })
-        .await
-        .expect("register through envoy")
-        .into_inner()
-        .tokens
-        .expect("tokens")
-        .access_token;
+    let token = register_through(&mut client, "envoy").await;
     let (before_a, before_b) = (
         get_me_calls(a.admin_addr).await,
         get_me_calls(b.admin_addr).await,
@@ -322,17 +328,7 @@ async fn more_watchers_than_envoys_default_limit_stay_open_through_silence() {
     wait_until_healthy(admin).await;
 
     let first = channel(&certs, listen).await;
-    let token = AuthServiceClient::new(first.clone())
-        .register(freedumb_proto::auth::RegisterRequest {
-            email: format!("watch-{}@example.com", uuid::Uuid::new_v4().simple()),
-            password: crate::helpers::PASSWORD.into(),
-        })
-        .await
-        .expect("register through envoy")
-        .into_inner()
-        .tokens
-        .expect("tokens")
-        .access_token;
+    let token = register_through(&mut AuthServiceClient::new(first.clone()), "watch").await;
     let mut ledger = LedgerServiceClient::new(first);
     let account = crate::ledger_support::open_account(&mut ledger, &token, "EUR", 0).await;
 
