@@ -25,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 
+mod fanout;
+pub use fanout::Fanout;
+
 /// Live events a subscriber may fall behind by before it sees `Lagged`.
 const CAPACITY: usize = 1024;
 /// XREAD waits up to 5 s (BLOCK, in ms) for up to 500 entries.
@@ -81,6 +84,8 @@ pub trait EventBus: Send + Sync + 'static {
     /// its tasks start, so the in-process bus holds the relay's first
     /// events for the group.
     fn group(&self, stream: &str, group: &str, start: Start) -> Box<dyn GroupReader>;
+    /// The watchers of this bus's streams ([`watch_user`]).
+    fn fanout(&self) -> &Fanout;
 }
 
 /// Where a new consumer group starts reading (a group that exists goes on
@@ -175,39 +180,16 @@ pub async fn run_group(
         Some(probe) => {
             tokio::join!(
                 consume(name, reader, handler, stop.clone()),
-                report_lag(name, probe.as_ref(), &lag, stop)
+                crate::metrics::measure_every(
+                    name,
+                    LAG_EVERY,
+                    stop,
+                    || probe.lag(),
+                    |lag_now: Duration| lag.set(lag_now.as_secs_f64())
+                )
             );
         }
         None => consume(name, reader, handler, stop).await,
-    }
-}
-
-/// Sets `gauge` to the group's lag every [`LAG_EVERY`] until `stop`; a
-/// measurement that fails leaves it as it was.
-async fn report_lag(
-    name: &'static str,
-    probe: &dyn LagProbe,
-    gauge: &metrics::Gauge,
-    stop: crate::Shutdown,
-) {
-    let mut tick = tokio::time::interval(LAG_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.wait() => return,
-            _ = tick.tick() => {}
-        }
-        match tokio::time::timeout(LAG_EVERY, probe.lag()).await {
-            Ok(Ok(lag)) => gauge.set(lag.as_secs_f64()),
-            Ok(Err(error)) => {
-                tracing::debug!(
-                    group = name,
-                    error = format!("{error:#}"),
-                    "measuring the consumer lag failed"
-                );
-            }
-            Err(_) => tracing::debug!(group = name, "measuring the consumer lag timed out"),
-        }
     }
 }
 
@@ -301,6 +283,10 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
 /// it). The stream ends with UNAVAILABLE on `shutdown` and ABORTED when
 /// the watcher falls more than the bus's capacity behind (it should list
 /// again, then watch again).
+///
+/// Events reach the watcher through the bus's [`Fanout`]: routed by user
+/// once per process, and turned into messages (decoded) only as the
+/// client's stream is polled.
 pub fn watch_user<T, F>(
     bus: &dyn EventBus,
     stream: &str,
@@ -312,46 +298,53 @@ where
     T: Send + 'static,
     F: Fn(&Event) -> Option<T> + Send + 'static,
 {
-    use tokio::sync::broadcast::error::RecvError;
-    /// Messages buffered per watcher before the forwarding task waits.
-    const WATCH_BUFFER: usize = 64;
-    let mut events = bus.subscribe(stream);
-    let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-    let user = user_id.to_string();
-    tokio::spawn(async move {
+    struct Watching<F> {
+        subscription: fanout::Subscription,
+        shutdown: crate::Shutdown,
+        to_message: F,
+        done: bool,
+    }
+    let subscription = bus
+        .fanout()
+        .watch(stream, &user_id.to_string(), || bus.subscribe(stream));
+    let watching = Watching {
+        subscription,
+        shutdown,
+        to_message,
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(watching, |mut w| async move {
+        if w.done {
+            return None;
+        }
         loop {
             let received = tokio::select! {
-                r = events.recv() => r,
-                () = shutdown.wait() => {
-                    let _ = tx.send(Err(tonic::Status::unavailable("the server is shutting down; watch again"))).await;
-                    return;
-                }
-                () = tx.closed() => return,
+                biased;
+                () = w.shutdown.wait() => None,
+                event = w.subscription.events.recv() => Some(event),
             };
             let event = match received {
-                Ok(event) => event,
-                Err(RecvError::Lagged(missed)) => {
-                    let _ = tx
-                        .send(Err(tonic::Status::aborted(format!(
-                            "the watch fell {missed} events behind; list again and watch again"
-                        ))))
-                        .await;
-                    return;
+                None => {
+                    w.done = true;
+                    let status =
+                        tonic::Status::unavailable("the server is shutting down; watch again");
+                    return Some((Err(status), w));
                 }
-                Err(RecvError::Closed) => return,
+                Some(Some(event)) => event,
+                Some(None) => {
+                    w.done = true;
+                    let fanout::Ended::FellBehind = w.subscription.ended.get()?;
+                    let status = tonic::Status::aborted(
+                        "the watch fell behind and missed events; list again and watch again",
+                    );
+                    return Some((Err(status), w));
+                }
             };
-            if event.user_id != user {
-                continue;
-            }
-            let Some(message) = to_message(&event) else {
-                continue;
-            };
-            if tx.send(Ok(message)).await.is_err() {
-                return;
+            if let Some(message) = (w.to_message)(&event) {
+                return Some((Ok(message), w));
             }
         }
-    });
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+    }))
 }
 
 /// In-process bus: one broadcast channel per stream for watchers (events
@@ -361,6 +354,7 @@ where
 pub struct MemoryBus {
     streams: Senders,
     groups: Mutex<HashMap<String, Vec<Member>>>,
+    fanout: Fanout,
 }
 
 /// A consumer group of a stream: its name and its queue.
@@ -476,6 +470,10 @@ impl EventBus for MemoryBus {
             pending: None,
         })
     }
+
+    fn fanout(&self) -> &Fanout {
+        &self.fanout
+    }
 }
 
 /// Redis Streams bus shared by every replica. The first subscription to a
@@ -492,6 +490,7 @@ pub struct RedisBus {
     stop: CancellationToken,
     /// Prefix of every stream key (`staging:`), or empty.
     prefix: String,
+    fanout: Fanout,
 }
 
 impl RedisBus {
@@ -526,6 +525,7 @@ impl RedisBus {
             streams: Senders::default(),
             stop: CancellationToken::new(),
             prefix: String::new(),
+            fanout: Fanout::default(),
         })
     }
 
@@ -627,6 +627,10 @@ impl EventBus for RedisBus {
             claim_cursor: "0-0".to_owned(),
             last_claim: None,
         })
+    }
+
+    fn fanout(&self) -> &Fanout {
+        &self.fanout
     }
 }
 

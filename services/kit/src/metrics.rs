@@ -449,28 +449,46 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = anyhow::Result<Backlog>>,
 {
-    let mut tick = tokio::time::interval(BACKLOG_EVERY);
+    measure_every(worker, BACKLOG_EVERY, stop, measure, |backlog: Backlog| {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        metrics::gauge!("worker_due_items", "worker" => worker).set(backlog.items as f64);
+        metrics::gauge!("worker_oldest_due_seconds", "worker" => worker)
+            .set(backlog.oldest_due_seconds(now_ms));
+    })
+    .await;
+}
+
+/// Runs `measure` every `period` until `stop` and hands each value to
+/// `record`. A measurement that fails or outlasts the period is logged at
+/// debug (naming `what`) and records nothing, so gauges keep their last
+/// value.
+pub async fn measure_every<T, F, Fut>(
+    what: &str,
+    period: std::time::Duration,
+    stop: crate::Shutdown,
+    measure: F,
+    record: impl Fn(T),
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.wait() => return,
             _ = tick.tick() => {}
         }
-        match tokio::time::timeout(BACKLOG_EVERY, measure()).await {
-            Ok(Ok(backlog)) => {
-                let now_ms = chrono::Utc::now().timestamp_millis();
-                metrics::gauge!("worker_due_items", "worker" => worker).set(backlog.items as f64);
-                metrics::gauge!("worker_oldest_due_seconds", "worker" => worker)
-                    .set(backlog.oldest_due_seconds(now_ms));
-            }
+        match tokio::time::timeout(period, measure()).await {
+            Ok(Ok(value)) => record(value),
             Ok(Err(error)) => {
                 tracing::debug!(
-                    worker,
+                    what,
                     error = format!("{error:#}"),
-                    "measuring the backlog failed"
+                    "a periodic measurement failed"
                 );
             }
-            Err(_) => tracing::debug!(worker, "measuring the backlog timed out"),
+            Err(_) => tracing::debug!(what, "a periodic measurement timed out"),
         }
     }
 }
