@@ -29,7 +29,42 @@ freedumb_kit::store_contract!(
     an_import_records_each_line_once,
     an_import_larger_than_one_statement_is_recorded_whole,
     ai_categories_apply_only_to_untouched_uncategorized_transactions,
+    text_search_matches_substrings_of_description_or_merchant,
 );
+
+/// On Postgres the text filter (`search_text LIKE '%…%' ESCAPE '\'`) can
+/// be answered from the trigram index instead of a scan.
+#[tokio::test]
+async fn postgres_text_search_reads_the_trigram_index() {
+    let Some(test) = freedumb_kit::testing::postgres_database(
+        freedumb_ledger::NAME,
+        &freedumb_ledger::MIGRATIONS,
+    )
+    .await
+    else {
+        return;
+    };
+    let freedumb_kit::Database::Postgres(pool) = &test.db else {
+        panic!("a Postgres database");
+    };
+    let mut conn = pool.acquire().await.expect("connection");
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .expect("set");
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT id FROM transactions WHERE search_text LIKE $1 ESCAPE '\\'",
+    )
+    .bind("%coffee 50\\%%")
+    .fetch_all(&mut *conn)
+    .await
+    .expect("explain");
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("transactions_search_trgm")),
+        "{plan:#?}"
+    );
+}
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("date")
@@ -106,6 +141,54 @@ async fn balances_never_leave_their_bounds(stores: Stores) {
         "the refused write changed nothing"
     );
     assert_eq!(stores.outbox.count().await.expect("len"), steps);
+}
+
+async fn text_search_matches_substrings_of_description_or_merchant(stores: Stores) {
+    let store = &stores.user;
+    let acc = account(store, Uuid::now_v7()).await;
+    let other = account(store, Uuid::now_v7()).await;
+    for (owner, description, merchant) in [
+        (&acc, "Card payment 50% off", "Corner Coffee Ltd"),
+        (&acc, "Coffee beans", ""),
+        (&acc, "Rent", "Landlord"),
+        (&acc, "card payment 500 off", "Bakery"),
+        (&other, "Coffee beans", "Corner Coffee Ltd"),
+    ] {
+        let mut t = transaction(owner, -100);
+        t.description = description.into();
+        t.merchant = merchant.into();
+        store
+            .create_transaction(&t, None, &outbox::build)
+            .await
+            .expect("create");
+    }
+    let search = |text: &str| {
+        let filter = TransactionFilter {
+            text: Some(text.into()),
+            ..TransactionFilter::default()
+        };
+        async move {
+            let mut found: Vec<String> = store
+                .list_transactions(acc.user_id, &filter, None, 50)
+                .await
+                .expect("search")
+                .into_iter()
+                .map(|t| t.description)
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(
+        search("coffee").await,
+        ["Card payment 50% off", "Coffee beans"]
+    );
+    assert_eq!(search("corner coffee").await, ["Card payment 50% off"]);
+    // `%` and `_` are literal characters, not wildcards.
+    assert_eq!(search("50% off").await, ["Card payment 50% off"]);
+    assert_eq!(search("50_").await, Vec::<String>::new());
+    assert_eq!(search("landlord").await, ["Rent"]);
+    assert_eq!(search("tea").await, Vec::<String>::new());
 }
 
 async fn outbox_claims_are_exclusive_and_expire(stores: Stores) {
