@@ -28,8 +28,12 @@ use crate::Config;
 mod fanout;
 pub use fanout::Fanout;
 
-/// Live events a subscriber may fall behind by before it sees `Lagged`.
-const CAPACITY: usize = 1024;
+/// Live events a subscriber (a process's watch fan-out) may fall behind by
+/// before it sees `Lagged`: several of the outbox relay's batches (2,000
+/// events), which arrive all at once.
+const CAPACITY: usize = 16_384;
+/// Live events one watcher may have waiting before it is ended as too slow.
+const WATCHER_CAPACITY: usize = 1024;
 /// XREAD waits up to 5 s (BLOCK, in ms) for up to 500 entries.
 const READ_ARGS: [&str; 5] = ["COUNT", "500", "BLOCK", "5000", "STREAMS"];
 /// Longer than one blocking XREAD, so only a dead connection times out.
@@ -75,7 +79,7 @@ pub trait EventBus: Send + Sync + 'static {
     /// are durable in the backend (Redis: after the XADDs replied).
     async fn publish(&self, stream: &str, events: &[Event]) -> anyhow::Result<()>;
     /// Live events of `stream` published from now on (by any process, for
-    /// Redis), for fan-out to watchers. A receiver more than 1024 events
+    /// Redis), for fan-out to watchers. A receiver more than 16,384 events
     /// behind gets `RecvError::Lagged`.
     fn subscribe(&self, stream: &str) -> broadcast::Receiver<Arc<Event>>;
     /// Joins consumer group `group` of `stream`: every event appended to

@@ -17,9 +17,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::Event;
 
-/// Events a watcher may have waiting before it is ended as too slow (the
-/// same bound as a bus subscriber's).
-const WATCHER_BUFFER: usize = super::CAPACITY;
+/// Events a watcher may have waiting before it is ended as too slow.
+const WATCHER_BUFFER: usize = super::WATCHER_CAPACITY;
 
 /// The watchers of every stream one bus fans out.
 #[derive(Default)]
