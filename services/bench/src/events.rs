@@ -27,7 +27,7 @@ use tonic::transport::Channel;
 
 use crate::Args;
 use crate::runner::{authed, ms, register_user};
-use crate::server::{Server, freedumb_serve};
+use crate::server::{Server, freedumb_serve_on};
 
 /// Lines of the import the projection absorbs.
 const IMPORT_LINES: usize = 50_000;
@@ -319,22 +319,13 @@ async fn absorb(channel: Channel, world: &World) -> anyhow::Result<String> {
 /// Runs both parts on `freedumb serve` (Postgres and Redis when given).
 pub async fn run(args: Args, freedumb: &Path, database_url: Option<String>) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
-    let mut cmd = freedumb_serve(freedumb, data.path());
-    let backend = match &database_url {
-        Some(url) => {
-            let scratch = crate::ledger::scratch_database(url).await?;
-            cmd.env("DATABASE_URL", &scratch);
-            "Postgres"
-        }
-        None => "SQLite",
-    };
-    if let Some(redis) = &args.redis_url {
-        cmd.env("REDIS_URL", redis);
-        cmd.env(
-            "FREEDUMB_EVENT_NAMESPACE",
-            format!("bench-{}", uuid::Uuid::new_v4().simple()),
-        );
-    }
+    let (cmd, backend) = freedumb_serve_on(
+        freedumb,
+        data.path(),
+        database_url.as_deref(),
+        args.redis_url.as_deref(),
+    )
+    .await?;
     let (_server, addr) = Server::spawn(cmd)?;
     let endpoint = format!("http://{addr}");
     let channel = Channel::from_shared(endpoint.clone())?.connect().await?;

@@ -1,6 +1,7 @@
-//! The ledger benchmark: CreateTransaction and a filtered ListTransactions
-//! (50 per page) on Postgres with `--rows` transactions stored for the
-//! measuring user, and the time to import a 100,000-line CSV statement.
+//! The ledger benchmark: CreateTransaction, a filtered ListTransactions
+//! (50 per page) and text searches on Postgres with `--rows` transactions
+//! stored for the measuring user, and the time to import a 100,000-line CSV
+//! statement; then `pgbench` running the same writes as SQL (the floor).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -22,6 +23,17 @@ use crate::server::{Server, freedumb_serve};
 
 /// Lines per imported statement.
 const STATEMENT_LINES: usize = 100_000;
+
+/// Text-only searches (`ListTransactionsRequest.text`), from a term one
+/// line holds to one no line does. Every seeded line reads `purchase <n>`
+/// at `merchant <n mod 500>`, so every row holds the trigrams of
+/// "purchase" and "merchant": the hardest case for a trigram index.
+const SEARCHES: [(&str, &str); 4] = [
+    ("one line", "purchase 777777"),
+    ("one merchant (0.2 %)", "merchant 123"),
+    ("many lines (11 %)", "purchase 1"),
+    ("no line", "no such shop"),
+];
 
 /// A fresh database next to `url`'s (so runs start equal), and its URL.
 pub(crate) async fn scratch_database(url: &str) -> anyhow::Result<String> {
@@ -115,16 +127,12 @@ pub(crate) async fn import(
     }
 }
 
-pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
-    let database_url = scratch_database(&url).await?;
-    let data = tempfile::tempdir()?;
-    let mut freedumb = freedumb_serve(binary, data.path());
-    freedumb.env("DATABASE_URL", &database_url);
-    let (_server, addr) = Server::spawn(freedumb).context("starting freedumb serve")?;
-    let endpoint = format!("http://{addr}");
-    let token = crate::runner::register_user(endpoint.clone()).await?;
-    let mut ledger = LedgerServiceClient::connect(endpoint).await?;
-    let account = ledger
+/// Opens a USD checking account with a zero opening balance; its id.
+pub(crate) async fn open_account(
+    ledger: &mut LedgerServiceClient<tonic::transport::Channel>,
+    token: &str,
+) -> anyhow::Result<String> {
+    Ok(ledger
         .create_account(authed(
             pb::CreateAccountRequest {
                 account: Some(pb::Account {
@@ -138,12 +146,25 @@ pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
                 }),
                 request_id: String::new(),
             },
-            &token,
+            token,
         )?)
         .await?
         .into_inner()
         .account
-        .context("account")?;
+        .context("account")?
+        .id)
+}
+
+pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
+    let database_url = scratch_database(&url).await?;
+    let data = tempfile::tempdir()?;
+    let mut freedumb = freedumb_serve(binary, data.path());
+    freedumb.env("DATABASE_URL", &database_url);
+    let (server, addr) = Server::spawn(freedumb).context("starting freedumb serve")?;
+    let endpoint = format!("http://{addr}");
+    let token = crate::runner::register_user(endpoint.clone()).await?;
+    let mut ledger = LedgerServiceClient::connect(endpoint).await?;
+    let account_id = open_account(&mut ledger, &token).await?;
 
     println!(
         "Seeding {} transactions by CSV import ({STATEMENT_LINES} lines each):",
@@ -155,7 +176,7 @@ pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
         let csv = statement(part);
         let bytes = csv.len();
         let started = Instant::now();
-        let result = import(&mut ledger, &token, &account.id, csv).await?;
+        let result = import(&mut ledger, &token, &account_id, csv).await?;
         let took = started.elapsed();
         if part == 0 {
             println!(
@@ -175,9 +196,10 @@ pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
     println!("| scenario | clients | calls/s | p50 ms | p95 ms | p99 ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let counter = Arc::new(AtomicU64::new(0));
+    let mut creates = Vec::new();
     for &clients in &args.clients {
         let create = {
-            let (token, account_id, counter) = (token.clone(), account.id.clone(), counter.clone());
+            let (token, account_id, counter) = (token.clone(), account_id.clone(), counter.clone());
             measure(addr, clients, args.seconds, move |_, ch| {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let request = authed(
@@ -209,7 +231,7 @@ pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
             .await?
         };
         let list = {
-            let (token, account_id) = (token.clone(), account.id.clone());
+            let (token, account_id) = (token.clone(), account_id.clone());
             measure(addr, clients, args.seconds, move |_, ch| {
                 let request = authed(
                     pb::ListTransactionsRequest {
@@ -244,10 +266,15 @@ pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
             })
             .await?
         };
-        for (name, s) in [
-            ("CreateTransaction", &create),
-            ("ListTransactions (filtered, 50)", &list),
-        ] {
+        let mut rows = vec![
+            ("CreateTransaction".to_owned(), create),
+            ("ListTransactions (filtered, 50)".to_owned(), list),
+        ];
+        for (label, term) in SEARCHES {
+            let search = search(addr, &token, term, clients, args.seconds).await?;
+            rows.push((format!("search, text only: {label}"), search));
+        }
+        for (name, s) in &rows {
             println!(
                 "| {name} | {clients} | {:.0} | {} | {} | {} | {} |",
                 s.throughput(),
@@ -257,7 +284,85 @@ pub async fn run(args: Args, binary: &Path, url: String) -> anyhow::Result<()> {
                 s.errors,
             );
         }
+        creates.push((clients, rows[0].1.throughput()));
+    }
+
+    // The service stops first, so that its outbox relay leaves pgbench's
+    // events alone and the database has the machine to itself.
+    drop(server);
+    let user_id: String = {
+        let mut conn = sqlx::PgConnection::connect(&database_url).await?;
+        sqlx::query_scalar("SELECT user_id::text FROM ledger.accounts WHERE id = $1::uuid")
+            .bind(&account_id)
+            .fetch_one(&mut conn)
+            .await?
+    };
+    println!("\nThe same writes as SQL, by pgbench (prepared statements), on the same account:\n");
+    println!(
+        "| clients | CreateTransaction calls/s | pgbench tps | pgbench mean latency ms | ratio |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for (clients, calls) in creates {
+        let floor = crate::pgbench::run(
+            &database_url,
+            &user_id,
+            &account_id,
+            clients,
+            args.seconds,
+            data.path(),
+        )?;
+        anyhow::ensure!(
+            floor.failed == 0,
+            "{} pgbench transactions failed",
+            floor.failed
+        );
+        println!(
+            "| {clients} | {calls:.0} | {:.0} | {:.2} | {:.2} |",
+            floor.tps,
+            floor.latency_ms,
+            calls / floor.tps
+        );
     }
     println!("\nScratch database left for inspection: {database_url}");
     Ok(())
+}
+
+/// `ListTransactions` with only `text` set, from `clients` clients; a
+/// page that is not what the term matches (at most 50 rows, each holding
+/// the term) is an error.
+async fn search(
+    addr: std::net::SocketAddr,
+    token: &str,
+    term: &'static str,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<crate::runner::Sample> {
+    let token = token.to_owned();
+    measure(addr, clients, seconds, move |_, ch| {
+        let request = authed(
+            pb::ListTransactionsRequest {
+                page_size: 50,
+                text: term.into(),
+                ..Default::default()
+            },
+            &token,
+        );
+        async move {
+            let page = LedgerServiceClient::new(ch)
+                .list_transactions(request?)
+                .await?
+                .into_inner();
+            let holds = |t: &pb::Transaction| {
+                format!("{}\n{}", t.description, t.merchant)
+                    .to_lowercase()
+                    .contains(term)
+            };
+            if page.transactions.len() <= 50 && page.transactions.iter().all(holds) {
+                Ok(())
+            } else {
+                Err(Status::internal("a page the term does not match"))
+            }
+        }
+    })
+    .await
 }

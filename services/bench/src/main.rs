@@ -16,6 +16,7 @@
 //! cargo run --release -p freedumb-bench -- --analytics --rows 1000000 --clients 1,4
 //! cargo run --release -p freedumb-bench -- --import --rows 1000000 \\
 //!     --ledger-database-url postgres://postgres@127.0.0.1:5432/bench
+//! cargo run --release -p freedumb-bench -- --watch --watchers 10000 --watch-users 1000 --rates 100,1000
 //! cargo run --release -p freedumb-bench -- --events --rates 100,1000 \\
 //!     --events-database-url postgres://postgres@127.0.0.1:5432/bench --redis-url redis://127.0.0.1:6379
 //! ```
@@ -31,8 +32,10 @@ mod import;
 mod investment;
 mod jwt;
 mod ledger;
+mod pgbench;
 mod runner;
 mod server;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -79,7 +82,19 @@ struct Args {
     /// a 100,000-line and a `--rows`-line CSV end to end, and again.
     #[arg(long)]
     import: bool,
-    /// Transactions per second for `--events`.
+    /// Benchmark the fan-out instead: `--watchers` live WatchTransactions
+    /// streams over `--watch-users` users, idle (memory) and while creates
+    /// arrive at `--rates` (SQLite, or `--events-database-url`, and
+    /// `--redis-url`).
+    #[arg(long)]
+    watch: bool,
+    /// Live watches for `--watch`.
+    #[arg(long, default_value_t = 10_000)]
+    watchers: usize,
+    /// Users the `--watch` watches are dealt over, round robin.
+    #[arg(long, default_value_t = 1_000)]
+    watch_users: usize,
+    /// Transactions per second for `--events` and `--watch`.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     rates: Vec<usize>,
     /// Run `--events` on this Postgres database (a scratch database is
@@ -119,6 +134,9 @@ fn main() -> anyhow::Result<()> {
     }
     if args.investment {
         return runtime.block_on(investment::run(args, &freedumb));
+    }
+    if args.watch {
+        return runtime.block_on(watch::run(args, &freedumb));
     }
     if args.events {
         let url = args.events_database_url.clone();

@@ -138,11 +138,15 @@ pub fn authed<T>(message: T, token: &str) -> Result<Request<T>, Status> {
 /// Registers a fresh user on the service at `endpoint` (`http://host:port`)
 /// and returns its access token.
 pub async fn register_user(endpoint: String) -> anyhow::Result<String> {
+    register_user_on(Channel::from_shared(endpoint)?.connect().await?).await
+}
+
+/// Registers a fresh user over `channel` and returns its access token.
+pub async fn register_user_on(channel: Channel) -> anyhow::Result<String> {
     use anyhow::Context as _;
     use freedumb_proto::auth::RegisterRequest;
     use freedumb_proto::auth::auth_service_client::AuthServiceClient;
-    Ok(AuthServiceClient::connect(endpoint)
-        .await?
+    Ok(AuthServiceClient::new(channel)
         .register(RegisterRequest {
             email: format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
             password: crate::PASSWORD.into(),

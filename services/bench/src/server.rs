@@ -80,6 +80,34 @@ pub fn freedumb_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// `freedumb serve` on a scratch Postgres database beside `database_url`
+/// (SQLite without one) and on Redis when `redis_url` is given (in an
+/// event namespace of its own); the command and the backend's name.
+pub async fn freedumb_serve_on(
+    binary: &Path,
+    data: &Path,
+    database_url: Option<&str>,
+    redis_url: Option<&str>,
+) -> anyhow::Result<(Command, &'static str)> {
+    let mut cmd = freedumb_serve(binary, data);
+    let backend = match database_url {
+        Some(url) => {
+            let scratch = crate::ledger::scratch_database(url).await?;
+            cmd.env("DATABASE_URL", &scratch);
+            "Postgres"
+        }
+        None => "SQLite",
+    };
+    if let Some(redis) = redis_url {
+        cmd.env("REDIS_URL", redis);
+        cmd.env(
+            "FREEDUMB_EVENT_NAMESPACE",
+            format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        );
+    }
+    Ok((cmd, backend))
+}
+
 /// `freedumb serve` (`binary`) on `data`, every listener on a free port.
 pub fn freedumb_serve(binary: &Path, data: &Path) -> Command {
     let mut cmd = Command::new(binary);
