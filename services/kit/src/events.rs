@@ -285,8 +285,8 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
 /// A server stream of one user's live events of `stream`: each event whose
 /// user is `user_id` becomes a message through `to_message` (`None` skips
 /// it). The stream ends with UNAVAILABLE on `shutdown` and ABORTED when
-/// the watcher falls more than the bus's capacity behind (it should list
-/// again, then watch again).
+/// the watcher falls more than 1,024 events behind (it should list again,
+/// then watch again).
 ///
 /// Events reach the watcher through the bus's [`Fanout`]: routed by user
 /// once per process, and turned into messages (decoded) only as the

@@ -125,7 +125,7 @@ impl Fanout {
         }
     }
 
-    /// Watchers registered now, over every stream (for tests and gauges).
+    /// Watchers registered now, over every stream.
     pub fn watchers(&self) -> usize {
         let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         streams
