@@ -180,13 +180,20 @@ for s in ${schemas//,/ }; do
   if [ "$has_migrations" = 1 ]; then
     migration=$(ask "SELECT coalesce(max(version)::text, 'none') FROM \"$s\"._sqlx_migrations WHERE success;")
   fi
+  # Extensions installed in the schema (the ledger's pg_trgm, when its
+  # migration created it) go with it: pg_dump --schema leaves them out, and
+  # the schema's indexes name their operator classes.
+  extensions=()
+  for ext in $(ask "SELECT coalesce(string_agg(extname, ' '), '') FROM pg_extension WHERE extnamespace = '\"$s\"'::regnamespace;"); do
+    extensions+=("--extension=$ext")
+  done
   file="$s.dump"
   if [ -n "$recipients" ]; then
     file="$s.dump.age"
-    pg_dump --format=custom --schema="$s" --snapshot="$snapshot" --no-password \
+    pg_dump --format=custom --schema="$s" "${extensions[@]}" --snapshot="$snapshot" --no-password \
       --dbname="$CONN" | age --encrypt --recipients-file "$recipients" >"$work/$file"
   else
-    pg_dump --format=custom --schema="$s" --snapshot="$snapshot" --no-password \
+    pg_dump --format=custom --schema="$s" "${extensions[@]}" --snapshot="$snapshot" --no-password \
       --dbname="$CONN" --file="$work/$file"
     # The archive must read back (a truncated file fails here, not at restore).
     pg_restore --list "$work/$file" >/dev/null || die "$file does not read back"
