@@ -26,7 +26,7 @@ use freedumb_proto::notification::notification_service_client::NotificationServi
 use tonic::transport::Channel;
 
 use crate::Args;
-use crate::runner::{authed, ms, register_user};
+use crate::runner::{authed, ms, percentile, register_user};
 use crate::server::{Server, freedumb_serve_on};
 
 /// Lines of the import the projection absorbs.
@@ -221,12 +221,7 @@ async fn latency(
     }
     let mut latencies = receiver.await?;
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or_default()
-    };
+    let pct = |p: f64| percentile(&latencies, p);
     Ok(format!(
         "| {rate} | {total} | {} | {errors} | {} | {} | {} |",
         latencies.len(),

@@ -20,13 +20,14 @@ impl Sample {
         self.calls as f64 / self.elapsed.as_secs_f64()
     }
     pub fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let i =
-            ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
-        self.latencies[i]
+        percentile(&self.latencies, p)
     }
+}
+
+/// The `p` quantile (nearest rank) of `sorted` latencies; zero when empty.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).max(1);
+    sorted.get(rank - 1).copied().unwrap_or_default()
 }
 
 /// Runs `call` (given the client's index) from `clients` connections for

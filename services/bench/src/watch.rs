@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
 use crate::Args;
-use crate::runner::{authed, ms, register_user_on};
+use crate::runner::{authed, ms, percentile, register_user_on};
 use crate::server::{Server, freedumb_serve_on};
 
 /// Streams per HTTP/2 connection (the server admits 200 at once).
@@ -145,12 +145,7 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
             }
         }
         latencies.sort_unstable();
-        let pct = |p: f64| {
-            latencies
-                .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
-                .copied()
-                .unwrap_or_default()
-        };
+        let pct = |p: f64| percentile(&latencies, p);
         // Users get creates round robin; each create reaches its user's watches.
         let expected: usize = numbers
             .clone()
@@ -158,11 +153,8 @@ pub async fn run(args: Args, freedumb: &Path) -> anyhow::Result<()> {
             .sum();
         println!(
             "| {rate} | {count} | {errors} | {} / {} | {expected} | {} | {} | {} | {} | {} |",
-            ms(creates.get(creates.len() / 2).copied().unwrap_or_default()),
-            ms(creates
-                .get(creates.len() * 99 / 100)
-                .copied()
-                .unwrap_or_default()),
+            ms(percentile(&creates, 0.50)),
+            ms(percentile(&creates, 0.99)),
             latencies.len(),
             ms(pct(0.50)),
             ms(pct(0.95)),
