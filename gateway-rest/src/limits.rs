@@ -155,9 +155,11 @@ fn is_auth(path: &str) -> bool {
     matches!(
         path,
         "/v1/auth:register"
+            | "/v1/auth:confirmRegistration"
             | "/v1/auth:login"
             | "/v1/auth:refresh"
             | "/freedumb.auth.v1.AuthService/Register"
+            | "/freedumb.auth.v1.AuthService/ConfirmRegistration"
             | "/freedumb.auth.v1.AuthService/Login"
             | "/freedumb.auth.v1.AuthService/Refresh"
     )

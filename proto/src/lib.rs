@@ -7,8 +7,9 @@ pub mod codec;
 
 /// The gRPC methods callable without an access token (auth answers them;
 /// the OpenAPI document marks their routes `security: []`).
-pub const PUBLIC_METHODS: [&str; 4] = [
+pub const PUBLIC_METHODS: [&str; 5] = [
     "/freedumb.auth.v1.AuthService/Register",
+    "/freedumb.auth.v1.AuthService/ConfirmRegistration",
     "/freedumb.auth.v1.AuthService/Login",
     "/freedumb.auth.v1.AuthService/Refresh",
     "/freedumb.auth.v1.AuthService/GetJwks",

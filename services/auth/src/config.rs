@@ -43,6 +43,19 @@ pub struct AuthConfig {
     pub previous_key_encryption_key: Option<SecretString>,
     /// The same, read from a file.
     pub previous_key_encryption_key_file: Option<PathBuf>,
+    /// Confirm registrations by email, so that `Register` tells nobody
+    /// whether an address has an account: it answers the same either way,
+    /// and the account exists once the link sent to the address is used
+    /// (`ConfirmRegistration`). Needs the notification service's email
+    /// (`notification.smtp_url`).
+    pub confirm_registration_by_email: bool,
+    /// How long a confirmation token works.
+    pub registration_token_ttl_secs: u64,
+    /// The link the confirmation email carries: a page of your app that
+    /// calls `ConfirmRegistration`, with `{token}` where the token goes
+    /// (e.g. `https://app.example.com/confirm?token={token}`). Unset: the
+    /// email carries the token alone.
+    pub confirm_registration_url: Option<String>,
 }
 
 impl Default for AuthConfig {
@@ -59,6 +72,9 @@ impl Default for AuthConfig {
             key_encryption_key_file: None,
             previous_key_encryption_key: None,
             previous_key_encryption_key_file: None,
+            confirm_registration_by_email: false,
+            registration_token_ttl_secs: 24 * 3600,
+            confirm_registration_url: None,
         }
     }
 }
@@ -96,6 +112,21 @@ impl Section for AuthConfig {
         if self.argon2_parallelism < 1 {
             problems.push(at("argon2_parallelism", "must be at least 1"));
         }
+        if !(300..=7 * 24 * 3600).contains(&self.registration_token_ttl_secs) {
+            problems.push(at(
+                "registration_token_ttl_secs",
+                "must be between 300 (5 minutes) and 604800 (7 days)",
+            ));
+        }
+        if let Some(url) = &self.confirm_registration_url
+            && !(url.contains("{token}")
+                && (url.starts_with("https://") || url.starts_with("http://")))
+        {
+            problems.push(at(
+                "confirm_registration_url",
+                "must be an http(s) URL with {token} where the token goes",
+            ));
+        }
         problems
     }
 }
@@ -125,5 +156,25 @@ mod tests {
             problems.contains("FREEDUMB_AUTH__ARGON2_ITERATIONS"),
             "{problems}"
         );
+    }
+
+    #[test]
+    fn a_confirmation_link_must_say_where_the_token_goes() {
+        let config = |url: &str| AuthConfig {
+            confirm_registration_url: Some(url.into()),
+            ..AuthConfig::default()
+        };
+        assert!(
+            config("https://app.example.com/confirm?token={token}")
+                .validate()
+                .is_empty()
+        );
+        for bad in ["https://app.example.com/confirm", "javascript:{token}"] {
+            let problems = config(bad).validate().join("\n");
+            assert!(
+                problems.contains("FREEDUMB_AUTH__CONFIRM_REGISTRATION_URL"),
+                "{bad}: {problems}"
+            );
+        }
     }
 }

@@ -58,28 +58,80 @@ impl Client {
         Sha256::digest(format!("{network}|{}", self.user_agent)).into()
     }
 
+    /// The event asking for the message of a registration of `email`.
+    pub fn registration(
+        &self,
+        user_id: Uuid,
+        email: &str,
+        pending: Option<PendingConfirmation<'_>>,
+    ) -> OutboxEvent {
+        let account_exists = pending.is_none();
+        let (token, link, expire_time) = match pending {
+            Some(p) => (
+                p.token.to_owned(),
+                p.link.to_owned(),
+                Some(time::timestamp(p.expire_time)),
+            ),
+            None => (String::new(), String::new(), None),
+        };
+        self.event(
+            user_id,
+            "registration_requested",
+            pb::auth_event::Change::RegistrationRequested(pb::RegistrationRequested {
+                email: email.to_owned(),
+                account_exists,
+                token,
+                link,
+                expire_time,
+                user_agent: self.user_agent.clone(),
+                client_address: self.address_text(),
+            }),
+        )
+    }
+
     /// The event announcing a sign-in of `user_id` from this client.
     pub fn announce(&self, user_id: Uuid, session_id: Uuid) -> OutboxEvent {
+        self.event(
+            user_id,
+            "sign_in_from_new_client",
+            pb::auth_event::Change::SignInFromNewClient(pb::SignInFromNewClient {
+                session_id: session_id.to_string(),
+                user_agent: self.user_agent.clone(),
+                client_address: self.address_text(),
+            }),
+        )
+    }
+
+    fn address_text(&self) -> String {
+        self.address.map(|a| a.to_string()).unwrap_or_default()
+    }
+
+    fn event(&self, user_id: Uuid, kind: &str, change: pb::auth_event::Change) -> OutboxEvent {
         let event_id = Uuid::now_v7();
         let event = pb::AuthEvent {
             event_id: event_id.to_string(),
             user_id: user_id.to_string(),
             create_time: Some(time::timestamp(time::now())),
-            change: Some(pb::auth_event::Change::SignInFromNewClient(
-                pb::SignInFromNewClient {
-                    session_id: session_id.to_string(),
-                    user_agent: self.user_agent.clone(),
-                    client_address: self.address.map(|a| a.to_string()).unwrap_or_default(),
-                },
-            )),
+            change: Some(change),
         };
         OutboxEvent {
             event_id,
             user_id,
-            kind: "sign_in_from_new_client".to_owned(),
+            kind: kind.to_owned(),
             payload: event.encode_to_vec(),
         }
     }
+}
+
+/// What the message of a registration of a new address carries.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingConfirmation<'a> {
+    /// The confirmation token.
+    pub token: &'a str,
+    /// The link with the token, or empty.
+    pub link: &'a str,
+    /// When the token stops working.
+    pub expire_time: chrono::DateTime<chrono::Utc>,
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use freedumb_auth::domain::{Email, RefreshToken};
+use freedumb_auth::domain::{ConfirmationToken, Email, RefreshToken};
 use freedumb_auth::outbox::Client;
 use freedumb_auth::store::{
-    AuthStore, ClientSighting, RevokeReason, Rotation, SessionRecord, SigningKeyRecord, UserRecord,
+    AuthStore, ClientSighting, RegistrationRequest, Requested, RevokeReason, Rotation,
+    SessionRecord, SigningKeyRecord, UserRecord,
 };
 use uuid::Uuid;
 
@@ -26,6 +27,9 @@ freedumb_kit::store_contract!(
     password_change_revokes_other_sessions,
     signing_keys_are_listed_newest_first_until_they_expire,
     sign_ins_from_new_clients_are_announced_once,
+    a_confirmed_registration_creates_the_account_once_and_voids_the_other_requests,
+    registration_requests_are_capped_per_address_until_they_expire,
+    a_registration_of_a_taken_address_names_the_account_and_keeps_no_token,
 );
 
 /// Rotation without a grace period: any second use is a reuse.
@@ -465,4 +469,173 @@ async fn sign_ins_from_new_clients_are_announced_once(store: Arc<dyn AuthStore>)
             .expect("session");
         assert_eq!(announced.load(Ordering::SeqCst), expected);
     }
+}
+
+fn registration(
+    email: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (RegistrationRequest, ConfirmationToken) {
+    let token = ConfirmationToken::generate();
+    let request = RegistrationRequest {
+        id: Uuid::now_v7(),
+        email: Email::parse(email).expect("valid"),
+        user_id: Uuid::now_v7(),
+        token: token.hash(),
+        password_hash: format!("$argon2id$stub-{}", Uuid::now_v7()),
+        create_time: at,
+        expire_time: at + Duration::hours(24),
+    };
+    (request, token)
+}
+
+/// Records `request` (cap 3), returning the outcome and the existing
+/// account the announcement was asked for.
+async fn request(
+    store: &dyn AuthStore,
+    request: &RegistrationRequest,
+) -> (Requested, Option<Option<Uuid>>) {
+    let asked = std::sync::Mutex::new(None);
+    let client = Client::default();
+    let announce = |existing: Option<Uuid>| {
+        *asked.lock().expect("lock") = Some(existing);
+        client.registration(request.user_id, request.email.as_str(), None)
+    };
+    let outcome = store
+        .request_registration(request, 3, &announce)
+        .await
+        .expect("request");
+    (outcome, asked.into_inner().expect("lock"))
+}
+
+async fn a_confirmed_registration_creates_the_account_once_and_voids_the_other_requests(
+    store: Arc<dyn AuthStore>,
+) {
+    let now = freedumb_kit::time::now();
+    let (first, first_token) = registration("new@example.com", now);
+    let (second, second_token) = registration("New@Example.com", now);
+    assert_eq!(
+        request(store.as_ref(), &first).await,
+        (Requested::Pending, Some(None))
+    );
+    assert_eq!(
+        request(store.as_ref(), &second).await,
+        (Requested::Pending, Some(None))
+    );
+    assert!(
+        store
+            .get_user_by_email(&first.email)
+            .await
+            .expect("read")
+            .is_none(),
+        "no account before the confirmation"
+    );
+    let later = now + Duration::minutes(5);
+    let user = store
+        .confirm_registration(&second_token.hash(), later)
+        .await
+        .expect("confirm")
+        .expect("a live token");
+    assert_eq!(user.id, second.user_id);
+    assert_eq!(
+        user.password_hash, second.password_hash,
+        "the confirmed request's password"
+    );
+    assert_eq!(user.email.as_str(), "new@example.com");
+    let stored = store
+        .get_user(user.id)
+        .await
+        .expect("read")
+        .expect("created");
+    assert_eq!(stored.email, user.email);
+    for token in [&second_token, &first_token] {
+        assert!(
+            store
+                .confirm_registration(&token.hash(), later)
+                .await
+                .expect("confirm")
+                .is_none(),
+            "used or voided"
+        );
+    }
+}
+
+async fn registration_requests_are_capped_per_address_until_they_expire(store: Arc<dyn AuthStore>) {
+    let now = freedumb_kit::time::now();
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let (r, token) = registration("flood@example.com", now);
+        assert_eq!(request(store.as_ref(), &r).await.0, Requested::Pending);
+        tokens.push(token);
+    }
+    let (capped, capped_token) = registration("flood@example.com", now);
+    assert_eq!(
+        request(store.as_ref(), &capped).await,
+        (Requested::Capped, None),
+        "no message"
+    );
+    assert!(
+        store
+            .confirm_registration(&capped_token.hash(), now)
+            .await
+            .expect("confirm")
+            .is_none(),
+        "a capped request is not recorded"
+    );
+    // Another address is not affected.
+    let (other, _) = registration("other@example.com", now);
+    assert_eq!(request(store.as_ref(), &other).await.0, Requested::Pending);
+    // Once they expire, the address may be registered again, and the
+    // expired tokens no longer work.
+    let after = now + Duration::hours(25);
+    assert!(
+        store
+            .confirm_registration(&tokens[0].hash(), after)
+            .await
+            .expect("confirm")
+            .is_none(),
+        "expired"
+    );
+    let (again, again_token) = registration("flood@example.com", after);
+    assert_eq!(request(store.as_ref(), &again).await.0, Requested::Pending);
+    let user = store
+        .confirm_registration(&again_token.hash(), after)
+        .await
+        .expect("confirm")
+        .expect("live");
+    assert_eq!(user.id, again.user_id);
+}
+
+async fn a_registration_of_a_taken_address_names_the_account_and_keeps_no_token(
+    store: Arc<dyn AuthStore>,
+) {
+    let existing = user("taken@example.com");
+    store.create_user(&existing).await.expect("user");
+    let now = freedumb_kit::time::now();
+    let (r, token) = registration("taken@example.com", now);
+    assert_eq!(
+        request(store.as_ref(), &r).await,
+        (
+            Requested::AccountExists {
+                user_id: existing.id
+            },
+            Some(Some(existing.id))
+        )
+    );
+    assert!(
+        store
+            .confirm_registration(&token.hash(), now)
+            .await
+            .expect("confirm")
+            .is_none(),
+        "nothing to confirm"
+    );
+    let kept = store
+        .get_user(existing.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        kept.password_hash, existing.password_hash,
+        "the account is unchanged"
+    );
 }

@@ -15,6 +15,12 @@ impl AuthService for Bare {
     ) -> Result<Response<RegisterResponse>, Status> {
         Err(Status::unimplemented("bare"))
     }
+    async fn confirm_registration(
+        &self,
+        _: Request<ConfirmRegistrationRequest>,
+    ) -> Result<Response<ConfirmRegistrationResponse>, Status> {
+        Err(Status::unimplemented("bare"))
+    }
     async fn login(&self, _: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
         Err(Status::unimplemented("bare"))
     }

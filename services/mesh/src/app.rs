@@ -24,7 +24,10 @@ pub async fn serve(config: Config, targets: Targets) -> anyhow::Result<()> {
     let prometheus = freedumb_kit::metrics::install()?;
     freedumb_kit::metrics::record_process(env!("CARGO_PKG_VERSION"), config.concurrency_limit);
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let app = App::build(config, &targets.resolve(), prometheus, shutdown).await?;
+    let modules = targets.resolve();
+    let problems = crate::registry::together_problems(&config, &modules);
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n"));
+    let app = App::build(config, &modules, prometheus, shutdown).await?;
     app.run().await
 }
 

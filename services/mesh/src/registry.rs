@@ -370,6 +370,30 @@ pub fn config_problems(config: &Config) -> Vec<String> {
     problems
 }
 
+/// Problems of settings that only matter together, when the modules that
+/// read them run in one process (apart, each service reports its side).
+pub fn together_problems(config: &Config, modules: &[&Module]) -> Vec<String> {
+    let runs = |name: &str| modules.iter().any(|m| m.name == name);
+    let mut problems = Vec::new();
+    if runs("auth") && runs("notification") {
+        let confirms = config
+            .section::<freedumb_auth::AuthConfig>()
+            .is_ok_and(|a| a.confirm_registration_by_email);
+        let emails = config
+            .section::<freedumb_notification::NotificationConfig>()
+            .is_ok_and(|n| n.smtp_url.is_some());
+        if confirms && !emails {
+            problems.push(freedumb_kit::config::setting(
+                "auth",
+                "confirm_registration_by_email",
+                "needs email: set FREEDUMB_NOTIFICATION__SMTP_URL (notification.smtp_url), \
+                 or nobody can finish registering",
+            ));
+        }
+    }
+    problems
+}
+
 fn init_event_bus(w: &mut Wiring) -> BoxFuture<'_, anyhow::Result<()>> {
     Box::pin(async move {
         let bus = freedumb_kit::events::connect(&w.config).await?;
@@ -786,5 +810,32 @@ mod tests {
         assert!(parse(" , ").is_err());
         assert!(parse("ledger-core").is_err());
         assert!(!describe().contains("ledger-core"));
+    }
+
+    #[test]
+    fn confirming_registrations_in_one_process_with_notification_needs_email() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let load = |toml: &str| {
+            let file = dir.path().join("freedumb.toml");
+            std::fs::write(&file, toml).expect("written");
+            Config::load(Some(&file)).expect("valid")
+        };
+        let confirms = load("[auth]\nconfirm_registration_by_email = true\n");
+        let problems = together_problems(&confirms, &Targets::all().resolve());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("FREEDUMB_NOTIFICATION__SMTP_URL"),
+            "{problems:?}"
+        );
+        // Apart, the auth process cannot know the notification service's
+        // settings: nothing to say.
+        let auth_alone = parse("auth").expect("valid").resolve();
+        assert!(together_problems(&confirms, &auth_alone).is_empty());
+        let with_email = load(
+            "[auth]\nconfirm_registration_by_email = true\n\
+             [notification]\nsmtp_url = \"smtp://127.0.0.1:2525\"\n",
+        );
+        assert!(together_problems(&with_email, &Targets::all().resolve()).is_empty());
+        assert!(together_problems(&load(""), &Targets::all().resolve()).is_empty());
     }
 }

@@ -70,6 +70,7 @@ enum About {
     Goal(budget_pb::GoalReached),
     Transaction(Box<ledger_pb::Transaction>),
     SignIn(auth_pb::SignInFromNewClient),
+    Registration(auth_pb::RegistrationRequested),
 }
 
 /// An event that may notify.
@@ -135,13 +136,18 @@ impl Consumer {
                     (e.event_id, e.user_id, about)
                 })
             }
-            Source::Auth if event.kind == "sign_in_from_new_client" => {
+            Source::Auth
+                if matches!(
+                    event.kind.as_str(),
+                    "sign_in_from_new_client" | "registration_requested"
+                ) =>
+            {
                 auth_pb::AuthEvent::decode(event.payload.as_ref()).map(|e| {
+                    use auth_pb::auth_event::Change;
                     let about = match e.change {
-                        Some(auth_pb::auth_event::Change::SignInFromNewClient(s)) => {
-                            Some(About::SignIn(s))
-                        }
-                        _ => None,
+                        Some(Change::SignInFromNewClient(s)) => Some(About::SignIn(s)),
+                        Some(Change::RegistrationRequested(r)) => Some(About::Registration(r)),
+                        None => None,
                     };
                     (e.event_id, e.user_id, about)
                 })
@@ -245,6 +251,9 @@ fn make(
         event_id: incoming.event_id,
         ..Made::default()
     };
+    if let About::Registration(r) = &incoming.about {
+        return registration(incoming, r, now, email_enabled);
+    }
     let Some((kind, title, body, attributes)) = content(&incoming.about, prefs) else {
         return made;
     };
@@ -313,6 +322,126 @@ fn make(
         made.notification = Some(notification);
     }
     made
+}
+
+/// A registration's message: by email only, to the address registered
+/// (the only channel that proves the mailbox), now, whatever the
+/// preferences; never in the feed or to webhooks (it may carry the
+/// confirmation token).
+fn registration(
+    incoming: &Incoming,
+    r: &auth_pb::RegistrationRequested,
+    now: DateTime<Utc>,
+    email_enabled: bool,
+) -> Made {
+    let mut made = Made {
+        event_id: incoming.event_id,
+        ..Made::default()
+    };
+    if !email_enabled {
+        metrics::counter!("notification_registration_emails_unsent_total").increment(1);
+        tracing::error!(
+            event = %incoming.event_id,
+            "a registration's confirmation email cannot be sent: email is off \
+             (notification.smtp_url); nobody can finish registering"
+        );
+        return made;
+    }
+    let (title, body, attributes) = registration_content(r);
+    let notification = NotificationRecord {
+        id: Uuid::now_v7(),
+        user_id: incoming.user_id,
+        kind: Kind::Registration,
+        title,
+        body,
+        attributes,
+        event_id: incoming.event_id,
+        create_time: now,
+        read_time: None,
+    };
+    let payload = render::account_email(&notification, &r.email)
+        .and_then(|email| Ok(serde_json::to_string(&email)?));
+    match payload {
+        Ok(payload) => made.deliveries.push(DeliveryRecord {
+            id: Uuid::now_v7(),
+            user_id: incoming.user_id,
+            channel: Channel::Email,
+            notification_id: notification.id,
+            kind: Kind::Registration,
+            payload,
+            digest: false,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_ms: now.timestamp_millis(),
+            last_status: 0,
+            last_error: String::new(),
+            create_time: now,
+            deliver_time: None,
+        }),
+        Err(error) => {
+            tracing::warn!(error = ?error, event = %incoming.event_id, "rendering a registration email failed");
+            return made;
+        }
+    }
+    made.notification = Some(notification);
+    made
+}
+
+/// What a registration's message says.
+fn registration_content(
+    r: &auth_pb::RegistrationRequested,
+) -> (String, String, BTreeMap<String, String>) {
+    let from = client_text(&r.user_agent, &r.client_address);
+    if r.account_exists {
+        return (
+            "Someone tried to register your address at FREEDUMB".to_owned(),
+            format!(
+                "Someone tried to open a FREEDUMB account with this address from {from}. \
+                 This address has an account already: if it was you, sign in with it (your \
+                 password is unchanged). If it was not you, ignore this message; nothing \
+                 was changed."
+            ),
+            BTreeMap::new(),
+        );
+    }
+    let until = r
+        .expire_time
+        .as_ref()
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, 0))
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    let how = if r.link.is_empty() {
+        format!(
+            "To confirm it, enter this code in the app (or send it to \
+             POST /v1/auth:confirmRegistration): {}",
+            r.token
+        )
+    } else {
+        format!("To confirm it, open this link: {}", r.link)
+    };
+    let mut attributes = BTreeMap::new();
+    if !r.link.is_empty() {
+        attributes.insert("link".to_owned(), r.link.clone());
+    }
+    (
+        "Confirm your FREEDUMB registration".to_owned(),
+        format!(
+            "Someone, hopefully you, asked to open a FREEDUMB account with this address \
+             from {from}. {how} It works until {until}, once. If it was not you, ignore \
+             this message: no account is made."
+        ),
+        attributes,
+    )
+}
+
+/// A client as a sentence names it.
+fn client_text(user_agent: &str, address: &str) -> String {
+    match (user_agent, address) {
+        ("", "") => "an unknown client".to_owned(),
+        ("", address) => format!("a client at {address}"),
+        (agent, "") => agent.to_owned(),
+        (agent, address) => format!("{agent} at {address}"),
+    }
 }
 
 /// The email as the worker sends it; the user's template failing (too much
@@ -402,12 +531,7 @@ fn content(about: &About, prefs: &Preferences) -> Option<Content> {
             ))
         }
         About::SignIn(s) => {
-            let from = match (s.user_agent.as_str(), s.client_address.as_str()) {
-                ("", "") => "an unknown client".to_owned(),
-                ("", address) => format!("a client at {address}"),
-                (agent, "") => agent.to_owned(),
-                (agent, address) => format!("{agent} at {address}"),
-            };
+            let from = client_text(&s.user_agent, &s.client_address);
             Some((
                 Kind::NewSignIn,
                 "New sign-in to your account".to_owned(),
@@ -418,6 +542,8 @@ fn content(about: &About, prefs: &Preferences) -> Option<Content> {
                 BTreeMap::from([("session_id".to_owned(), s.session_id.clone())]),
             ))
         }
+        // Made by `registration`, whatever the preferences.
+        About::Registration(_) => None,
         About::Transaction(t) => {
             let m = t.amount.as_ref()?;
             let amount = money(&m.currency_code, m.amount_minor);
@@ -588,5 +714,97 @@ mod tests {
         assert_eq!(large.deliveries.len(), 1, "one email");
         let without_smtp = make(&transaction(-100_000), Some(&recipient), Utc::now(), false);
         assert!(without_smtp.deliveries.is_empty());
+    }
+
+    fn registration_event(account_exists: bool) -> Incoming {
+        Incoming {
+            event_id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            about: About::Registration(auth_pb::RegistrationRequested {
+                email: "ada@example.com".into(),
+                account_exists,
+                token: if account_exists {
+                    String::new()
+                } else {
+                    "fdc_secret".into()
+                },
+                link: String::new(),
+                expire_time: Some(freedumb_kit::time::timestamp(
+                    "2026-12-03T10:00:00Z".parse().expect("instant"),
+                )),
+                user_agent: "Firefox/140".into(),
+                client_address: "203.0.113.7".into(),
+            }),
+        }
+    }
+
+    fn sent_email(made: &Made) -> crate::render::Email {
+        assert_eq!(made.deliveries.len(), 1, "one email");
+        let delivery = &made.deliveries[0];
+        assert_eq!(delivery.channel, Channel::Email);
+        assert!(!delivery.digest);
+        serde_json::from_str(&delivery.payload).expect("email payload")
+    }
+
+    #[test]
+    fn a_registration_emails_its_token_to_the_address_registered_whatever_the_preferences() {
+        let event = registration_event(false);
+        // A user who turned email off and has a webhook for every kind.
+        let recipient = Recipient {
+            preferences: Preferences::default(),
+            endpoints: vec![endpoint(event.user_id, vec![])],
+        };
+        let made = make(&event, Some(&recipient), Utc::now(), true);
+        assert!(!made.in_feed, "never in the feed");
+        let n = made.notification.as_ref().expect("recorded");
+        assert_eq!(n.kind, Kind::Registration);
+        let email = sent_email(&made);
+        assert_eq!(email.to, "ada@example.com");
+        assert_eq!(email.subject, "Confirm your FREEDUMB registration");
+        assert!(email.text.contains("fdc_secret"), "{}", email.text);
+        assert!(email.text.contains("Firefox/140 at 203.0.113.7"));
+        assert!(email.text.contains("2026-12-03 10:00 UTC"));
+        assert!(
+            !email.text.contains("preferences"),
+            "not a configurable notification"
+        );
+    }
+
+    #[test]
+    fn a_registration_of_a_taken_address_says_so_and_carries_no_token() {
+        let made = make(&registration_event(true), None, Utc::now(), true);
+        let email = sent_email(&made);
+        assert_eq!(
+            email.subject,
+            "Someone tried to register your address at FREEDUMB"
+        );
+        assert!(email.text.contains("has an account already"));
+        assert!(!email.text.contains("fdc_"));
+    }
+
+    #[test]
+    fn a_registration_link_is_a_link_in_the_html_part() {
+        let mut event = registration_event(false);
+        if let About::Registration(r) = &mut event.about {
+            r.link = "https://app.example.com/confirm?token=fdc_secret&x=<y>".into();
+        }
+        let email = sent_email(&make(&event, None, Utc::now(), true));
+        assert!(
+            email
+                .text
+                .contains("open this link: https://app.example.com/confirm")
+        );
+        assert!(
+            email.html.contains("<a href=\"https:")
+                && email.html.contains("?token=fdc_secret&amp;x=&lt;y&gt;\">"),
+            "escaped in an attribute: {}",
+            email.html
+        );
+    }
+
+    #[test]
+    fn without_email_a_registration_sends_nothing() {
+        let made = make(&registration_event(false), None, Utc::now(), false);
+        assert!(made.notification.is_none() && made.deliveries.is_empty());
     }
 }

@@ -84,6 +84,27 @@ pub fn email(n: &NotificationRecord, to: &str, custom: Option<&str>) -> anyhow::
     })
 }
 
+const ACCOUNT_TEXT: &str = "{{ body }}\n\n-- \nFREEDUMB. This message went to the address given at registration; it is not a notification you can turn off.\n";
+const ACCOUNT_HTML: &str = "<!doctype html>\n<html><body>\n<h1>{{ title }}</h1>\n<p>{{ body }}</p>\n{% if link %}<p><a href=\"{{ link }}\">{{ link }}</a></p>{% endif %}\n<p><small>FREEDUMB. This message went to the address given at registration.</small></p>\n</body></html>\n";
+
+/// An account email (a registration's confirmation): the standard text,
+/// with the `link` attribute as a link in the HTML part; no custom
+/// template and no preferences footer.
+pub fn account_email(n: &NotificationRecord, to: &str) -> anyhow::Result<Email> {
+    let link = n
+        .attributes
+        .get("link")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let values = context! { title => &n.title, body => &n.body, link => link };
+    Ok(Email {
+        to: to.to_owned(),
+        subject: n.title.clone(),
+        text: render(ACCOUNT_TEXT, &values, false)?,
+        html: render(ACCOUNT_HTML, &values, true)?,
+    })
+}
+
 /// One email gathering several (a digest) to the same recipient.
 pub fn digest(emails: &[Email], at: DateTime<Utc>) -> anyhow::Result<Option<Email>> {
     let Some(first) = emails.first() else {

@@ -3,10 +3,10 @@
 
 mod email;
 pub mod password;
-mod refresh_token;
 pub mod requests;
+mod token;
 
 pub use self::email::{Email, EmailError};
 pub use self::password::{Password, PasswordError};
-pub use self::refresh_token::{RefreshToken, RefreshTokenHash};
 pub use self::requests::{Credentials, PasswordChange, PresentedPassword, Registration};
+pub use self::token::{ConfirmationToken, ConfirmationTokenHash, RefreshToken, RefreshTokenHash};

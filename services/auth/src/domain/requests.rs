@@ -2,10 +2,13 @@
 //! invalid field is reported together, and the service trusts what it gets.
 
 use freedumb_kit::FieldViolations;
-use freedumb_proto::auth::{ChangePasswordRequest, LoginRequest, RefreshRequest, RegisterRequest};
+use freedumb_proto::auth::{
+    ChangePasswordRequest, ConfirmRegistrationRequest, LoginRequest, RefreshRequest,
+    RegisterRequest,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::{Email, Password, RefreshToken};
+use super::{ConfirmationToken, Email, Password, RefreshToken};
 
 /// Longest password text looked at when signing in (longer ones cannot
 /// match: registration refuses them).
@@ -135,6 +138,25 @@ impl TryFrom<RefreshRequest> for RefreshToken {
     }
 }
 
+impl TryFrom<ConfirmRegistrationRequest> for ConfirmationToken {
+    type Error = FieldViolations;
+
+    fn try_from(req: ConfirmRegistrationRequest) -> Result<Self, FieldViolations> {
+        let mut v = FieldViolations::new();
+        if req.token.is_empty() {
+            v.add("token", "is required");
+            return Err(v);
+        }
+        ConfirmationToken::parse(req.token.trim()).ok_or_else(|| {
+            v.add(
+                "token",
+                "is not a FREEDUMB confirmation token (fdc_ and 43 characters)",
+            );
+            v
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +239,23 @@ mod tests {
         })
         .expect("real");
         assert_eq!(parsed.hash(), real.hash());
+    }
+
+    #[test]
+    fn confirmation_tokens_are_required_and_shaped_and_may_be_pasted_with_spaces() {
+        let missing =
+            ConfirmationToken::try_from(ConfirmRegistrationRequest::default()).expect_err("none");
+        assert_eq!(fields(&missing), ["token"]);
+        let refresh = ConfirmationToken::try_from(ConfirmRegistrationRequest {
+            token: RefreshToken::generate().expose().to_owned(),
+        })
+        .expect_err("another kind");
+        assert_eq!(fields(&refresh), ["token"]);
+        let real = ConfirmationToken::generate();
+        let pasted = ConfirmationToken::try_from(ConfirmRegistrationRequest {
+            token: format!(" {}\n", real.expose()),
+        })
+        .expect("real");
+        assert_eq!(pasted.hash(), real.hash());
     }
 }

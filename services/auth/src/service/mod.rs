@@ -50,6 +50,16 @@ pub struct AuthApi {
     /// The rotations of the last grace period, by the presented token's
     /// hash: a repeated use gets the same answer.
     recent_refreshes: moka::sync::Cache<[u8; 32], Arc<tokio::sync::OnceCell<Rotated>>>,
+    /// Set when registrations are confirmed by email.
+    confirm_by_email: Option<ConfirmByEmail>,
+}
+
+/// How registrations are confirmed by email.
+struct ConfirmByEmail {
+    /// How long a token works.
+    ttl: chrono::Duration,
+    /// The link template, with `{token}`.
+    url: Option<String>,
 }
 
 /// What a refresh returned, kept for the grace period.
@@ -106,6 +116,12 @@ impl AuthApi {
                 .max_capacity(RECENT_REFRESHES)
                 .time_to_live(Duration::from_secs(config.refresh_reuse_grace_secs.max(1)))
                 .build(),
+            confirm_by_email: config
+                .confirm_registration_by_email
+                .then(|| ConfirmByEmail {
+                    ttl: secs(config.registration_token_ttl_secs),
+                    url: config.confirm_registration_url.clone(),
+                }),
         })
     }
 
@@ -208,6 +224,17 @@ impl AuthService for AuthApi {
         let client = Client::of(&req, self.proxies.grpc_client(&req));
         Ok(Response::new(
             AuthApi::register(self, req.into_inner(), client).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn confirm_registration(
+        &self,
+        req: Request<ConfirmRegistrationRequest>,
+    ) -> Result<Response<ConfirmRegistrationResponse>, Status> {
+        let client = Client::of(&req, self.proxies.grpc_client(&req));
+        Ok(Response::new(
+            AuthApi::confirm_registration(self, req.into_inner(), client).await?,
         ))
     }
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Email, RefreshTokenHash};
+use crate::domain::{ConfirmationTokenHash, Email, RefreshTokenHash};
 
 pub use self::sql::SqlStore;
 
@@ -127,6 +127,57 @@ impl std::fmt::Debug for SigningKeyRecord {
     }
 }
 
+/// A `Register` call waiting for its confirmation by email.
+pub struct RegistrationRequest {
+    /// Request id.
+    pub id: Uuid,
+    /// The address to confirm.
+    pub email: Email,
+    /// The id the account gets (for a new address).
+    pub user_id: Uuid,
+    /// The confirmation token's hash.
+    pub token: ConfirmationTokenHash,
+    /// argon2id PHC string of the chosen password.
+    pub password_hash: String,
+    /// When it was made.
+    pub create_time: DateTime<Utc>,
+    /// When its token stops working.
+    pub expire_time: DateTime<Utc>,
+}
+
+// Hand-written so that a hash can never reach a log.
+impl std::fmt::Debug for RegistrationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationRequest")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("create_time", &self.create_time)
+            .field("expire_time", &self.expire_time)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What recording a registration request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requested {
+    /// Recorded for a new address, with its message.
+    Pending,
+    /// The address has the account `user_id`: a request without a token
+    /// was recorded, with a message saying so.
+    AccountExists {
+        /// The existing account.
+        user_id: Uuid,
+    },
+    /// The address had as many live requests as allowed: nothing was
+    /// recorded and no message goes out.
+    Capped,
+}
+
+/// The message a registration request sends: the event for the outbox,
+/// given the existing account of the address if it has one.
+pub type RegistrationAnnouncement<'a> =
+    &'a (dyn Fn(Option<Uuid>) -> freedumb_kit::outbox::OutboxEvent + Send + Sync);
+
 /// What presenting a refresh token did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
@@ -240,6 +291,26 @@ pub trait AuthStore: Send + Sync + 'static {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
+    /// Records a registration of `request.email` (confirmed by email), in
+    /// one transaction: expired requests go first; then, unless the address
+    /// has `cap` live requests, either `request` itself (a new address) or
+    /// a request without token or password for the account that has it,
+    /// each with `announce`'s event in the outbox.
+    async fn request_registration(
+        &self,
+        request: &RegistrationRequest,
+        cap: u32,
+        announce: RegistrationAnnouncement<'_>,
+    ) -> Result<Requested, StoreError>;
+    /// Creates the account of the live request with `token` and removes
+    /// every request of its address, atomically. `None` when no live
+    /// request has that token; [`StoreError::Duplicate`] when the address
+    /// has an account already.
+    async fn confirm_registration(
+        &self,
+        token: &ConfirmationTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StoreError>;
     /// Every signing key that has not expired at `now`, newest first.
     async fn list_signing_keys(
         &self,

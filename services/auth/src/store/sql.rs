@@ -10,10 +10,10 @@ use sqlx::{Database, FromRow, Pool};
 use uuid::Uuid;
 
 use super::{
-    AuthStore, ClientSighting, RevokeReason, Rotation, SessionRecord, SigningKeyRecord, StoreError,
-    UserRecord,
+    AuthStore, ClientSighting, RegistrationAnnouncement, RegistrationRequest, Requested,
+    RevokeReason, Rotation, SessionRecord, SigningKeyRecord, StoreError, UserRecord,
 };
-use crate::domain::{Email, RefreshTokenHash};
+use crate::domain::{ConfirmationTokenHash, Email, RefreshTokenHash};
 
 /// [`AuthStore`] over a sqlx pool of either backend.
 pub struct SqlStore<DB: Database> {
@@ -128,18 +128,101 @@ freedumb_kit::sql_impl!(
     [#[async_trait] impl<DB> AuthStore for SqlStore<DB>]
     #[tracing::instrument(skip_all)]
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_user(&mut *conn, user).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn request_registration(
+        &self,
+        request: &RegistrationRequest,
+        cap: u32,
+        announce: RegistrationAnnouncement<'_>,
+    ) -> Result<Requested, StoreError> {
+        let now_ms = request.create_time.timestamp_millis();
+        let email = request.email.as_str().to_owned();
+        let mut tx = freedumb_kit::storage::begin_write(&self.pool).await?;
+        sqlx::query("DELETE FROM registration_requests WHERE expire_ms <= $1")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        let (live,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM registration_requests WHERE email = $1")
+                .bind(email.clone())
+                .fetch_one(&mut *tx)
+                .await?;
+        if live >= i64::from(cap) {
+            return Ok(Requested::Capped);
+        }
+        let existing: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM users WHERE email = $1")
+            .bind(email.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (user_id, token, password_hash) = match existing {
+            Some((user_id,)) => (user_id, None, None),
+            None => (
+                request.user_id,
+                Some(request.token.0.to_vec()),
+                Some(request.password_hash.clone()),
+            ),
+        };
         sqlx::query(
-            "INSERT INTO users (id, email, password_hash, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $4)",
+            "INSERT INTO registration_requests \
+             (id, email, user_id, token_hash, password_hash, create_time, expire_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(user.id)
-        .bind(user.email.as_str().to_owned())
-        .bind(user.password_hash.clone())
-        .bind(user.create_time)
-        .execute(&self.pool)
+        .bind(request.id)
+        .bind(email)
+        .bind(user_id)
+        .bind(token)
+        .bind(password_hash)
+        .bind(request.create_time)
+        .bind(request.expire_time.timestamp_millis())
+        .execute(&mut *tx)
         .await
-        .map_err(map_duplicate("user"))?;
-        Ok(())
+        .map_err(map_duplicate("registration request"))?;
+        let existing = existing.map(|(id,)| id);
+        let event = announce(existing);
+        freedumb_kit::outbox::SqlOutbox::<DB>::insert(&mut tx, &[(event, request.create_time)])
+            .await?;
+        tx.commit().await?;
+        Ok(match existing {
+            Some(user_id) => Requested::AccountExists { user_id },
+            None => Requested::Pending,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn confirm_registration(
+        &self,
+        token: &ConfirmationTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut tx = freedumb_kit::storage::begin_write(&self.pool).await?;
+        let found: Option<(Uuid, String, Option<String>)> = sqlx::query_as(
+            "SELECT user_id, email, password_hash FROM registration_requests \
+             WHERE token_hash = $1 AND expire_ms > $2",
+        )
+        .bind(token.0.to_vec())
+        .bind(now.timestamp_millis())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((user_id, email, Some(password_hash))) = found else {
+            return Ok(None);
+        };
+        let user = UserRecord {
+            id: user_id,
+            email: Email::from_trusted(email),
+            password_hash,
+            create_time: now,
+        };
+        Self::insert_user(&mut tx, &user).await?;
+        sqlx::query("DELETE FROM registration_requests WHERE email = $1")
+            .bind(user.email.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(user))
     }
 
     #[tracing::instrument(skip_all)]
@@ -449,6 +532,21 @@ freedumb_kit::sql_impl!(
 // inside a transaction).
 freedumb_kit::sql_impl!(
     [impl<DB> SqlStore<DB>]
+    async fn insert_user(conn: &mut DB::Connection, user: &UserRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(user.id)
+        .bind(user.email.as_str().to_owned())
+        .bind(user.password_hash.clone())
+        .bind(user.create_time)
+        .execute(conn)
+        .await
+        .map_err(map_duplicate("user"))?;
+        Ok(())
+    }
+
     async fn insert_refresh_token(
         conn: &mut DB::Connection,
         token: &RefreshTokenHash,

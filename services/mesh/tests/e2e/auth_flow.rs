@@ -397,3 +397,181 @@ async fn concurrent_refreshes_on_sqlite_never_fail_internally() {
     let distinct: std::collections::HashSet<_> = answers.iter().collect();
     assert_eq!(distinct.len(), 8);
 }
+
+/// The text of the raw messages `smtp` received for `to`, with
+/// quoted-printable soft line breaks joined, once `count` have arrived.
+async fn mails_to(
+    smtp: &crate::notification_support::SmtpServer,
+    to: &str,
+    count: usize,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mails: Vec<String> = smtp
+            .messages()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {to}")))
+            .map(|m| {
+                m.replace("=\r\n", "")
+                    .replace("=\n", "")
+                    .replace("=3D", "=")
+            })
+            .collect();
+        if mails.len() >= count {
+            return mails;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{count} message(s) to {to} did not arrive: {mails:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The confirmation tokens a message carries.
+fn tokens_in(mail: &str) -> Vec<String> {
+    let mut found: Vec<String> = mail
+        .match_indices("fdc_")
+        .map(|(at, _)| mail[at..].chars().take(4 + 43).collect::<String>())
+        .filter(|t| t.len() == 47)
+        .collect();
+    found.dedup();
+    found
+}
+
+#[tokio::test]
+async fn registration_confirmed_by_email_tells_nobody_whether_an_address_has_an_account() {
+    let Some(smtp) = crate::notification_support::SmtpServer::start().await else {
+        return;
+    };
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = spawn_app_with(
+        Backends::default(),
+        &[
+            ("FREEDUMB_NOTIFICATION__SMTP_URL", &smtp_url),
+            ("FREEDUMB_AUTH__CONFIRM_REGISTRATION_BY_EMAIL", "true"),
+            (
+                "FREEDUMB_AUTH__CONFIRM_REGISTRATION_URL",
+                "https://app.example.com/confirm?token={token}",
+            ),
+        ],
+    )
+    .await;
+    let mut client = app.client().await;
+    let registrar = client.clone();
+    let register = move |email: &'static str, password: &'static str| {
+        let mut client = registrar.clone();
+        async move {
+            client
+                .register(RegisterRequest {
+                    email: email.into(),
+                    password: password.into(),
+                })
+                .await
+                .expect("register")
+                .into_inner()
+        }
+    };
+
+    // A new address: no account and no session yet, only a message.
+    let fresh = register("Grace@Example.com", PASSWORD).await;
+    assert_eq!(
+        fresh,
+        RegisterResponse {
+            user: None,
+            tokens: None,
+            confirmation_required: true,
+        }
+    );
+    let refused = login_with(&mut client, "grace@example.com", PASSWORD)
+        .await
+        .expect_err("no account before the confirmation");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let mails = mails_to(&smtp, "grace@example.com", 1).await;
+    assert!(
+        mails[0].contains("Subject: Confirm your FREEDUMB registration"),
+        "{}",
+        mails[0]
+    );
+    assert!(mails[0].contains("https://app.example.com/confirm?token=fdc_"));
+    let first = tokens_in(&mails[0]);
+    assert_eq!(first.len(), 1, "{}", mails[0]);
+
+    // Someone else registers the same address with another password.
+    let other = register("grace@example.com", "another long passphrase here").await;
+    assert_eq!(other, fresh, "the same answer");
+    let mails = mails_to(&smtp, "grace@example.com", 2).await;
+    let second: Vec<String> = mails
+        .iter()
+        .flat_map(|m| tokens_in(m))
+        .filter(|t| *t != first[0])
+        .collect();
+    assert_eq!(second.len(), 1);
+
+    // The owner of the mailbox confirms theirs: the account, signed in.
+    let confirmed = client
+        .confirm_registration(ConfirmRegistrationRequest {
+            token: first[0].clone(),
+        })
+        .await
+        .expect("confirm")
+        .into_inner();
+    let user = confirmed.user.expect("user");
+    assert_eq!(user.email, "grace@example.com");
+    let access = confirmed.tokens.expect("tokens").access_token;
+    let me = client
+        .get_me(authed(GetMeRequest {}, &access))
+        .await
+        .expect("get me")
+        .into_inner();
+    assert_eq!(me.user.expect("user").id, user.id);
+    login_with(&mut client, "grace@example.com", PASSWORD)
+        .await
+        .expect("the confirmed registration's password");
+    login_with(
+        &mut client,
+        "grace@example.com",
+        "another long passphrase here",
+    )
+    .await
+    .expect_err("not the other registration's");
+
+    // Both tokens are spent: the used one and the voided one.
+    for token in [&first[0], &second[0]] {
+        let err = client
+            .confirm_registration(ConfirmRegistrationRequest {
+                token: token.clone(),
+            })
+            .await
+            .expect_err("spent");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(crate::helpers::violated_fields(&err), ["token"]);
+    }
+
+    // Registering the taken address answers exactly as for a new one; the
+    // message tells the owner, and carries no token.
+    let taken = register("grace@example.com", "yet another long passphrase").await;
+    assert_eq!(taken, fresh);
+    let mails = mails_to(&smtp, "grace@example.com", 3).await;
+    let note = mails
+        .iter()
+        .find(|m| m.contains("Subject: Someone tried to register your address at FREEDUMB"))
+        .expect("the note to the owner");
+    assert!(note.contains("has an account already"), "{note}");
+    assert!(tokens_in(note).is_empty());
+    login_with(&mut client, "grace@example.com", PASSWORD)
+        .await
+        .expect("the account is unchanged");
+
+    // A token that was never sent, and one of another kind.
+    for (token, code) in [
+        (format!("fdc_{}", "A".repeat(43)), Code::InvalidArgument),
+        ("fdr_nope".to_owned(), Code::InvalidArgument),
+    ] {
+        let err = client
+            .confirm_registration(ConfirmRegistrationRequest { token })
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), code);
+    }
+}

@@ -13,16 +13,19 @@ pub enum Kind {
     NewSignIn,
     /// A savings goal reached its target.
     GoalReached,
+    /// Someone registered the address (email only, not configurable).
+    Registration,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::BudgetThreshold,
         Self::LargeTransaction,
         Self::RecurringRecorded,
         Self::NewSignIn,
         Self::GoalReached,
+        Self::Registration,
     ];
 
     /// The stored name (also the webhook payload's `type`).
@@ -33,6 +36,7 @@ impl Kind {
             Self::RecurringRecorded => "transaction.recurring_recorded",
             Self::NewSignIn => "account.new_sign_in",
             Self::GoalReached => "goal.reached",
+            Self::Registration => "account.registration",
         }
     }
 
@@ -49,10 +53,12 @@ impl Kind {
             Self::RecurringRecorded => pb::NotificationKind::RecurringRecorded,
             Self::NewSignIn => pb::NotificationKind::NewSignIn,
             Self::GoalReached => pb::NotificationKind::GoalReached,
+            Self::Registration => pb::NotificationKind::Registration,
         }
     }
 
-    /// Parses the API form.
+    /// Parses the API form, as a kind a user may configure (preferences,
+    /// webhook endpoints): every kind but `Registration`.
     pub fn parse(raw: i32) -> Result<Self, String> {
         match pb::NotificationKind::try_from(raw) {
             Ok(pb::NotificationKind::BudgetThreshold) => Ok(Self::BudgetThreshold),
@@ -60,6 +66,9 @@ impl Kind {
             Ok(pb::NotificationKind::RecurringRecorded) => Ok(Self::RecurringRecorded),
             Ok(pb::NotificationKind::NewSignIn) => Ok(Self::NewSignIn),
             Ok(pb::NotificationKind::GoalReached) => Ok(Self::GoalReached),
+            Ok(pb::NotificationKind::Registration) => Err(
+                "is sent by email only, to the address registered; it cannot be configured".into(),
+            ),
             Ok(pb::NotificationKind::Unspecified) => Err("is required".into()),
             Err(_) => Err(format!("{raw} is not a notification kind")),
         }
@@ -74,8 +83,15 @@ mod tests {
     fn kinds_round_trip_through_storage_and_the_api() {
         for kind in Kind::ALL {
             assert_eq!(Kind::from_stored(kind.as_str()), Some(kind));
-            assert_eq!(Kind::parse(kind.to_pb() as i32), Ok(kind));
+            if kind != Kind::Registration {
+                assert_eq!(Kind::parse(kind.to_pb() as i32), Ok(kind));
+            }
         }
+        assert!(
+            Kind::parse(Kind::Registration.to_pb() as i32)
+                .expect_err("not configurable")
+                .contains("email only")
+        );
         assert!(Kind::parse(0).is_err());
         assert!(Kind::parse(99).is_err());
     }
