@@ -324,8 +324,15 @@ fn scalar_schema(field: &FieldDescriptor) -> Value {
         Kind::Uint32 | Kind::Fixed32 => {
             json!({ "type": "integer", "format": "int64", "minimum": 0 })
         }
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
-            json!({ "type": "string", "format": "int64" })
+        // Decimal digits as the proto3 JSON mapping writes them; up to 18,
+        // which every 64-bit integer of that length fits (the 19- and
+        // 20-digit ones the services take are not worth a pattern that
+        // would let through the ones that overflow).
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            json!({ "type": "string", "format": "int64", "pattern": "^-?[0-9]{1,18}$" })
+        }
+        Kind::Uint64 | Kind::Fixed64 => {
+            json!({ "type": "string", "format": "int64", "pattern": "^[0-9]{1,18}$" })
         }
         Kind::Float => json!({ "type": "number", "format": "float" }),
         Kind::Double => json!({ "type": "number", "format": "double" }),
@@ -409,7 +416,13 @@ fn message_schema(message: &MessageDescriptor, wanted: &mut BTreeSet<String>) ->
         }
         properties.insert(field.json_name().to_owned(), schema);
     }
-    let mut schema = json!({ "type": "object", "properties": properties });
+    // The gateway refuses a field the message does not have (a misspelt
+    // name must not be dropped in silence), and so does the document.
+    let mut schema = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    });
     let comment = comments(file, message.path());
     if !comment.is_empty() {
         schema["description"] = Value::String(comment);

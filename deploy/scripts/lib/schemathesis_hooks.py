@@ -12,6 +12,13 @@ so that `response_schema_conformance` checks it against the message schema
 the document gives. An error line (`{"error": {...}}`) is a message that does
 not match the schema: reported, not skipped.
 
+They also serialize `ast.parse`: CPython 3.11 keeps the AST constructor's
+recursion depth in per-interpreter state, so two worker threads building an
+AST at once can fail with "SystemError: AST constructor recursion depth
+mismatch" (python/cpython#106905). Hypothesis parses source files to describe
+the lambdas of the strategies Schemathesis builds, and with two workers this
+made a rare run fail with a "Runtime Error" that is not the API's.
+
 Loaded with SCHEMATHESIS_HOOKS=/path/to/this/file. Written against
 Schemathesis 4.32.5 (pinned in .ci/run); the one internal it wraps is checked
 at load time, so an upgrade that changes it fails loudly instead of silently
@@ -20,8 +27,10 @@ hanging again.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
+import threading
 
 import schemathesis
 import schemathesis.transport.requests as requests_transport
@@ -29,6 +38,17 @@ from schemathesis.core.transport import STREAM_CUT_SHORT_ATTRIBUTE
 from urllib3.exceptions import ReadTimeoutError
 
 NDJSON = "application/x-ndjson"
+
+_ast_parse = ast.parse
+_ast_lock = threading.Lock()
+
+
+def _serialized_parse(*args, **kwargs):
+    with _ast_lock:
+        return _ast_parse(*args, **kwargs)
+
+
+ast.parse = _serialized_parse
 
 _original_request = requests_transport._request
 if list(inspect.signature(_original_request).parameters) != ["session", "data", "max_stream_events"]:
