@@ -257,17 +257,7 @@ fn make(
     let Some((kind, title, body, attributes)) = content(&incoming.about, prefs) else {
         return made;
     };
-    let notification = NotificationRecord {
-        id: Uuid::now_v7(),
-        user_id: incoming.user_id,
-        kind,
-        title,
-        body,
-        attributes,
-        event_id: incoming.event_id,
-        create_time: now,
-        read_time: None,
-    };
+    let notification = notification_of(incoming, kind, (title, body, attributes), now);
     let channels = prefs.channels(kind);
     let delivery =
         |channel: Channel, payload: String, digest: bool, due: DateTime<Utc>| DeliveryRecord {
@@ -347,18 +337,7 @@ fn registration(
         );
         return made;
     }
-    let (title, body, attributes) = registration_content(r);
-    let notification = NotificationRecord {
-        id: Uuid::now_v7(),
-        user_id: incoming.user_id,
-        kind: Kind::Registration,
-        title,
-        body,
-        attributes,
-        event_id: incoming.event_id,
-        create_time: now,
-        read_time: None,
-    };
+    let notification = notification_of(incoming, Kind::Registration, registration_content(r), now);
     let payload = render::account_email(&notification, &r.email)
         .and_then(|email| Ok(serde_json::to_string(&email)?));
     match payload {
@@ -385,6 +364,27 @@ fn registration(
     }
     made.notification = Some(notification);
     made
+}
+
+/// The unread notification `incoming` makes, with its title, body and
+/// attributes.
+fn notification_of(
+    incoming: &Incoming,
+    kind: Kind,
+    (title, body, attributes): (String, String, BTreeMap<String, String>),
+    now: DateTime<Utc>,
+) -> NotificationRecord {
+    NotificationRecord {
+        id: Uuid::now_v7(),
+        user_id: incoming.user_id,
+        kind,
+        title,
+        body,
+        attributes,
+        event_id: incoming.event_id,
+        create_time: now,
+        read_time: None,
+    }
 }
 
 /// What a registration's message says.
