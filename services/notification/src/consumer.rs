@@ -244,6 +244,9 @@ fn make(
     now: DateTime<Utc>,
     email_enabled: bool,
 ) -> Made {
+    if let About::Registration(r) = &incoming.about {
+        return registration(incoming, r, now, email_enabled);
+    }
     let default = Recipient::default();
     let recipient = recipient.unwrap_or(&default);
     let prefs = &recipient.preferences;
@@ -251,31 +254,11 @@ fn make(
         event_id: incoming.event_id,
         ..Made::default()
     };
-    if let About::Registration(r) = &incoming.about {
-        return registration(incoming, r, now, email_enabled);
-    }
     let Some((kind, title, body, attributes)) = content(&incoming.about, prefs) else {
         return made;
     };
     let notification = notification_of(incoming, kind, (title, body, attributes), now);
     let channels = prefs.channels(kind);
-    let delivery =
-        |channel: Channel, payload: String, digest: bool, due: DateTime<Utc>| DeliveryRecord {
-            id: Uuid::now_v7(),
-            user_id: incoming.user_id,
-            channel,
-            notification_id: notification.id,
-            kind,
-            payload,
-            digest,
-            state: DeliveryState::Pending,
-            attempts: 0,
-            next_attempt_ms: due.timestamp_millis(),
-            last_status: 0,
-            last_error: String::new(),
-            create_time: now,
-            deliver_time: None,
-        };
     if channels.email
         && email_enabled
         && let Some(to) = &prefs.email
@@ -288,8 +271,13 @@ fn make(
                 } else {
                     prefs.quiet().map_or(now, |q| q.release(zone, now))
                 };
-                made.deliveries
-                    .push(delivery(Channel::Email, payload, prefs.daily_digest, due));
+                made.deliveries.push(pending_delivery(
+                    &notification,
+                    Channel::Email,
+                    payload,
+                    prefs.daily_digest,
+                    due,
+                ));
             }
             Err(error) => {
                 tracing::warn!(error = ?error, user = %incoming.user_id, "rendering an email failed")
@@ -299,7 +287,8 @@ fn make(
     if channels.webhook {
         let body = render::webhook_body(&notification);
         for endpoint in recipient.endpoints.iter().filter(|e| e.receives(kind)) {
-            made.deliveries.push(delivery(
+            made.deliveries.push(pending_delivery(
+                &notification,
                 Channel::Webhook(endpoint.id),
                 body.clone(),
                 false,
@@ -341,22 +330,13 @@ fn registration(
     let payload = render::account_email(&notification, &r.email)
         .and_then(|email| Ok(serde_json::to_string(&email)?));
     match payload {
-        Ok(payload) => made.deliveries.push(DeliveryRecord {
-            id: Uuid::now_v7(),
-            user_id: incoming.user_id,
-            channel: Channel::Email,
-            notification_id: notification.id,
-            kind: Kind::Registration,
+        Ok(payload) => made.deliveries.push(pending_delivery(
+            &notification,
+            Channel::Email,
             payload,
-            digest: false,
-            state: DeliveryState::Pending,
-            attempts: 0,
-            next_attempt_ms: now.timestamp_millis(),
-            last_status: 0,
-            last_error: String::new(),
-            create_time: now,
-            deliver_time: None,
-        }),
+            false,
+            now,
+        )),
         Err(error) => {
             tracing::warn!(error = ?error, event = %incoming.event_id, "rendering a registration email failed");
             return made;
@@ -364,6 +344,33 @@ fn registration(
     }
     made.notification = Some(notification);
     made
+}
+
+/// A first attempt at sending `notification` on `channel`, due at `due`
+/// (made when the notification is).
+fn pending_delivery(
+    notification: &NotificationRecord,
+    channel: Channel,
+    payload: String,
+    digest: bool,
+    due: DateTime<Utc>,
+) -> DeliveryRecord {
+    DeliveryRecord {
+        id: Uuid::now_v7(),
+        user_id: notification.user_id,
+        channel,
+        notification_id: notification.id,
+        kind: notification.kind,
+        payload,
+        digest,
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_attempt_ms: due.timestamp_millis(),
+        last_status: 0,
+        last_error: String::new(),
+        create_time: notification.create_time,
+        deliver_time: None,
+    }
 }
 
 /// The unread notification `incoming` makes, with its title, body and
