@@ -398,36 +398,6 @@ async fn concurrent_refreshes_on_sqlite_never_fail_internally() {
     assert_eq!(distinct.len(), 8);
 }
 
-/// The text of the raw messages `smtp` received for `to`, with
-/// quoted-printable soft line breaks joined, once `count` have arrived.
-async fn mails_to(
-    smtp: &crate::notification_support::SmtpServer,
-    to: &str,
-    count: usize,
-) -> Vec<String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let mails: Vec<String> = smtp
-            .messages()
-            .into_iter()
-            .filter(|m| m.contains(&format!("To: {to}")))
-            .map(|m| {
-                m.replace("=\r\n", "")
-                    .replace("=\n", "")
-                    .replace("=3D", "=")
-            })
-            .collect();
-        if mails.len() >= count {
-            return mails;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{count} message(s) to {to} did not arrive: {mails:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 /// The confirmation tokens a message carries.
 fn tokens_in(mail: &str) -> Vec<String> {
     let mut found: Vec<String> = mail
@@ -487,7 +457,7 @@ async fn registration_confirmed_by_email_tells_nobody_whether_an_address_has_an_
         .await
         .expect_err("no account before the confirmation");
     assert_eq!(refused.code(), Code::Unauthenticated);
-    let mails = mails_to(&smtp, "grace@example.com", 1).await;
+    let mails = smtp.wait_for_mail("grace@example.com", 1).await;
     assert!(
         mails[0].contains("Subject: Confirm your FREEDUMB registration"),
         "{}",
@@ -500,7 +470,7 @@ async fn registration_confirmed_by_email_tells_nobody_whether_an_address_has_an_
     // Someone else registers the same address with another password.
     let other = register("grace@example.com", "another long passphrase here").await;
     assert_eq!(other, fresh, "the same answer");
-    let mails = mails_to(&smtp, "grace@example.com", 2).await;
+    let mails = smtp.wait_for_mail("grace@example.com", 2).await;
     let second: Vec<String> = mails
         .iter()
         .flat_map(|m| tokens_in(m))
@@ -552,7 +522,7 @@ async fn registration_confirmed_by_email_tells_nobody_whether_an_address_has_an_
     // message tells the owner, and carries no token.
     let taken = register("grace@example.com", "yet another long passphrase").await;
     assert_eq!(taken, fresh);
-    let mails = mails_to(&smtp, "grace@example.com", 3).await;
+    let mails = smtp.wait_for_mail("grace@example.com", 3).await;
     let note = mails
         .iter()
         .find(|m| m.contains("Subject: Someone tried to register your address at FREEDUMB"))

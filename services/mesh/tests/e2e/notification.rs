@@ -304,14 +304,7 @@ async fn email_reaches_a_real_smtp_server_with_text_and_html_parts() {
     notify_large(&mut client, &token, 100, "ada@example.com").await;
     let account = open_account(&mut ledger, &token, "EUR", 0).await;
     spend(&mut ledger, &token, &account, -12_345, "").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let message = loop {
-        if let Some(m) = smtp.messages().into_iter().next() {
-            break m;
-        }
-        assert!(std::time::Instant::now() < deadline, "no email arrived");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let message = smtp.wait_for_mail("ada@example.com", 1).await.remove(0);
     assert!(
         message.contains("Subject: Large transaction: -123.45 EUR"),
         "{message}"

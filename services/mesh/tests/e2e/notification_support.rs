@@ -293,6 +293,32 @@ impl SmtpServer {
             })
             .unwrap_or_default()
     }
+
+    /// The messages to `to`, with quoted-printable soft line breaks
+    /// joined, once `count` of them have arrived (at most 30 s).
+    pub async fn wait_for_mail(&self, to: &str, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mails: Vec<String> = self
+                .messages()
+                .into_iter()
+                .filter(|m| m.contains(&format!("To: {to}")))
+                .map(|m| {
+                    m.replace("=\r\n", "")
+                        .replace("=\n", "")
+                        .replace("=3D", "=")
+                })
+                .collect();
+            if mails.len() >= count {
+                return mails;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{count} message(s) to {to} did not arrive: {mails:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 impl Drop for SmtpServer {
