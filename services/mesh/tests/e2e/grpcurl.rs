@@ -55,6 +55,7 @@ async fn grpcurl_lists_describes_and_checks_health() {
     assert!(ok, "{out}");
     for rpc in [
         "Register",
+        "ConfirmRegistration",
         "Login",
         "Refresh",
         "Logout",
