@@ -53,6 +53,8 @@ RESTORE_ARGS ?=
 #   make diagnose DIAG_ARGS="--endpoint auth=127.0.0.1:50051,127.0.0.1:9090 --logs /var/log/freedumb"
 DIAG_ARGS ?=
 BUNDLE_ARGS ?=
+# Options of the load test, e.g. LOAD_ARGS="--start-rate 40 --duration 60".
+LOAD_ARGS ?=
 
 # CI's backends (what .ci/run uses).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
@@ -60,7 +62,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379
 
 .PHONY: help dev test lint build ci ci-test ci-lint ci-build image compose-up compose-down \
 	k8s-render deploy-staging deploy-prod k8s-deploy rollback health-check diagnose \
-	support-bundle backup restore restore-drill check-deploy
+	support-bundle backup restore restore-drill load-test check-deploy
 
 help: ## list the targets and the variables that steer them
 	@echo "usage: make TARGET [VARIABLE=value ...]"
@@ -269,6 +271,9 @@ restore: ## restore BACKUP (a directory, a name or latest) into DATABASE_URL (RE
 
 restore-drill: ## on a scratch database: write data, back up, wipe, restore, compare every table
 	bash deploy/scripts/restore-drill.sh
+
+load-test: build ## k6 through Envoy (mTLS, two replicas, Postgres, Redis) and the REST gateway: the highest rate at which the targets hold (LOAD_ARGS: see --help)
+	FREEDUMB_BIN="$${CARGO_TARGET_DIR:-target}/release/freedumb" bash deploy/scripts/load-test.sh $(LOAD_ARGS)
 
 check-deploy: ## every deployment check (deploy/scripts/check-*.sh)
 	@for check in deploy/scripts/check-*.sh; do

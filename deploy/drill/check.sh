@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Checks the blue-green drill's parts with the real tools, without a freedumb
 # binary, in a few seconds:
-#   - shellcheck on deploy/scripts/blue-green.sh and this script;
+#   - shellcheck on deploy/scripts/blue-green.sh, deploy/scripts/load-test.sh
+#     and this script;
 #   - the two colours' clusters in deploy/drill/envoy.yaml are the same
 #     apart from the colour;
-#   - `k6 inspect` loads deploy/drill/load.js with the repository's protos;
+#   - `k6 inspect` loads deploy/drill/load.js and deploy/load/load.js (the
+#     load test's scenario) with the repository's protos;
 #   - the real Envoy starts from the bootstrap, takes the endpoint and route
 #     files, and a switch from blue to green is applied and measured;
 #   - the report's verdicts on made-up k6 output: a clean run passes, a
@@ -40,7 +42,7 @@ ok() {
 }
 bgctl() { python3 deploy/drill/bgctl.py "$@"; }
 
-shellcheck deploy/scripts/blue-green.sh deploy/drill/check.sh
+shellcheck deploy/scripts/blue-green.sh deploy/scripts/load-test.sh deploy/drill/check.sh
 ok "shellcheck"
 
 python3 - deploy/drill/envoy.yaml <<'EOF'
@@ -57,6 +59,10 @@ bash deploy/scripts/dev-certs.sh "$tmp/certs" >/dev/null
 k6 inspect -e EDGE=localhost:1 -e RUN_ID=check -e "CA=$tmp/certs/ca.pem" -e "PROTO_DIR=$PWD/proto" \
   deploy/drill/load.js >/dev/null
 ok "k6 loads load.js and the protos"
+k6 inspect -e EDGE=localhost:1 -e RUN_ID=check -e "CA=$tmp/certs/ca.pem" -e "PROTO_DIR=$PWD/proto" \
+  -e REST=http://127.0.0.1:1 deploy/load/load.js >/dev/null
+python3 deploy/load/driver.py --help >/dev/null
+ok "k6 loads the load test's scenario; its driver starts"
 
 # The real Envoy: bootstrap, endpoint and route files, a switch.
 mkdir -p "$tmp"/xds/{routes,eds-blue,eds-green,tmp}
