@@ -142,15 +142,20 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
                 if let Some(f) = input.get_field_by_name(field) {
                     // An update names its fields in the mask: none of the
                     // resource's required fields is required in its body.
+                    // A create's body (`body: "category"`) is the resource
+                    // as it is, required fields and all.
+                    let is_update = input.get_field_by_name("update_mask").is_some();
                     let schema = match f.kind() {
                         Kind::Message(m)
-                            if !f.is_list() && !m.full_name().starts_with("google.") =>
+                            if is_update
+                                && !f.is_list()
+                                && !m.full_name().starts_with("google.") =>
                         {
                             let name = format!("{}.Update", m.full_name());
                             derived.insert(name.clone(), (m, Vec::new(), false));
                             reference(&name)
                         }
-                        _ => field_schema(&f, &mut wanted),
+                        _ => field_schema(&f, &mut wanted, is_update),
                     };
                     operation["requestBody"] = json!({
                         "required": true,
@@ -170,7 +175,8 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
     }
     let mut schemas = Map::new();
     for (name, (message, omit, keep_required)) in &derived {
-        let mut schema = message_schema(message, &mut wanted);
+        // An update's body (no required list) is partial throughout.
+        let mut schema = message_schema(message, &mut wanted, !keep_required);
         if let Some(properties) = schema["properties"].as_object_mut() {
             for field in omit {
                 if let Some(f) = message.get_field_by_name(field) {
@@ -199,12 +205,19 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
         }
         schemas.insert(name.clone(), schema);
     }
+    schemas.insert(CURRENCY_CODE.to_owned(), currency_code_schema());
     let mut done = BTreeSet::new();
     while let Some(name) = wanted.iter().find(|n| !done.contains(*n)).cloned() {
         done.insert(name.clone());
-        if let Some(message) = pool.get_message_by_name(&name) {
+        let (base, partial) = match name.strip_suffix(PARTIAL) {
+            Some(base) => (base, true),
+            None => (name.as_str(), false),
+        };
+        if base == DATE && !partial {
+            schemas.insert(name.clone(), date_schema());
+        } else if let Some(message) = pool.get_message_by_name(base) {
             let mut more = BTreeSet::new();
-            schemas.insert(name.clone(), message_schema(&message, &mut more));
+            schemas.insert(name.clone(), message_schema(&message, &mut more, partial));
             wanted.extend(more);
         }
     }
@@ -278,17 +291,37 @@ fn field_at(message: &MessageDescriptor, path: &str) -> Option<FieldDescriptor> 
     None
 }
 
-/// Query parameters for a field: scalars directly, messages one level deep.
+/// Query parameters for a field: scalars directly, messages one level deep
+/// (the parts of a required message are required).
 fn query_parameters(field: &FieldDescriptor, prefix: &str) -> Vec<Value> {
+    query_parameters_within(field, prefix, false)
+}
+
+fn query_parameters_within(
+    field: &FieldDescriptor,
+    prefix: &str,
+    parent_required: bool,
+) -> Vec<Value> {
     let name = format!("{prefix}{}", field.json_name());
+    let required = parent_required || matches!(field_behavior(field), Behavior::Required);
     match field.kind() {
         Kind::Message(m) if !is_string_wkt(m.full_name()) => {
             if !prefix.is_empty() || field.is_list() || field.is_map() {
                 return Vec::new();
             }
-            m.fields()
-                .flat_map(|f| query_parameters(&f, &format!("{name}.")))
-                .collect()
+            let mut parameters: Vec<Value> = m
+                .fields()
+                .flat_map(|f| query_parameters_within(&f, &format!("{name}."), required))
+                .collect();
+            if m.full_name() == DATE {
+                for parameter in &mut parameters {
+                    let part = parameter["name"].as_str().unwrap_or_default().to_owned();
+                    let (min, max) = date_part_range(part.rsplit('.').next().unwrap_or_default());
+                    parameter["schema"]["minimum"] = json!(min);
+                    parameter["schema"]["maximum"] = json!(max);
+                }
+            }
+            parameters
         }
         _ => {
             let mut schema = if field.is_list() {
@@ -301,8 +334,175 @@ fn query_parameters(field: &FieldDescriptor, prefix: &str) -> Vec<Value> {
                 schema["minimum"] = json!(0);
                 schema["maximum"] = json!(1000);
             }
-            vec![json!({ "name": name, "in": "query", "required": false, "schema": schema })]
+            if required {
+                require(field, &mut schema);
+            }
+            vec![json!({ "name": name, "in": "query", "required": required, "schema": schema })]
         }
+    }
+}
+
+/// Required means set: not the empty string, not the `…_UNSPECIFIED` zero
+/// value of an enum.
+fn require(field: &FieldDescriptor, schema: &mut Value) {
+    if field.is_list() {
+        return;
+    }
+    match field.kind() {
+        // A reference (a currency code) is set by its own schema.
+        Kind::String if schema.get("$ref").is_some() => {}
+        Kind::String => schema["minLength"] = json!(1),
+        Kind::Enum(_) => {
+            // By name (a query parameter) or by name or number (a body).
+            let mut forms: Vec<&mut Value> = match schema.get_mut("anyOf") {
+                Some(Value::Array(forms)) => forms.iter_mut().collect(),
+                _ => vec![schema],
+            };
+            for form in &mut forms {
+                if let Some(Value::Array(values)) = form.get_mut("enum") {
+                    values.retain(|v| {
+                        v.as_str().is_none_or(|v| !v.ends_with("_UNSPECIFIED"))
+                            && v.as_i64() != Some(0)
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `google.type.Date`.
+const DATE: &str = "google.type.Date";
+
+/// The suffix of a message's partial schema (see [`field_schema`]).
+const PARTIAL: &str = ".Partial";
+
+/// The largest integer of 18 digits (what the int64 pattern allows).
+const MAX_18_DIGITS: i64 = 999_999_999_999_999_999;
+
+/// The range of a part of a date (`year`, `month`, `day`).
+fn date_part_range(part: &str) -> (i32, i32) {
+    match part {
+        "year" => (1, 9999),
+        "month" => (1, 12),
+        _ => (1, 31),
+    }
+}
+
+/// A calendar date, as the services read `google.type.Date`: year 1 to
+/// 9999, and a day the month has (29 February in leap years only).
+fn date_schema() -> Value {
+    let part = |name: &str| {
+        let (min, max) = date_part_range(name);
+        json!({ "type": "integer", "format": "int32", "minimum": min, "maximum": max })
+    };
+    // The shape first, the calendar in a second part of an `allOf`: client
+    // generators read the shape (an intersection keeps its fields), and
+    // validators apply both.
+    json!({
+        "description": "A calendar date (year 1 to 9999; a day the month has).",
+        "allOf": [
+        {
+        "type": "object",
+        "properties": { "year": part("year"), "month": part("month"), "day": part("day") },
+        "required": ["year", "month", "day"],
+        "additionalProperties": false,
+        },
+        { "anyOf": [
+            { "properties": { "month": { "enum": [1, 3, 5, 7, 8, 10, 12] } } },
+            { "properties": { "month": { "enum": [4, 6, 9, 11] }, "day": { "maximum": 30 } } },
+            { "properties": { "month": { "enum": [2] }, "day": { "maximum": 28 } } },
+            {
+                "properties": {
+                    "month": { "enum": [2] },
+                    "day": { "enum": [29] },
+                    "year": { "anyOf": [
+                        { "multipleOf": 400 },
+                        { "multipleOf": 4, "not": { "multipleOf": 100 } }
+                    ] }
+                }
+            }
+        ] }
+        ]
+    })
+}
+
+/// A UUID, as ids are.
+const UUID: &str = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+
+/// A stricter shape than the services' parser takes (theirs follows RFC
+/// 5321's dot-atoms): every address of this shape is one they take, which
+/// is what a request's schema must promise.
+const REQUEST_EMAIL: &str = "^[A-Za-z0-9_+-]{1,32}(\\.[A-Za-z0-9_+-]{1,16})?@[a-z0-9]{1,20}(\\.[a-z0-9]{1,20}){0,2}\\.[a-z]{2,10}$";
+
+/// The schema every currency code refers to.
+const CURRENCY_CODE: &str = "CurrencyCode";
+
+/// The ISO 4217 codes the services take: currencies with minor units.
+fn currency_code_schema() -> Value {
+    json!({
+        "type": "string",
+        "description": "An ISO 4217 code of a currency with minor units, upper case (EUR, USD, JPY; not XAU).",
+        "enum": currency_codes(),
+    })
+}
+
+fn currency_codes() -> Vec<String> {
+    let letters = b'A'..=b'Z';
+    let mut codes = Vec::new();
+    for a in letters.clone() {
+        for b in letters.clone() {
+            for c in letters.clone() {
+                let code = String::from_utf8_lossy(&[a, b, c]).into_owned();
+                if freedumb_kit::domain::Currency::parse(&code).is_ok() {
+                    codes.push(code);
+                }
+            }
+        }
+    }
+    codes
+}
+
+/// What the services check of a string field that a schema can state, from
+/// the field's name (the parsers at the edge are shared, so one name means
+/// one rule): ids are UUIDs (or empty where optional), currency codes ISO
+/// 4217 with minor units, months `YYYY-MM`, tokens their shape; in a
+/// registration, the email an address and the password 8 to 1,024
+/// characters.
+fn string_rules(field: &FieldDescriptor, schema: &mut Value) {
+    let name = field.name();
+    let message = field.parent_message();
+    // Only a registration's: sign-ins and password changes state no more
+    // than a string, so that a fuzzer's well-formed guesses do not count
+    // against the sign-in throttle of the address it shares with the
+    // users it tests as (the services check the same rules either way).
+    let registering = message.name() == "RegisterRequest";
+    let id = name == "id"
+        || (name.ends_with("_id") && name != "request_id")
+        || (name.ends_with("_ids") && field.is_list());
+    if id {
+        // An element of a list of ids is always one; a single id may be
+        // left empty where it is optional.
+        schema["pattern"] = if field.is_list() {
+            json!(format!("^{UUID}$"))
+        } else {
+            json!(format!("^({UUID})?$"))
+        };
+    } else if name == "currency_code" || name.ends_with("_currency_code") {
+        *schema = reference(CURRENCY_CODE);
+    } else if name == "month" {
+        schema["pattern"] =
+            json!("^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$");
+    } else if name == "refresh_token" {
+        schema["pattern"] = json!("^fdr_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$");
+    } else if name == "token" && message.name() == "ConfirmRegistrationRequest" {
+        schema["pattern"] = json!("^fdc_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$");
+    } else if registering && name == "email" {
+        schema["pattern"] = json!(REQUEST_EMAIL);
+        schema["maxLength"] = json!(254);
+    } else if registering && name == "password" {
+        schema["minLength"] = json!(8);
+        schema["maxLength"] = json!(1024);
     }
 }
 
@@ -315,7 +515,11 @@ fn is_string_wkt(name: &str) -> bool {
 
 fn scalar_schema(field: &FieldDescriptor) -> Value {
     match field.kind() {
-        Kind::String => json!({ "type": "string" }),
+        Kind::String => {
+            let mut schema = json!({ "type": "string" });
+            string_rules(field, &mut schema);
+            schema
+        }
         Kind::Bytes => json!({ "type": "string", "format": "byte" }),
         Kind::Bool => json!({ "type": "boolean" }),
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
@@ -349,12 +553,17 @@ fn scalar_schema(field: &FieldDescriptor) -> Value {
     }
 }
 
-fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>) -> Value {
+/// The schema of a field in a JSON body. `partial`: in an update's body,
+/// which may hold fields its mask does not name and the service ignores,
+/// only types are stated, not the rules on values (required fields, id and
+/// currency shapes, calendar dates): those hold for the fields the mask
+/// names.
+fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>, partial: bool) -> Value {
     let one = match field.kind() {
         Kind::Message(m) if field.is_map() => {
             let value = m
                 .get_field_by_name("value")
-                .map_or_else(|| json!({}), |v| field_schema(&v, wanted));
+                .map_or_else(|| json!({}), |v| field_schema(&v, wanted, partial));
             return json!({ "type": "object", "additionalProperties": value });
         }
         Kind::Message(m) if m.full_name() == "google.protobuf.Any" => json!({
@@ -363,9 +572,38 @@ fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>) -> Value
             "additionalProperties": true,
         }),
         Kind::Message(m) if !m.full_name().starts_with("google.protobuf.") => {
-            wanted.insert(m.full_name().to_owned());
-            reference(m.full_name())
+            let name = if partial {
+                format!("{}{PARTIAL}", m.full_name())
+            } else {
+                m.full_name().to_owned()
+            };
+            wanted.insert(name.clone());
+            reference(&name)
         }
+        // The proto3 JSON mapping reads an enum by its name or its number,
+        // and a 64-bit integer from a string or a number.
+        Kind::Enum(e) => {
+            let names = e.values().map(|v| v.name().to_owned()).collect::<Vec<_>>();
+            let numbers = e.values().map(|v| v.number()).collect::<Vec<_>>();
+            json!({ "anyOf": [
+                { "type": "string", "enum": names },
+                { "type": "integer", "format": "int32", "enum": numbers }
+            ] })
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
+            let as_string = scalar_schema(field);
+            let unsigned = matches!(field.kind(), Kind::Uint64 | Kind::Fixed64);
+            json!({ "anyOf": [
+                as_string,
+                {
+                    "type": "integer",
+                    "format": "int64",
+                    "minimum": if unsigned { 0 } else { -MAX_18_DIGITS },
+                    "maximum": MAX_18_DIGITS
+                }
+            ] })
+        }
+        Kind::String if partial => json!({ "type": "string" }),
         _ => scalar_schema(field),
     };
     if field.is_list() {
@@ -375,12 +613,18 @@ fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>) -> Value
     }
 }
 
-fn message_schema(message: &MessageDescriptor, wanted: &mut BTreeSet<String>) -> Value {
+/// A message's schema; `partial` (an update's body): types only, see
+/// [`field_schema`].
+fn message_schema(
+    message: &MessageDescriptor,
+    wanted: &mut BTreeSet<String>,
+    partial: bool,
+) -> Value {
     let file = message.parent_file_descriptor_proto();
     let mut properties = Map::new();
     let mut required = Vec::new();
     for field in message.fields() {
-        let mut schema = field_schema(&field, wanted);
+        let mut schema = field_schema(&field, wanted, partial);
         let comment = comments(file, field.path());
         if !comment.is_empty() {
             // A $ref cannot carry siblings in OpenAPI 3.0.
@@ -394,24 +638,11 @@ fn message_schema(message: &MessageDescriptor, wanted: &mut BTreeSet<String>) ->
         }
         match field_behavior(&field) {
             Behavior::OutputOnly => schema["readOnly"] = Value::Bool(true),
-            Behavior::Required => {
+            Behavior::Required if !partial => {
                 required.push(Value::String(field.json_name().to_owned()));
-                // Required means set: not the empty string, not the
-                // `…_UNSPECIFIED` zero value of an enum.
-                if !field.is_list() {
-                    match field.kind() {
-                        Kind::String => schema["minLength"] = json!(1),
-                        Kind::Enum(_) => {
-                            if let Some(Value::Array(values)) = schema.get_mut("enum") {
-                                values.retain(|v| {
-                                    v.as_str().is_none_or(|v| !v.ends_with("_UNSPECIFIED"))
-                                });
-                            }
-                        }
-                        _ => {}
-                    }
-                }
+                require(&field, &mut schema);
             }
+            Behavior::Required => {}
             Behavior::Other => {}
         }
         properties.insert(field.json_name().to_owned(), schema);

@@ -213,6 +213,25 @@ async fn a_custom_verb_called_with_another_method_is_a_405_not_an_id() {
 }
 
 #[tokio::test]
+async fn a_body_of_blanks_where_the_body_is_optional_is_malformed_json() {
+    let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
+    let request = Request::post("/v1/accounts/0190b7c4-0000-7000-8000-000000000001:archive")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, "Bearer a.b.c")
+        .body(Body::from(" \n"))
+        .expect("request");
+    let (status, _, body) = send(&router, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["details"][0]["fieldViolations"][0]["field"], "body");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("malformed JSON")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_null_in_a_body_is_a_400_naming_the_field() {
     let router = Arc::new(gateway_without_services(&GatewayConfig::default())).router();
     let request = Request::post("/v1/categories")

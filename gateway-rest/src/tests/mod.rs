@@ -7,8 +7,11 @@ mod percent_escapes;
 mod rate_limit_keys;
 mod upstream_replies;
 
+use serde_json::json;
+
 /// What the document says of a request body is what the gateway does: an
-/// unknown field is refused, and 64-bit integers are decimal strings.
+/// unknown field is refused, and 64-bit integers are decimal strings or
+/// numbers.
 #[test]
 fn message_schemas_are_closed_and_64_bit_integers_are_digits() {
     let document: serde_json::Value =
@@ -23,15 +26,80 @@ fn message_schemas_are_closed_and_64_bit_integers_are_digits() {
             assert_eq!(schema["additionalProperties"], false, "{name}");
         }
     }
-    let amount = &schemas["freedumb.common.v1.Money"]["properties"]["amountMinor"];
-    let pattern =
-        regex::Regex::new(amount["pattern"].as_str().expect("pattern")).expect("a valid pattern");
+    // A string of digits or a number, as the proto3 JSON mapping reads them.
+    let amount = &schemas["freedumb.common.v1.Money"]["properties"]["amountMinor"]["anyOf"];
+    let pattern = regex::Regex::new(amount[0]["pattern"].as_str().expect("pattern"))
+        .expect("a valid pattern");
     for ok in ["0", "-125", "999999999999999999"] {
         assert!(pattern.is_match(ok), "{ok}");
     }
     for bad in ["", "1.5", "+3", " 1", "12e3", "9999999999999999999"] {
         assert!(!pattern.is_match(bad), "{bad}");
     }
+    assert_eq!(amount[1]["type"], "integer");
+    assert_eq!(amount[1]["maximum"], 999_999_999_999_999_999_i64);
+}
+
+#[test]
+fn the_document_states_the_services_rules_on_values() {
+    let document: serde_json::Value =
+        serde_json::from_str(&crate::openapi_document().expect("document")).expect("JSON");
+    let schemas = &document["components"]["schemas"];
+    // Currency codes: ISO 4217 with minor units, and required in Money.
+    let codes = schemas["CurrencyCode"]["enum"].as_array().expect("codes");
+    for code in ["EUR", "USD", "JPY", "BHD"] {
+        assert!(codes.iter().any(|c| c == code), "{code}");
+    }
+    assert!(!codes.iter().any(|c| c == "XAU"));
+    assert_eq!(
+        schemas["freedumb.common.v1.Money"]["required"],
+        json!(["currencyCode"])
+    );
+    // Ids: a UUID, or empty where optional.
+    let id = schemas["freedumb.ledger.v1.CreateTransactionRequest"]["properties"]["categoryId"]
+        ["pattern"]
+        .as_str()
+        .expect("id pattern");
+    let id = regex::Regex::new(id).expect("a valid pattern");
+    assert!(id.is_match("") && id.is_match("0190b7c4-0000-7000-8000-000000000001"));
+    assert!(!id.is_match("0") && !id.is_match("0190b7c4"));
+    // A create's body keeps the resource's required fields; an update's
+    // body (its mask decides) states only types, down to nested messages.
+    let create = &document["paths"]["/v1/categories"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["$ref"];
+    assert_eq!(create, "#/components/schemas/freedumb.ledger.v1.Category");
+    assert_eq!(
+        schemas["freedumb.ledger.v1.Category"]["required"],
+        json!(["name", "kind"])
+    );
+    let update = &schemas["freedumb.ledger.v1.Transaction.Update"];
+    assert!(update.get("required").is_none(), "{update}");
+    assert_eq!(
+        update["properties"]["amount"]["allOf"][0]["$ref"],
+        "#/components/schemas/freedumb.common.v1.Money.Partial"
+    );
+    assert!(
+        schemas["freedumb.common.v1.Money.Partial"]
+            .get("required")
+            .is_none()
+    );
+    // A required field given as a query parameter is a required parameter.
+    let cash_flow = document["paths"]["/v1/analytics/cashFlow"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let currency = cash_flow
+        .iter()
+        .find(|p| p["name"] == "currencyCode")
+        .expect("currencyCode");
+    assert_eq!(currency["required"], true);
+    // A date: its shape, then the calendar (day 29 of February only in
+    // leap years).
+    let date = &schemas["google.type.Date"]["allOf"];
+    assert_eq!(date[0]["required"], json!(["year", "month", "day"]));
+    assert_eq!(date[0]["properties"]["month"]["maximum"], 12);
+    let calendar = date[1]["anyOf"].as_array().expect("calendar");
+    assert_eq!(calendar.len(), 4);
+    assert_eq!(calendar[3]["properties"]["day"]["enum"], json!([29]));
 }
 
 /// The checked-in `openapi.json` is what the contracts generate. Run with
