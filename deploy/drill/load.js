@@ -15,6 +15,7 @@
 import grpc from 'k6/net/grpc';
 import { Counter } from 'k6/metrics';
 import exec from 'k6/execution';
+import { connectEdge, edgeClient, invoke, positiveInt, required, signUpWithAccount } from '../load/lib.js';
 
 const EDGE = required('EDGE');
 const RUN_ID = required('RUN_ID');
@@ -48,82 +49,29 @@ export const options = {
 const answers = new Counter('drill_answers');
 const failures = new Counter('drill_failures');
 
-const client = new grpc.Client();
-client.load(
-  [required('PROTO_DIR')],
-  'freedumb/auth/v1/auth.proto',
-  'freedumb/ledger/v1/ledger.proto',
-);
-
-function required(name) {
-  const value = __ENV[name];
-  if (!value) {
-    throw new Error(`load.js needs -e ${name}=...`);
-  }
-  return value;
-}
-
-function positiveInt(name, fallback) {
-  const raw = __ENV[name];
-  if (raw === undefined || raw === '') {
-    return fallback;
-  }
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`${name} must be a positive integer, not ${raw}`);
-  }
-  return value;
-}
+const client = edgeClient();
 
 function connect() {
-  client.connect(EDGE, { tls: { cacerts: [CA_PEM] }, timeout: '10s' });
+  connectEdge(client, EDGE, CA_PEM);
 }
 
 function call(method, message, token, rpc) {
-  const params = { tags: { rpc }, timeout: '15s' };
-  if (token) {
-    params.metadata = { authorization: `Bearer ${token}` };
-  }
-  return client.invoke(method, message, params);
-}
-
-// Setup calls must succeed: without users there is no drill.
-function mustCall(method, message, token, rpc) {
-  const res = call(method, message, token, rpc);
-  if (res.status !== grpc.StatusOK) {
-    throw new Error(`${rpc} in setup failed: status ${res.status}: ${JSON.stringify(res.error)}`);
-  }
-  return res.message;
+  return invoke(client, method, message, token, rpc);
 }
 
 export function setup() {
   connect();
   const users = [];
   for (let i = 0; i < USERS; i += 1) {
-    const signedUp = mustCall(
-      'freedumb.auth.v1.AuthService/Register',
-      {
+    users.push(
+      signUpWithAccount(client, {
         email: `drill-${RUN_ID}-${i}@example.com`,
         password: `blue green drill ${RUN_ID} ${i} passphrase`,
-      },
-      null,
-      'Register',
-    );
-    const token = signedUp.tokens.accessToken;
-    const opened = mustCall(
-      'freedumb.ledger.v1.LedgerService/CreateAccount',
-      {
-        account: {
-          name: `Drill checking ${i}`,
-          kind: 'ACCOUNT_KIND_CHECKING',
-          openingBalance: { currencyCode: 'EUR', amountMinor: 100000 },
-        },
+        accountName: `Drill checking ${i}`,
+        openingMinor: 100000,
         requestId: `${RUN_ID}-account-${i}`,
-      },
-      token,
-      'CreateAccount',
+      }),
     );
-    users.push({ token, accountId: opened.account.id });
   }
   client.close();
   return { users };

@@ -27,6 +27,15 @@ import http from 'k6/http';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import exec from 'k6/execution';
 import { setTimeout } from 'k6/timers';
+import {
+  connectEdge,
+  edgeClient,
+  invoke,
+  mustInvoke,
+  positiveInt,
+  required,
+  signUpWithAccount,
+} from './lib.js';
 
 const EDGE = required('EDGE');
 const REST = required('REST').replace(/\/$/, '');
@@ -109,35 +118,10 @@ const calls = new Trend('load_call', true);
 const watchDelivery = new Trend('watch_delivery', true);
 const watchEvents = new Counter('watch_events');
 
-const client = new grpc.Client();
-client.load(
-  [required('PROTO_DIR')],
-  'freedumb/auth/v1/auth.proto',
-  'freedumb/ledger/v1/ledger.proto',
-);
-
-function required(name) {
-  const value = __ENV[name];
-  if (!value) {
-    throw new Error(`load.js needs -e ${name}=...`);
-  }
-  return value;
-}
-
-function positiveInt(name, fallback) {
-  const raw = __ENV[name];
-  if (raw === undefined || raw === '') {
-    return fallback;
-  }
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`${name} must be a positive integer, not ${raw}`);
-  }
-  return value;
-}
+const client = edgeClient();
 
 function connect() {
-  client.connect(EDGE, { tls: { cacerts: [CA_PEM] }, timeout: '10s' });
+  connectEdge(client, EDGE, CA_PEM);
 }
 
 function password(i) {
@@ -148,57 +132,36 @@ function email(i) {
   return `load-${RUN_ID}-${i}@example.com`;
 }
 
-function invoke(method, message, token, rpc) {
-  const params = { tags: { rpc }, timeout: '15s' };
-  if (token) {
-    params.metadata = { authorization: `Bearer ${token}` };
-  }
-  return client.invoke(method, message, params);
+function unary(method, message, token, rpc) {
+  return invoke(client, method, message, token, rpc);
 }
 
 // Setup calls must succeed: without users there is no load test.
-function mustInvoke(method, message, token, rpc) {
-  const res = invoke(method, message, token, rpc);
-  if (res.status !== grpc.StatusOK) {
-    throw new Error(`${rpc} in setup failed: status ${res.status}: ${JSON.stringify(res.error)}`);
-  }
-  return res.message;
+function mustCall(method, message, token, rpc) {
+  return mustInvoke(client, method, message, token, rpc);
 }
 
 export function setup() {
   connect();
   const users = [];
   for (let i = 0; i < USERS; i += 1) {
-    const signedUp = mustInvoke(
-      'freedumb.auth.v1.AuthService/Register',
-      { email: email(i), password: password(i) },
-      null,
-      'Register',
-    );
-    const token = signedUp.tokens.accessToken;
-    const opened = mustInvoke(
-      'freedumb.ledger.v1.LedgerService/CreateAccount',
-      {
-        account: {
-          name: `Load checking ${i}`,
-          kind: 'ACCOUNT_KIND_CHECKING',
-          openingBalance: { currencyCode: 'EUR', amountMinor: 500000 },
-        },
-        requestId: `${RUN_ID}-account-${i}`,
-      },
-      token,
-      'CreateAccount',
-    );
+    const { token, accountId } = signUpWithAccount(client, {
+      email: email(i),
+      password: password(i),
+      accountName: `Load checking ${i}`,
+      openingMinor: 500000,
+      requestId: `${RUN_ID}-account-${i}`,
+    });
     const categories = ['Groceries', 'Household'].map(
       (name) =>
-        mustInvoke(
+        mustCall(
           'freedumb.ledger.v1.LedgerService/CreateCategory',
           { category: { name, kind: 'CATEGORY_KIND_EXPENSE' } },
           token,
           'CreateCategory',
         ).category.id,
     );
-    users.push({ index: i, token, accountId: opened.account.id, categories });
+    users.push({ index: i, token, accountId, categories });
   }
   client.close();
   return { users };
@@ -278,7 +241,7 @@ function pick() {
 function call(name, user) {
   switch (name) {
     case 'Login': {
-      const res = invoke(
+      const res = unary(
         'freedumb.auth.v1.AuthService/Login',
         { email: email(user.index), password: password(user.index) },
         null,
@@ -287,14 +250,14 @@ function call(name, user) {
       return grpcOutcome(res);
     }
     case 'GetMe':
-      return grpcOutcome(invoke('freedumb.auth.v1.AuthService/GetMe', {}, user.token, name));
+      return grpcOutcome(unary('freedumb.auth.v1.AuthService/GetMe', {}, user.token, name));
     case 'ListAccounts':
       return grpcOutcome(
-        invoke('freedumb.ledger.v1.LedgerService/ListAccounts', { pageSize: 10 }, user.token, name),
+        unary('freedumb.ledger.v1.LedgerService/ListAccounts', { pageSize: 10 }, user.token, name),
       );
     case 'ListTransactions':
       return grpcOutcome(
-        invoke(
+        unary(
           'freedumb.ledger.v1.LedgerService/ListTransactions',
           { accountId: user.accountId, pageSize: 20 },
           user.token,
@@ -303,7 +266,7 @@ function call(name, user) {
       );
     case 'CreateTransaction':
       return grpcOutcome(
-        invoke('freedumb.ledger.v1.LedgerService/CreateTransaction', newTransaction(user), user.token, name),
+        unary('freedumb.ledger.v1.LedgerService/CreateTransaction', newTransaction(user), user.token, name),
       );
     case 'REST ListTransactions':
       return httpOutcome(
