@@ -14,7 +14,9 @@
 #    in a temporary directory (no Postgres or Redis), its rate limits raised
 #    for the drill (FREEDUMB_GATEWAY__AUTH_PER_MINUTE and __USER_PER_MINUTE:
 #    Schemathesis sends thousands of requests a minute from one address and
-#    one user; the limiter's own 429 stays covered by the gateway's tests).
+#    one user; the limiter's own 429 stays covered by the gateway's tests),
+#    and 127.0.0.1 a trusted proxy (FREEDUMB_TRUSTED_PROXIES), so that the
+#    hooks can give each fuzzed password guess a client address of its own.
 # 2. Signs up two users over REST (POST /v1/auth:register).
 # 3. Runs `schemathesis run` on http://127.0.0.1:PORT/openapi.json with all
 #    checks and the phases examples, coverage, fuzzing and stateful. The
@@ -97,6 +99,7 @@ say "starting $bin (REST $gateway_port, gRPC $grpc_port, admin $admin_port; SQLi
 mesh_serve "$bin" "$grpc_port" "$admin_port" "$gateway_port" \
   FREEDUMB_GATEWAY__AUTH_PER_MINUTE=1000000 \
   FREEDUMB_GATEWAY__USER_PER_MINUTE=1000000 \
+  'FREEDUMB_TRUSTED_PROXIES=[127.0.0.1]' \
   FREEDUMB_LOG_FILTER=warn
 mesh_wait_ready "$admin_port"
 api="http://127.0.0.1:$gateway_port"
@@ -173,12 +176,11 @@ seed_args=()
 # out unless SCHEMATHESIS_ALL_CHECKS=1: the document does not yet state every
 # rule the services enforce, so a request valid by the document can still be
 # a correct 400. Stated so far: unknown fields, 64-bit integers, ISO 4217
-# codes, ids, months, token shapes, a registration's email and password
-# length, calendar dates in bodies, required query parameters, a create's
-# required fields (44 operations still fail it in 150 s, from 60). What is
-# left: free-text rules (no control characters, lengths, tags), amount
-# bounds, list sizes, integer ranges (limit, max_suggestions), password
-# strength, dates as `field.year` query parameters (all three parts or
+# codes, ids, months, token shapes, calendar dates in bodies, required query
+# parameters, a create's required fields (44 operations still fail it in
+# 150 s, from 60). What is left: free-text rules (no control characters,
+# lengths, tags), email shapes, amount bounds, list sizes, integer ranges
+# (limit, max_suggestions), password length and strength, dates as `field.year` query parameters (all three parts or
 # none), rules across fields (date ranges, one of two ids, the fields an
 # update mask names, whose values an update's body does not state) and
 # references to objects that must exist. Every other check runs, the
