@@ -678,25 +678,6 @@ fn insight_start(as_of: chrono::NaiveDate) -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(1, 1, 1).map_or(back, |first| back.max(first))
 }
 
-#[cfg(test)]
-mod insight_start_tests {
-    use chrono::NaiveDate;
-
-    use super::insight_start;
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).expect("a date")
-    }
-
-    #[test]
-    fn insights_look_thirteen_months_back_but_not_before_year_one() {
-        assert_eq!(insight_start(date(2026, 12, 2)), date(2025, 11, 2));
-        assert_eq!(insight_start(date(1, 1, 30)), date(1, 1, 1));
-        assert_eq!(insight_start(date(2, 1, 31)), date(1, 1, 1));
-        assert_eq!(insight_start(date(2, 3, 1)), date(1, 2, 1));
-    }
-}
-
 /// A ledger transaction as insights and answers see it.
 fn insight_txn(t: &freedumb_proto::ledger::Transaction) -> Option<Txn> {
     let amount = t.amount.as_ref()?;
@@ -716,4 +697,23 @@ fn insight_txn(t: &freedumb_proto::ledger::Transaction) -> Option<Txn> {
             .collect(),
         transfer: !t.transfer_id.is_empty(),
     })
+}
+
+#[cfg(test)]
+mod insight_start_tests {
+    use chrono::NaiveDate;
+
+    use super::insight_start;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).expect("a date")
+    }
+
+    #[test]
+    fn insights_look_thirteen_months_back_but_not_before_year_one() {
+        assert_eq!(insight_start(date(2026, 12, 2)), date(2025, 11, 2));
+        assert_eq!(insight_start(date(1, 1, 30)), date(1, 1, 1));
+        assert_eq!(insight_start(date(2, 1, 31)), date(1, 1, 1));
+        assert_eq!(insight_start(date(2, 3, 1)), date(1, 2, 1));
+    }
 }
