@@ -449,17 +449,23 @@ def cmd_report(args):
 # ---------------------------------------------------------------- the rest
 
 
-def cmd_ports(args):
+def free_ports(count):
+    """`count` free loopback ports, all held until every one is chosen (so
+    no two are the same); the load test's driver imports it too."""
     sockets = []
     try:
-        for _ in range(args.count):
+        for _ in range(count):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             sockets.append(s)
-        print(" ".join(str(s.getsockname()[1]) for s in sockets))
+        return [s.getsockname()[1] for s in sockets]
     finally:
         for s in sockets:
             s.close()
+
+
+def cmd_ports(args):
+    print(" ".join(str(port) for port in free_ports(args.count)))
 
 
 def cmd_render(args):

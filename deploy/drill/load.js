@@ -15,7 +15,15 @@
 import grpc from 'k6/net/grpc';
 import { Counter } from 'k6/metrics';
 import exec from 'k6/execution';
-import { connectEdge, edgeClient, invoke, positiveInt, required, signUpWithAccount } from '../load/lib.js';
+import {
+  connectEdge,
+  edgeClient,
+  invoke,
+  positiveInt,
+  required,
+  signUpWithAccount,
+  today,
+} from '../load/lib.js';
 
 const EDGE = required('EDGE');
 const RUN_ID = required('RUN_ID');
@@ -88,7 +96,6 @@ function request(user) {
       call('freedumb.ledger.v1.LedgerService/ListAccounts', { pageSize: 10 }, user.token, 'ListAccounts'),
     ];
   }
-  const today = new Date();
   return [
     'CreateTransaction',
     call(
@@ -96,11 +103,7 @@ function request(user) {
       {
         accountId: user.accountId,
         amount: { currencyCode: 'EUR', amountMinor: -(100 + Math.floor(Math.random() * 4900)) },
-        date: {
-          year: today.getUTCFullYear(),
-          month: today.getUTCMonth() + 1,
-          day: today.getUTCDate(),
-        },
+        date: today(),
         description: 'blue-green drill',
         merchant: 'Drill Coffee',
         requestId: `${RUN_ID}-${exec.vu.idInTest}-${exec.vu.iterationInScenario}`,

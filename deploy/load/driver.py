@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BLUE_GREEN = REPO / "deploy" / "scripts" / "blue-green.sh"
 SCRIPT = HERE / "load.js"
+
+# The blue-green drill's helpers (free ports).
+sys.path.insert(0, str(REPO / "deploy" / "drill"))
+from bgctl import free_ports  # noqa: E402
 
 # k6's exit code when a threshold failed.
 THRESHOLDS_FAILED = 99
@@ -46,19 +49,6 @@ TIMING_METRICS = ("grpc_req_duration", "http_req_duration", "watch_delivery")
 
 def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def default_bin() -> Path:

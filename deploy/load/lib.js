@@ -83,3 +83,9 @@ export function edgeClient() {
 export function connectEdge(client, edge, caPem) {
   client.connect(edge, { tls: { cacerts: [caPem] }, timeout: '10s' });
 }
+
+// Today (UTC) as a google.type.Date.
+export function today() {
+  const now = new Date();
+  return { year: now.getUTCFullYear(), month: now.getUTCMonth() + 1, day: now.getUTCDate() };
+}

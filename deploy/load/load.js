@@ -35,6 +35,7 @@ import {
   positiveInt,
   required,
   signUpWithAccount,
+  today,
 } from './lib.js';
 
 const EDGE = required('EDGE');
@@ -136,11 +137,6 @@ function unary(method, message, token, rpc) {
   return invoke(client, method, message, token, rpc);
 }
 
-// Setup calls must succeed: without users there is no load test.
-function mustCall(method, message, token, rpc) {
-  return mustInvoke(client, method, message, token, rpc);
-}
-
 export function setup() {
   connect();
   const users = [];
@@ -154,7 +150,8 @@ export function setup() {
     });
     const categories = ['Groceries', 'Household'].map(
       (name) =>
-        mustCall(
+        mustInvoke(
+          client,
           'freedumb.ledger.v1.LedgerService/CreateCategory',
           { category: { name, kind: 'CATEGORY_KIND_EXPENSE' } },
           token,
@@ -168,11 +165,6 @@ export function setup() {
 }
 
 // ---------------------------------------------------------------- api
-
-function today() {
-  const now = new Date();
-  return { year: now.getUTCFullYear(), month: now.getUTCMonth() + 1, day: now.getUTCDate() };
-}
 
 let sequence = 0;
 function requestId(kind) {
