@@ -223,7 +223,7 @@ impl LedgerPeer {
                 pb::ListTransactionsRequest {
                     page_size: PAGE,
                     page_token,
-                    start_date: start.map(crate::domain::date),
+                    start_date: start_bound(start),
                     ..pb::ListTransactionsRequest::default()
                 },
                 credentials,
@@ -279,5 +279,32 @@ pub fn failed(peer: &str, status: tonic::Status) -> PeerError {
             status.code(),
             status.message()
         )),
+    }
+}
+
+/// The `start_date` of a listing from `start`: the ledger keeps dates from
+/// 0001-01-01 and refuses earlier bounds, so a start before its first day
+/// (a look back from a date early in year 1) is no bound at all.
+fn start_bound(start: Option<chrono::NaiveDate>) -> Option<freedumb_proto::google::r#type::Date> {
+    use chrono::Datelike as _;
+    start.filter(|d| d.year() >= 1).map(crate::domain::date)
+}
+
+#[cfg(test)]
+mod start_bound_tests {
+    use chrono::NaiveDate;
+
+    use super::start_bound;
+
+    #[test]
+    fn a_start_before_year_one_is_no_bound() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+        assert_eq!(start_bound(None), None);
+        assert_eq!(start_bound(Some(day(0, 12, 30))), None);
+        assert_eq!(start_bound(Some(day(-1, 1, 1))), None);
+        let first = start_bound(Some(day(1, 1, 1))).expect("a bound");
+        assert_eq!((first.year, first.month, first.day), (1, 1, 1));
+        let later = start_bound(Some(day(2025, 11, 2))).expect("a bound");
+        assert_eq!((later.year, later.month, later.day), (2025, 11, 2));
     }
 }

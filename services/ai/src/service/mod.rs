@@ -174,7 +174,9 @@ impl AiApi {
         credentials: &Credentials,
         as_of: chrono::NaiveDate,
     ) -> Result<pb::GetInsightsResponse> {
-        let start = insight_start(as_of);
+        let start = as_of
+            .checked_sub_months(chrono::Months::new(INSIGHT_MONTHS))
+            .unwrap_or(as_of);
         let fetched: Vec<Txn> = self
             .deps
             .ledger
@@ -668,16 +670,6 @@ const DEFAULT_SUGGESTIONS: usize = 20;
 /// How far back insights read.
 const INSIGHT_MONTHS: u32 = 13;
 
-/// The first day the insights as of `as_of` read: `INSIGHT_MONTHS` back,
-/// but never before the ledger's first date (0001-01-01), which it would
-/// refuse.
-fn insight_start(as_of: chrono::NaiveDate) -> chrono::NaiveDate {
-    let back = as_of
-        .checked_sub_months(chrono::Months::new(INSIGHT_MONTHS))
-        .unwrap_or(as_of);
-    chrono::NaiveDate::from_ymd_opt(1, 1, 1).map_or(back, |first| back.max(first))
-}
-
 /// A ledger transaction as insights and answers see it.
 fn insight_txn(t: &freedumb_proto::ledger::Transaction) -> Option<Txn> {
     let amount = t.amount.as_ref()?;
@@ -697,23 +689,4 @@ fn insight_txn(t: &freedumb_proto::ledger::Transaction) -> Option<Txn> {
             .collect(),
         transfer: !t.transfer_id.is_empty(),
     })
-}
-
-#[cfg(test)]
-mod insight_start_tests {
-    use chrono::NaiveDate;
-
-    use super::insight_start;
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).expect("a date")
-    }
-
-    #[test]
-    fn insights_look_thirteen_months_back_but_not_before_year_one() {
-        assert_eq!(insight_start(date(2026, 12, 2)), date(2025, 11, 2));
-        assert_eq!(insight_start(date(1, 1, 30)), date(1, 1, 1));
-        assert_eq!(insight_start(date(2, 1, 31)), date(1, 1, 1));
-        assert_eq!(insight_start(date(2, 3, 1)), date(1, 2, 1));
-    }
 }
