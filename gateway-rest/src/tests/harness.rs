@@ -9,9 +9,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::encoding::AsDer as _;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use base64::Engine as _;
@@ -210,22 +207,21 @@ pub struct Issuer {
 
 impl Issuer {
     pub fn new() -> Self {
-        let pair = KeyPair::generate(KeySize::Rsa2048).expect("RSA key");
-        let pkcs8 = pair.as_der().expect("PKCS#8");
-        let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref()));
-        let public = pair.public_key();
+        freedumb_kit::auth::crypto::install();
+        let key = freedumb_kit::auth::crypto::generate_rsa_key().expect("RSA key");
         let kid = Uuid::new_v4().simple().to_string();
         let jwk = JsonWebKey {
             kty: "RSA".into(),
             kid: kid.clone(),
             alg: "RS256".into(),
             r#use: "sig".into(),
-            n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-            e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+            n: URL_SAFE_NO_PAD.encode(&key.modulus),
+            e: URL_SAFE_NO_PAD.encode(&key.exponent),
         };
         Self {
             kid,
-            key: jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).expect("key"),
+            key: jsonwebtoken::EncodingKey::from_rsa_pem(key.private_key_pem.as_bytes())
+                .expect("key"),
             jwk,
         }
     }

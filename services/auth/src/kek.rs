@@ -15,9 +15,10 @@
 //! (the embedded default) and sealed once one is configured.
 
 use anyhow::Context as _;
-use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom as _, SystemRandom};
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 
@@ -29,7 +30,9 @@ const SEALED: &str = "fdkek1:";
 /// A key encryption key.
 struct Kek {
     id: String,
-    key: RandomizedNonceKey,
+    /// Used with a fresh random nonce per seal (a few seals per key
+    /// rotation, far from the 2^32 that random 96-bit nonces allow).
+    key: LessSafeKey,
 }
 
 impl Kek {
@@ -48,7 +51,8 @@ impl Kek {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let key = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
+        let key = UnboundKey::new(&AES_256_GCM, &bytes)
+            .map(LessSafeKey::new)
             .map_err(|_| anyhow::anyhow!("{setting}: not an AES-256 key"))?;
         Ok(Self { id, key })
     }
@@ -93,12 +97,19 @@ impl KeyWrap {
         let Some(kek) = &self.current else {
             return Ok(pem.to_owned());
         };
+        let mut nonce = [0; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| anyhow::anyhow!("no randomness for sealing signing key {kid}"))?;
         let mut sealed = pem.as_bytes().to_vec();
-        let nonce = kek
-            .key
-            .seal_in_place_append_tag(Aad::from(kid.as_bytes()), &mut sealed)
+        kek.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(kid.as_bytes()),
+                &mut sealed,
+            )
             .map_err(|_| anyhow::anyhow!("sealing signing key {kid}"))?;
-        let mut out = nonce.as_ref().to_vec();
+        let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(format!(
             "{SEALED}{}:{}",
@@ -224,6 +235,19 @@ mod tests {
             "{unknown}"
         );
         assert!(!b.is_current(&sealed));
+    }
+
+    /// A key sealed by another AES-256-GCM implementation (Python's
+    /// `cryptography`, nonce 00..0b) opens: the stored form is standard, so
+    /// keys sealed before the move from aws-lc to ring still open.
+    #[test]
+    fn a_key_sealed_elsewhere_opens() {
+        let sealed = "fdkek1:630dcd29:AAECAwQFBgcICQoLai_7Nuinh1zED7fb46AuLNeTp3-1InJRFUrIj1AgSfAL\
+                      PYPRguxX1jCEL7_B0Wlsq3kryAP7jvcSuiAMtLVhokJAHKUdid6NDbPB";
+        assert_eq!(
+            wrap(Some(A), None).open("kid-1", sealed).expect("open"),
+            PEM
+        );
     }
 
     #[test]

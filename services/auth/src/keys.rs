@@ -7,9 +7,6 @@ use std::sync::{Arc, RwLock};
 use crate::config::AuthConfig;
 use anyhow::Context as _;
 use async_trait::async_trait;
-use aws_lc_rs::encoding::AsDer as _;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -44,6 +41,7 @@ pub struct SigningKeys {
 impl SigningKeys {
     /// Keys kept in `store`, rotated and sealed per `config`.
     pub fn new(store: Arc<dyn AuthStore>, config: &AuthConfig) -> anyhow::Result<Self> {
+        freedumb_kit::auth::crypto::install();
         let secs = freedumb_kit::time::seconds;
         Ok(Self {
             store,
@@ -177,18 +175,13 @@ fn generate(
     rotation: Duration,
     overlap: Duration,
 ) -> anyhow::Result<SigningKeyRecord> {
-    let pair = KeyPair::generate(KeySize::Rsa2048)
-        .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
-    let pkcs8 = pair
-        .as_der()
-        .map_err(|_| anyhow::anyhow!("encoding the RSA key"))?;
-    let public = pair.public_key();
+    let key = freedumb_kit::auth::crypto::generate_rsa_key()?;
     let retire_time = now + rotation;
     Ok(SigningKeyRecord {
         kid: uuid::Uuid::now_v7().simple().to_string(),
-        private_key_pem: pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.as_ref())),
-        public_n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-        public_e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        private_key_pem: key.private_key_pem,
+        public_n: URL_SAFE_NO_PAD.encode(key.modulus),
+        public_e: URL_SAFE_NO_PAD.encode(key.exponent),
         create_time: now,
         retire_time,
         expire_time: retire_time + overlap,

@@ -86,10 +86,10 @@ fn not_after(pem: &[u8], which: Expiry) -> anyhow::Result<u64> {
 }
 
 /// TLS for an HTTPS client of public endpoints (webhooks, a hosted
-/// language model): aws-lc, the safe default protocol versions, and the
+/// language model): ring, the safe default protocol versions, and the
 /// Mozilla roots (`webpki-roots`), so no system store is read.
 pub fn public_client_config() -> anyhow::Result<rustls::ClientConfig> {
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(rustls::RootCertStore {

@@ -4,6 +4,7 @@
 //! extensions or answers UNAUTHENTICATED.
 
 mod claims;
+pub mod crypto;
 mod keys;
 mod layer;
 mod verifier;

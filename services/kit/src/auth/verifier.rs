@@ -74,6 +74,7 @@ impl TokenVerifier {
         source: Arc<dyn KeySource>,
         revocations: Arc<dyn Revocations>,
     ) -> Self {
+        super::crypto::install();
         let mut validation = Validation::new(SIGNING_ALGORITHM);
         validation.leeway = config.leeway_secs.min(crate::config::MAX_LEEWAY_SECS);
         validation.validate_exp = true;

@@ -3,12 +3,11 @@
 //! its database) where that makes the attack strongest, and a control token
 //! signed the same way with good claims proves the harness itself works.
 
-use aws_lc_rs::encoding::AsDer as _;
-use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use freedumb_proto::auth::{GetJwksRequest, GetMeRequest, LogoutRequest};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs8::EncodePublicKey as _;
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -23,6 +22,7 @@ struct Forge {
 
 impl Forge {
     async fn new(app: &TestApp) -> Self {
+        freedumb_kit::auth::crypto::install();
         let valid_token = app.register().await.tokens.expect("tokens").access_token;
         let payload = valid_token.split('.').nth(1).expect("payload");
         let claims: Value =
@@ -109,28 +109,30 @@ async fn forged_and_misused_tokens_are_unauthenticated() {
         .into_inner()
         .keys
         .remove(0);
-    let public = PublicKeyComponents {
-        n: URL_SAFE_NO_PAD.decode(&jwk.n).expect("n"),
-        e: URL_SAFE_NO_PAD.decode(&jwk.e).expect("e"),
-    };
-    let public_der = public.as_der().expect("der");
-    let public_pem = pem::encode(&pem::Pem::new("PUBLIC KEY", public_der.as_ref()));
-    let mut hs_header = Header::new(Algorithm::HS256);
-    hs_header.typ = Some("at+jwt".into());
-    hs_header.kid = Some(forge.kid.clone());
-    let hs256 = jsonwebtoken::encode(
-        &hs_header,
-        &forge.claims,
-        &EncodingKey::from_secret(public_pem.as_bytes()),
+    let public = rsa::RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(&jwk.n).expect("n")),
+        rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(&jwk.e).expect("e")),
     )
-    .expect("hs256");
+    .expect("public key");
+    let public_pem = public
+        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+        .expect("public key PEM");
+    // Signed by hand: the platform's jsonwebtoken provider signs RS256 only.
+    let hs_body = format!(
+        "{}.{}",
+        b64(&json!({ "alg": "HS256", "typ": "at+jwt", "kid": forge.kid })),
+        b64(&forge.claims)
+    );
+    let hs_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, public_pem.as_bytes());
+    let hs256 = format!(
+        "{hs_body}.{}",
+        URL_SAFE_NO_PAD.encode(ring::hmac::sign(&hs_key, hs_body.as_bytes()))
+    );
     assert_refused(&app, &hs256, "HS256 signed with the public key").await;
 
-    let attacker = KeyPair::generate(KeySize::Rsa2048).expect("keygen");
-    let attacker_pem = pem::encode(&pem::Pem::new(
-        "PRIVATE KEY",
-        attacker.as_der().expect("der").as_ref(),
-    ));
+    let attacker_pem = freedumb_kit::auth::crypto::generate_rsa_key()
+        .expect("keygen")
+        .private_key_pem;
     let mut unknown_header = forge.header();
     unknown_header.kid = Some("attacker-key".into());
     let unknown_kid = jsonwebtoken::encode(
