@@ -26,10 +26,13 @@ const STATEMENT_LINES: usize = 100_000;
 
 /// Text-only searches (`ListTransactionsRequest.text`), from a term one
 /// line holds to one no line does. Every seeded line reads `purchase <n>`
-/// at `merchant <n mod 500>`, so every row holds the trigrams of
-/// "purchase" and "merchant": the hardest case for a trigram index.
-const SEARCHES: [(&str, &str); 4] = [
+/// at `merchant <n mod 500>`, so every row holds the words "purchase" and
+/// "merchant" and their trigrams: the hardest case for a trigram index,
+/// which answers a single word; terms of several words go through the
+/// word index.
+const SEARCHES: [(&str, &str); 5] = [
     ("one line", "purchase 777777"),
+    ("one line, one word", "777777"),
     ("one merchant (0.2 %)", "merchant 123"),
     ("many lines (11 %)", "purchase 1"),
     ("no line", "no such shop"),

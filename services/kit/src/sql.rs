@@ -83,12 +83,25 @@ pub trait RunBuilt<DB: Database> {
     where
         O: for<'r> FromRow<'r, DB::Row> + Send + Unpin + 'e;
 
+    /// [`fetch_all`](Self::fetch_all) of a statement not kept prepared, so
+    /// that Postgres plans it for the values bound each time instead of
+    /// settling, after a few runs, on one generic plan for any values: for
+    /// queries whose best plan depends on them (how rare a searched word
+    /// is decides between an index of words and a walk by date).
+    fn fetch_all_replanned<'e, O>(
+        &'e mut self,
+        conn: &'e mut DB::Connection,
+    ) -> BoxFuture<'e, Result<Vec<O>, sqlx::Error>>
+    where
+        O: for<'r> FromRow<'r, DB::Row> + Send + Unpin + 'e;
+
     /// `build().execute(conn)`, without the backend's own result type.
     fn execute<'e>(
         &'e mut self,
         conn: &'e mut DB::Connection,
     ) -> BoxFuture<'e, Result<(), sqlx::Error>>;
 }
+
 /// The same body for each backend, type-checked at each.
 macro_rules! run_built {
     ($($db:ty),*) => {$(
@@ -101,6 +114,16 @@ macro_rules! run_built {
                 O: for<'r> FromRow<'r, <$db as Database>::Row> + Send + Unpin + 'e,
             {
                 Box::pin(self.build_query_as().fetch_all(conn))
+            }
+
+            fn fetch_all_replanned<'e, O>(
+                &'e mut self,
+                conn: &'e mut <$db as Database>::Connection,
+            ) -> BoxFuture<'e, Result<Vec<O>, sqlx::Error>>
+            where
+                O: for<'r> FromRow<'r, <$db as Database>::Row> + Send + Unpin + 'e,
+            {
+                Box::pin(self.build_query_as().persistent(false).fetch_all(conn))
             }
 
             fn execute<'e>(

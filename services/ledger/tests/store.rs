@@ -32,10 +32,11 @@ freedumb_kit::store_contract!(
     text_search_matches_substrings_of_description_or_merchant,
 );
 
-/// On Postgres the text filter (`search_text LIKE '%…%' ESCAPE '\'`) can
-/// be answered from the trigram index instead of a scan.
+/// On Postgres the text filter can be answered from an index instead of a
+/// scan: a single word (`search_text LIKE '%…%' ESCAPE '\'`) from the
+/// trigram index, a term of several words from the word index.
 #[tokio::test]
-async fn postgres_text_search_reads_the_trigram_index() {
+async fn postgres_text_search_reads_an_index() {
     let Some(test) = freedumb_kit::testing::postgres_database(
         freedumb_ledger::NAME,
         &freedumb_ledger::MIGRATIONS,
@@ -62,6 +63,21 @@ async fn postgres_text_search_reads_the_trigram_index() {
     assert!(
         plan.iter()
             .any(|line| line.contains("transactions_search_trgm")),
+        "{plan:#?}"
+    );
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT id FROM transactions \
+         WHERE to_tsvector('simple', search_text) @@ $1::tsquery \
+         AND strpos(search_text, $2) > 0",
+    )
+    .bind("'payment' & '1234':*")
+    .bind("card payment 1234")
+    .fetch_all(&mut *conn)
+    .await
+    .expect("explain");
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("transactions_search_words")),
         "{plan:#?}"
     );
 }
@@ -152,6 +168,7 @@ async fn text_search_matches_substrings_of_description_or_merchant(stores: Store
         (&acc, "Coffee beans", ""),
         (&acc, "Rent", "Landlord"),
         (&acc, "card payment 500 off", "Bakery"),
+        (&acc, "Paid to TESCO-Express.co.uk 12.50", ""),
         (&other, "Coffee beans", "Corner Coffee Ltd"),
     ] {
         let mut t = transaction(owner, -100);
@@ -189,6 +206,26 @@ async fn text_search_matches_substrings_of_description_or_merchant(stores: Store
     assert_eq!(search("50_").await, Vec::<String>::new());
     assert_eq!(search("landlord").await, ["Rent"]);
     assert_eq!(search("tea").await, Vec::<String>::new());
+    // Terms of several words (on Postgres through the word index): the
+    // first word may end a longer one, the last begin one; the words
+    // between are whole.
+    assert_eq!(search("ner coffee").await, ["Card payment 50% off"]);
+    assert_eq!(search("corner coff").await, ["Card payment 50% off"]);
+    assert_eq!(
+        search("card payment 50").await,
+        ["Card payment 50% off", "card payment 500 off"]
+    );
+    assert_eq!(search("payment 500 off").await, ["card payment 500 off"]);
+    assert_eq!(search("payment 50 off").await, Vec::<String>::new());
+    assert_eq!(
+        search("paid to tesco").await,
+        ["Paid to TESCO-Express.co.uk 12.50"]
+    );
+    assert_eq!(
+        search("express.co.uk 12.5").await,
+        ["Paid to TESCO-Express.co.uk 12.50"]
+    );
+    assert_eq!(search("to tesco express").await, Vec::<String>::new());
 }
 
 async fn outbox_claims_are_exclusive_and_expire(stores: Stores) {

@@ -32,6 +32,7 @@ mod accounts;
 mod categories;
 mod import;
 mod rules;
+mod search;
 mod transactions;
 mod transfers;
 

@@ -11,7 +11,7 @@ use freedumb_kit::storage::begin_write;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-use super::{json, map_duplicate};
+use super::{json, map_duplicate, search};
 use crate::store::{
     AiCategory, Balance, Change, Created, EventBuilder, Idempotency, SplitRecord, StoreError,
     TransactionCursor, TransactionFilter, TransactionRecord, TransactionStore,
@@ -104,7 +104,6 @@ pub(super) enum ImportedBefore {
     IsSkipped,
 }
 
-/// The lower-case text the `text` filter searches.
 /// [`SqlStore::insert_rows`] on Postgres: the rows are copied into a
 /// temporary table (no indexes, no WAL), then inserted from it in one
 /// statement, which checks duplicates as a multi-row insert does.
@@ -163,22 +162,9 @@ async fn copy_rows(
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
+/// The lower-case text the `text` filter searches ([`search`](super::search)).
 fn search_text(t: &TransactionRecord) -> String {
     format!("{}\n{}", t.description, t.merchant).to_lowercase()
-}
-
-/// `text` as a LIKE pattern matching it anywhere (with `\` escaping).
-fn like_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 sql_store!(
@@ -260,11 +246,26 @@ sql_store!(
         if let Some(max) = filter.max_amount_minor {
             query.push(" AND t.amount_minor <= ").push_bind(max);
         }
-        if let Some(text) = &filter.text {
-            query
-                .push(" AND t.search_text LIKE ")
-                .push_bind(like_pattern(text))
-                .push(" ESCAPE '\\'");
+        let words = match &filter.text {
+            Some(text) if DB::NAME == "PostgreSQL" => search::word_query(text),
+            _ => None,
+        };
+        match (&filter.text, words) {
+            (Some(text), Some(words)) => {
+                query
+                    .push(" AND to_tsvector('simple', t.search_text) @@ ")
+                    .push_bind(words)
+                    .push("::tsquery AND strpos(t.search_text, ")
+                    .push_bind(text.clone())
+                    .push(") > 0");
+            }
+            (Some(text), None) => {
+                query
+                    .push(" AND t.search_text LIKE ")
+                    .push_bind(search::like_pattern(text))
+                    .push(" ESCAPE '\\'");
+            }
+            (None, _) => {}
         }
         for tag in &filter.tags {
             query
@@ -284,7 +285,11 @@ sql_store!(
             .push(" ORDER BY t.booking_date DESC, t.id DESC LIMIT ")
             .push_bind(i64::from(limit));
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<TransactionRow> = query.fetch_all(&mut conn).await?;
+        let rows: Vec<TransactionRow> = if filter.text.is_some() {
+            query.fetch_all_replanned(&mut conn).await?
+        } else {
+            query.fetch_all(&mut conn).await?
+        };
         Self::with_splits(&mut conn, rows).await
     }
 
@@ -675,13 +680,3 @@ sql_store!(
             .collect()
     }
 );
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-    }
-}
