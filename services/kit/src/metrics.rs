@@ -2,7 +2,7 @@
 //! and [`MetricsLayer`], which counts every gRPC call with its final status
 //! code, times it and tracks how many are in flight.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
@@ -190,19 +190,87 @@ pub fn render(handle: &PrometheusHandle) -> String {
 /// `unknown`, so clients cannot create series at will.
 #[derive(Clone, Debug)]
 pub struct MetricsLayer {
-    known: Arc<HashSet<String>>,
+    methods: Arc<Methods>,
+}
+
+/// Every method a call can be labelled with, and its series once made.
+#[derive(Debug, Default)]
+struct Methods {
+    known: HashMap<String, OnceLock<Arc<MethodSeries>>>,
+    unknown: OnceLock<Arc<MethodSeries>>,
+}
+
+impl Methods {
+    /// Labels calls to `method` (`package.Service/Method`) with its name.
+    fn know(&mut self, method: String) {
+        self.known.insert(method, OnceLock::new());
+    }
+
+    /// The series of the method at `path` (`unknown` for any other path).
+    fn series(&self, path: &str) -> Arc<MethodSeries> {
+        let (method, slot) = self
+            .known
+            .get_key_value(path.trim_start_matches('/'))
+            .map_or((UNKNOWN_METHOD, &self.unknown), |(method, slot)| {
+                (method.as_str(), slot)
+            });
+        slot.get_or_init(|| Arc::new(MethodSeries::new(method)))
+            .clone()
+    }
+}
+
+/// The label of calls to a path that is no contract's method.
+const UNKNOWN_METHOD: &str = "unknown";
+
+/// The series of one method, made on its first call and kept: a call then
+/// formats no label and looks nothing up in the recorder's registry.
+#[derive(Debug)]
+struct MethodSeries {
+    method: String,
+    in_flight: metrics::Gauge,
+    handling: metrics::Histogram,
+    /// `grpc_server_handled_total` by status code (0 to 16), each made on
+    /// the code's first use, so no series exists for a code never answered.
+    handled: [OnceLock<metrics::Counter>; 17],
+}
+
+impl MethodSeries {
+    fn new(method: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            in_flight: metrics::gauge!("grpc_server_in_flight", "method" => method.to_owned()),
+            handling: metrics::histogram!(
+                "grpc_server_handling_seconds",
+                "method" => method.to_owned()
+            ),
+            handled: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    fn handled(&self, code: tonic::Code) -> &metrics::Counter {
+        // `tonic::Code` is 0 to 16; an out-of-range value cannot be built.
+        let slot = (code as usize).min(self.handled.len() - 1);
+        self.handled[slot].get_or_init(|| {
+            metrics::counter!(
+                "grpc_server_handled_total",
+                "method" => self.method.clone(),
+                "code" => format!("{code:?}")
+            )
+        })
+    }
 }
 
 impl MetricsLayer {
     /// A layer that knows every method of the contracts, health and
     /// reflection.
     pub fn new() -> Self {
-        let mut known: HashSet<String> = [
+        let mut methods = Methods::default();
+        for reflection in [
             "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
             "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-        ]
-        .map(String::from)
-        .into();
+        ] {
+            methods.know(reflection.to_owned());
+        }
         for encoded in [
             freedumb_proto::FILE_DESCRIPTOR_SET,
             tonic_health::pb::FILE_DESCRIPTOR_SET,
@@ -213,7 +281,7 @@ impl MetricsLayer {
             for file in set.file {
                 for service in &file.service {
                     for method in &service.method {
-                        known.insert(format!(
+                        methods.know(format!(
                             "{}.{}/{}",
                             file.package(),
                             service.name(),
@@ -224,7 +292,7 @@ impl MetricsLayer {
             }
         }
         Self {
-            known: Arc::new(known),
+            methods: Arc::new(methods),
         }
     }
 }
@@ -240,7 +308,7 @@ impl<S> Layer<S> for MetricsLayer {
     fn layer(&self, inner: S) -> Self::Service {
         MetricsService {
             inner,
-            known: self.known.clone(),
+            methods: self.methods.clone(),
         }
     }
 }
@@ -249,7 +317,7 @@ impl<S> Layer<S> for MetricsLayer {
 #[derive(Clone, Debug)]
 pub struct MetricsService<S> {
     inner: S,
-    known: Arc<HashSet<String>>,
+    methods: Arc<Methods>,
 }
 
 impl<S, ReqB, ResB> Service<http::Request<ReqB>> for MetricsService<S>
@@ -268,13 +336,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<ReqB>) -> Self::Future {
-        let path = req.uri().path().trim_start_matches('/');
-        let method = if self.known.contains(path) {
-            path
-        } else {
-            "unknown"
-        };
-        let mut call = Call::start(method);
+        let mut call = Call::start(self.methods.series(req.uri().path()));
         let future = self.inner.call(req);
         Box::pin(async move {
             // The request's `grpc.request` span (this runs inside it).
@@ -301,7 +363,7 @@ where
 /// One call being measured; records itself exactly once, when dropped. A
 /// call dropped before its status is known was cancelled by the client.
 struct Call {
-    method: String,
+    series: Arc<MethodSeries>,
     started: Instant,
     code: Option<tonic::Code>,
     /// Where the status is recorded for the trace.
@@ -309,11 +371,10 @@ struct Call {
 }
 
 impl Call {
-    fn start(method: &str) -> Self {
-        let method = method.to_owned();
-        metrics::gauge!("grpc_server_in_flight", "method" => method.clone()).increment(1.0);
+    fn start(series: Arc<MethodSeries>) -> Self {
+        series.in_flight.increment(1.0);
         Self {
-            method,
+            series,
             started: Instant::now(),
             code: None,
             span: tracing::Span::none(),
@@ -329,14 +390,11 @@ impl Call {
 impl Drop for Call {
     fn drop(&mut self) {
         let code = self.code.unwrap_or(tonic::Code::Cancelled);
-        let labels = [
-            ("method", self.method.clone()),
-            ("code", format!("{code:?}")),
-        ];
-        metrics::counter!("grpc_server_handled_total", &labels).increment(1);
-        metrics::histogram!("grpc_server_handling_seconds", "method" => self.method.clone())
+        self.series.handled(code).increment(1);
+        self.series
+            .handling
             .record(self.started.elapsed().as_secs_f64());
-        metrics::gauge!("grpc_server_in_flight", "method" => self.method.clone()).decrement(1.0);
+        self.series.in_flight.decrement(1.0);
         self.span.record("rpc.grpc.status_code", code as i32);
         if is_server_error(code) {
             self.span.record("otel.status_code", "ERROR");
@@ -506,7 +564,28 @@ pub fn record_pool(service: &str, size: u32, idle: usize, max: u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backlog, cpu_quota, mem_total};
+    use std::sync::Arc;
+
+    use super::{Backlog, MetricsLayer, cpu_quota, mem_total};
+
+    #[test]
+    fn calls_are_labelled_with_a_contract_method_or_unknown() {
+        let layer = MetricsLayer::new();
+        let get_me = layer.methods.series("/freedumb.auth.v1.AuthService/GetMe");
+        assert_eq!(get_me.method, "freedumb.auth.v1.AuthService/GetMe");
+        // The second call reuses the series made by the first.
+        let again = layer.methods.series("/freedumb.auth.v1.AuthService/GetMe");
+        assert!(Arc::ptr_eq(&get_me, &again));
+        let health = layer.methods.series("/grpc.health.v1.Health/Check");
+        assert_eq!(health.method, "grpc.health.v1.Health/Check");
+        for path in [
+            "/made.up.Service/Method",
+            "/",
+            "/freedumb.auth.v1.AuthService/",
+        ] {
+            assert_eq!(layer.methods.series(path).method, "unknown", "{path}");
+        }
+    }
 
     #[test]
     fn the_oldest_due_item_is_timed_from_when_it_fell_due() {

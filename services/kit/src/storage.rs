@@ -81,8 +81,13 @@ impl Database {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10));
+                // A SQLite connection is a file this process holds open: it
+                // cannot go stale, so the pool does not ping it before each
+                // use (on SQLite a ping is a round trip to the connection's
+                // worker thread, as costly as the query).
                 let pool = SqlitePoolOptions::new()
                     .max_connections(config.db_max_connections)
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await
                     .with_context(|| format!("opening {}", path.display()))?;
