@@ -26,7 +26,7 @@ pub fn request_id(raw: &str) -> Result<Option<&str>, String> {
     if raw.is_empty() {
         return Ok(None);
     }
-    if raw.len() > 128 || raw.chars().any(char::is_control) {
+    if raw.chars().count() > 128 || raw.chars().any(char::is_control) {
         return Err("must be 1 to 128 printable characters".into());
     }
     Ok(Some(raw))

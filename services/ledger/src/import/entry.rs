@@ -80,14 +80,19 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 /// The longest merchant kept, in characters (longer is cut, not an error).
 pub const MAX_MERCHANT_CHARS: usize = 200;
 
-/// `text` trimmed, whitespace runs collapsed, cut to `max` characters.
+/// `text` trimmed, whitespace runs collapsed, control characters dropped,
+/// cut to `max` characters: what the ledger's `Text` fields hold.
 pub fn clean(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max));
-    for (count, word) in text.split_whitespace().enumerate() {
-        if count > 0 {
+    for word in text.split_whitespace() {
+        let mut chars = word.chars().filter(|c| !c.is_control()).peekable();
+        if chars.peek().is_none() {
+            continue;
+        }
+        if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(word);
+        out.extend(chars);
     }
     if out.chars().count() > max {
         out = out.chars().take(max).collect();
@@ -95,4 +100,19 @@ pub fn clean(text: &str, max: usize) -> String {
         out.truncate(out.trim_end().len());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn clean_text_is_what_a_text_field_holds() {
+        assert_eq!(clean("  Coffee \t shop\r\n", 500), "Coffee shop");
+        assert_eq!(clean("a\u{0}b \u{1} c\u{85}d", 500), "ab c d");
+        assert_eq!(clean("one two three", 7), "one two");
+        let cleaned = clean("x\u{7f}y \u{9b} z", 500);
+        assert_eq!(cleaned, "xy z");
+        assert!(freedumb_kit::domain::Text::<500>::parse(&cleaned).is_ok());
+    }
 }
