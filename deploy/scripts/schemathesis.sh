@@ -175,17 +175,18 @@ seed_args=()
 # positive_data_acceptance (ST202, "schema-valid request rejected") is left
 # out unless SCHEMATHESIS_ALL_CHECKS=1: the document does not yet state every
 # rule the services enforce, so a request valid by the document can still be
-# a correct 400. Stated so far: unknown fields, 64-bit integers, ISO 4217
-# codes, ids, months, token shapes, calendar dates in bodies, required query
-# parameters, a create's required fields (44 operations still fail it in
-# 150 s, from 60). What is left: free-text rules (no control characters,
-# lengths, tags), email shapes, amount bounds, list sizes, integer ranges
-# (limit, max_suggestions), password length and strength, dates as `field.year` query parameters (all three parts or
-# none), rules across fields (date ranges, one of two ids, the fields an
-# update mask names, whose values an update's body does not state) and
-# references to objects that must exist. Every other check runs, the
-# negative ones included: a request the document calls invalid must be
-# refused.
+# a correct 400. Stated so far (gateway-rest/src/openapi/rules.rs): unknown
+# fields, 64-bit integers, ISO 4217 codes, ids, months, token shapes,
+# calendar dates in bodies, required query parameters, a create's required
+# fields, free text as the services trim and bound it, tags, request ids,
+# integer ranges and list sizes (37 operations still fail it in 180 s,
+# from 44). What is left: email shapes, amount bounds (one Money message
+# for requests and balances), password strength, dates as `field.year`
+# query parameters (all three parts or none, a calendar day), rules across
+# fields (date ranges, one of two ids, the fields an update mask names,
+# whose values an update's body does not state) and references to objects
+# that must exist. Every other check runs, the negative ones included: a
+# request the document calls invalid must be refused.
 exclude_args=(--exclude-checks positive_data_acceptance)
 checks_said="every check but positive_data_acceptance"
 if [ "${SCHEMATHESIS_ALL_CHECKS:-}" = 1 ]; then

@@ -9,6 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::routes::{Behavior, Route, field_behavior};
 
+mod rules;
+
 /// The document as served and checked in: pretty JSON, a final newline.
 pub fn render(pool: &DescriptorPool, routes: &[Route]) -> serde_json::Result<String> {
     let mut text = serde_json::to_string_pretty(&document(pool, routes))?;
@@ -39,8 +41,8 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             .map(|field| {
                 let mut schema = field_at(&input, field)
                     .map_or_else(|| json!({"type": "string"}), |f| scalar_schema(&f));
-                // Every id in a path is a UUID (the services say NOT_FOUND
-                // for any other text only after parsing it as one).
+                // Every id in a path is a UUID (the services refuse any
+                // other text as INVALID_ARGUMENT).
                 if (field == "id" || field.ends_with("_id") || field.ends_with(".id"))
                     && schema["type"] == "string"
                 {
@@ -325,15 +327,12 @@ fn query_parameters_within(
         }
         _ => {
             let mut schema = if field.is_list() {
-                json!({ "type": "array", "items": scalar_schema(field) })
+                let mut list = json!({ "type": "array", "items": scalar_schema(field) });
+                rules::list_rules(field, &mut list);
+                list
             } else {
                 scalar_schema(field)
             };
-            if field.name() == "page_size" {
-                // What every list takes (crate::page in the kit).
-                schema["minimum"] = json!(0);
-                schema["maximum"] = json!(1000);
-            }
             if required {
                 require(field, &mut schema);
             }
@@ -452,41 +451,6 @@ fn currency_codes() -> Vec<String> {
     codes
 }
 
-/// What the services check of a string field that a schema can state, from
-/// the field's name (the parsers at the edge are shared, so one name means
-/// one rule): ids are UUIDs (or empty where optional), currency codes ISO
-/// 4217 with minor units, months `YYYY-MM`, tokens their shape. Emails
-/// and passwords are left plain strings: with well-formed ones a fuzzer
-/// signs accounts up and then fails their sign-ins, and those failures
-/// count against the sign-in throttle of the address it shares with the
-/// users it tests as, until their sign-ins are refused too (a CI run lost
-/// its users that way).
-fn string_rules(field: &FieldDescriptor, schema: &mut Value) {
-    let name = field.name();
-    let message = field.parent_message();
-    let id = name == "id"
-        || (name.ends_with("_id") && name != "request_id")
-        || (name.ends_with("_ids") && field.is_list());
-    if id {
-        // An element of a list of ids is always one; a single id may be
-        // left empty where it is optional.
-        schema["pattern"] = if field.is_list() {
-            json!(format!("^{UUID}$"))
-        } else {
-            json!(format!("^({UUID})?$"))
-        };
-    } else if name == "currency_code" || name.ends_with("_currency_code") {
-        *schema = reference(CURRENCY_CODE);
-    } else if name == "month" {
-        schema["pattern"] =
-            json!("^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$");
-    } else if name == "refresh_token" {
-        schema["pattern"] = json!("^fdr_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$");
-    } else if name == "token" && message.name() == "ConfirmRegistrationRequest" {
-        schema["pattern"] = json!("^fdc_[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$");
-    }
-}
-
 fn is_string_wkt(name: &str) -> bool {
     matches!(
         name,
@@ -498,13 +462,15 @@ fn scalar_schema(field: &FieldDescriptor) -> Value {
     match field.kind() {
         Kind::String => {
             let mut schema = json!({ "type": "string" });
-            string_rules(field, &mut schema);
+            rules::string_rules(field, &mut schema);
             schema
         }
         Kind::Bytes => json!({ "type": "string", "format": "byte" }),
         Kind::Bool => json!({ "type": "boolean" }),
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
-            json!({ "type": "integer", "format": "int32" })
+            let mut schema = json!({ "type": "integer", "format": "int32" });
+            rules::integer_rules(field, &mut schema);
+            schema
         }
         Kind::Uint32 | Kind::Fixed32 => {
             json!({ "type": "integer", "format": "int64", "minimum": 0 })
@@ -585,10 +551,17 @@ fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>, partial:
             ] })
         }
         Kind::String if partial => json!({ "type": "string" }),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 if partial => {
+            json!({ "type": "integer", "format": "int32" })
+        }
         _ => scalar_schema(field),
     };
     if field.is_list() {
-        json!({ "type": "array", "items": one })
+        let mut list = json!({ "type": "array", "items": one });
+        if !partial {
+            rules::list_rules(field, &mut list);
+        }
+        list
     } else {
         one
     }
