@@ -23,9 +23,8 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
-    // Schemas derived from a message: (message, fields left out, keep the
-    // `required` list).
-    let mut derived: BTreeMap<String, (MessageDescriptor, Vec<String>, bool)> = BTreeMap::new();
+    // Schemas derived from a message: (message, fields left out, form).
+    let mut derived: BTreeMap<String, (MessageDescriptor, Vec<String>, Form)> = BTreeMap::new();
     wanted.insert("google.rpc.Status".into());
     for route in routes {
         let input = route.rpc.input();
@@ -116,7 +115,7 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
                     reference(input.full_name())
                 } else {
                     let name = format!("{}.Body", input.full_name());
-                    derived.insert(name.clone(), (input.clone(), bound, true));
+                    derived.insert(name.clone(), (input.clone(), bound, Form::Full));
                     reference(&name)
                 };
                 operation["requestBody"] = json!({
@@ -127,14 +126,15 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             _ if route.upload_field().is_some() => {
                 operation["requestBody"] = json!({
                     "required": true,
-                    "description": "The file itself (its type in Content-Type), or a multipart/form-data form with one file part",
+                    "description": "The file itself (its type in Content-Type), or a multipart/form-data form with the file as its only part (the options go in the query)",
                     "content": {
                         "application/octet-stream": { "schema": { "type": "string", "format": "binary" } },
                         "multipart/form-data": {
                             "schema": {
                                 "type": "object",
                                 "required": ["file"],
-                                "properties": { "file": { "type": "string", "format": "binary" } }
+                                "properties": { "file": { "type": "string", "format": "binary" } },
+                                "additionalProperties": false
                             }
                         }
                     }
@@ -154,7 +154,8 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
                                 && !m.full_name().starts_with("google.") =>
                         {
                             let name = format!("{}.Update", m.full_name());
-                            derived.insert(name.clone(), (m, Vec::new(), false));
+                            state_update_mask(&mut operation, &m);
+                            derived.insert(name.clone(), (m, Vec::new(), Form::Update));
                             reference(&name)
                         }
                         _ => field_schema(&f, &mut wanted, is_update),
@@ -176,9 +177,8 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             .insert(route.method.as_str().to_lowercase(), operation);
     }
     let mut schemas = Map::new();
-    for (name, (message, omit, keep_required)) in &derived {
-        // An update's body (no required list) is partial throughout.
-        let mut schema = message_schema(message, &mut wanted, !keep_required);
+    for (name, (message, omit, form)) in &derived {
+        let mut schema = message_schema(message, &mut wanted, *form);
         if let Some(properties) = schema["properties"].as_object_mut() {
             for field in omit {
                 if let Some(f) = message.get_field_by_name(field) {
@@ -192,9 +192,6 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             .map(|f| f.json_name().to_owned())
             .collect();
         match schema.as_object_mut() {
-            Some(object) if !keep_required => {
-                object.remove("required");
-            }
             Some(object) => {
                 if let Some(Value::Array(required)) = object.get_mut("required") {
                     required.retain(|r| !omitted.iter().any(|o| r == o));
@@ -217,9 +214,30 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
         };
         if base == DATE && !partial {
             schemas.insert(name.clone(), date_schema());
+        } else if let Some(rule) = [rules::MoneyRule::Positive, rules::MoneyRule::Signed]
+            .into_iter()
+            .find(|rule| name == format!("{MONEY}{}", rule.suffix()))
+        {
+            let Some(money) = pool.get_message_by_name(MONEY) else {
+                continue;
+            };
+            let mut schema = message_schema(&money, &mut BTreeSet::new(), Form::Full);
+            schema["properties"]["amountMinor"] = rule.amount_minor();
+            if rule == rules::MoneyRule::Positive {
+                schema["required"] = json!(["currencyCode", "amountMinor"]);
+            }
+            schema["description"] = json!(rule.description());
+            schemas.insert(name.clone(), schema);
         } else if let Some(message) = pool.get_message_by_name(base) {
             let mut more = BTreeSet::new();
-            schemas.insert(name.clone(), message_schema(&message, &mut more, partial));
+            schemas.insert(
+                name.clone(),
+                message_schema(
+                    &message,
+                    &mut more,
+                    if partial { Form::Partial } else { Form::Full },
+                ),
+            );
             wanted.extend(more);
         }
     }
@@ -239,6 +257,36 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
     });
     crate::openapi_links::add_links_to_document(&mut document);
     document
+}
+
+/// An update's `updateMask` parameter: required, and the paths it may name
+/// (the resource's fields that are neither output only nor immutable), in
+/// the FieldMask's JSON form (camelCase, comma-separated).
+fn state_update_mask(operation: &mut Value, resource: &MessageDescriptor) {
+    let paths: Vec<String> = resource
+        .fields()
+        .filter(crate::routes::is_updatable)
+        .map(|f| f.json_name().to_owned())
+        .collect();
+    let one = format!("({})", paths.join("|"));
+    let Some(parameters) = operation["parameters"].as_array_mut() else {
+        return;
+    };
+    for parameter in parameters {
+        if parameter["name"] == "updateMask" {
+            parameter["required"] = json!(true);
+            // No example: a mask alone is no valid request (its body must
+            // set what it names).
+            parameter["schema"] = json!({
+                "type": "string",
+                "pattern": format!("^{one}(,{one})*$"),
+            });
+            parameter["description"] = json!(format!(
+                "The fields to change, comma-separated: {}. A field it names and the body leaves out is cleared (refused where the field is required).",
+                paths.join(", ")
+            ));
+        }
+    }
 }
 
 /// The template with `{field=pattern}` reduced to `{field}`.
@@ -307,23 +355,27 @@ fn query_parameters_within(
     let name = format!("{prefix}{}", field.json_name());
     let required = parent_required || matches!(field_behavior(field), Behavior::Required);
     match field.kind() {
+        // A date is one parameter, `YYYY-MM-DD`: its three parts as three
+        // parameters (which the gateway also reads) could not say that they
+        // go together, nor which days a month has.
+        Kind::Message(m) if m.full_name() == DATE && !field.is_list() && prefix.is_empty() => {
+            vec![json!({
+                "name": name,
+                "in": "query",
+                "required": required,
+                "description": format!(
+                    "A calendar date, YYYY-MM-DD (0001-01-01 to 9999-12-31). The gateway also reads it by its parts: `{name}.year`, `{name}.month` and `{name}.day`."
+                ),
+                "schema": { "type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$" },
+            })]
+        }
         Kind::Message(m) if !is_string_wkt(m.full_name()) => {
             if !prefix.is_empty() || field.is_list() || field.is_map() {
                 return Vec::new();
             }
-            let mut parameters: Vec<Value> = m
-                .fields()
+            m.fields()
                 .flat_map(|f| query_parameters_within(&f, &format!("{name}."), required))
-                .collect();
-            if m.full_name() == DATE {
-                for parameter in &mut parameters {
-                    let part = parameter["name"].as_str().unwrap_or_default().to_owned();
-                    let (min, max) = date_part_range(part.rsplit('.').next().unwrap_or_default());
-                    parameter["schema"]["minimum"] = json!(min);
-                    parameter["schema"]["maximum"] = json!(max);
-                }
-            }
-            parameters
+                .collect()
         }
         _ => {
             let mut schema = if field.is_list() {
@@ -375,6 +427,9 @@ const DATE: &str = "google.type.Date";
 
 /// The suffix of a message's partial schema (see [`field_schema`]).
 const PARTIAL: &str = ".Partial";
+
+/// `freedumb.common.v1.Money`.
+const MONEY: &str = "freedumb.common.v1.Money";
 
 /// The largest integer of 18 digits (what the int64 pattern allows).
 const MAX_18_DIGITS: i64 = 999_999_999_999_999_999;
@@ -480,7 +535,10 @@ fn scalar_schema(field: &FieldDescriptor) -> Value {
         // 20-digit ones the services take are not worth a pattern that
         // would let through the ones that overflow).
         Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
-            json!({ "type": "string", "format": "int64", "pattern": "^-?[0-9]{1,18}$" })
+            let mut schema =
+                json!({ "type": "string", "format": "int64", "pattern": "^-?[0-9]{1,18}$" });
+            rules::int64_rules(field, &mut schema);
+            schema
         }
         Kind::Uint64 | Kind::Fixed64 => {
             json!({ "type": "string", "format": "int64", "pattern": "^[0-9]{1,18}$" })
@@ -500,11 +558,10 @@ fn scalar_schema(field: &FieldDescriptor) -> Value {
     }
 }
 
-/// The schema of a field in a JSON body. `partial`: in an update's body,
-/// which may hold fields its mask does not name and the service ignores,
-/// only types are stated, not the rules on values (required fields, id and
-/// currency shapes, calendar dates): those hold for the fields the mask
-/// names.
+/// The schema of a field in a JSON body. `partial`: in a field an update's
+/// mask cannot name (the service ignores it), only types are stated, not
+/// the rules on values (required fields, id and currency shapes, calendar
+/// dates).
 fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>, partial: bool) -> Value {
     let one = match field.kind() {
         Kind::Message(m) if field.is_map() => {
@@ -521,6 +578,10 @@ fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>, partial:
         Kind::Message(m) if !m.full_name().starts_with("google.protobuf.") => {
             let name = if partial {
                 format!("{}{PARTIAL}", m.full_name())
+            } else if let Some(rule) =
+                rules::MoneyRule::of(field).filter(|_| m.full_name() == MONEY)
+            {
+                format!("{MONEY}{}", rule.suffix())
             } else {
                 m.full_name().to_owned()
             };
@@ -530,8 +591,11 @@ fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>, partial:
         // The proto3 JSON mapping reads an enum by its name or its number,
         // and a 64-bit integer from a string or a number.
         Kind::Enum(e) => {
-            let names = e.values().map(|v| v.name().to_owned()).collect::<Vec<_>>();
-            let numbers = e.values().map(|v| v.number()).collect::<Vec<_>>();
+            let values = e
+                .values()
+                .filter(|v| partial || rules::enum_value_taken(field, v.name()));
+            let (names, numbers): (Vec<String>, Vec<i32>) =
+                values.map(|v| (v.name().to_owned(), v.number())).unzip();
             json!({ "anyOf": [
                 { "type": "string", "enum": names },
                 { "type": "integer", "format": "int32", "enum": numbers }
@@ -567,17 +631,31 @@ fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>, partial:
     }
 }
 
-/// A message's schema; `partial` (an update's body): types only, see
-/// [`field_schema`].
-fn message_schema(
-    message: &MessageDescriptor,
-    wanted: &mut BTreeSet<String>,
-    partial: bool,
-) -> Value {
+/// How much of a message's rules its schema states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Every rule: a create's body, a response.
+    Full,
+    /// An update's body: the fields its mask may name with their rules
+    /// (present or not: the mask decides), the others (immutable or output
+    /// only, which the service ignores) by type alone.
+    Update,
+    /// A message inside a field an update does not change: types only,
+    /// see [`field_schema`].
+    Partial,
+}
+
+/// A message's schema in `form`.
+fn message_schema(message: &MessageDescriptor, wanted: &mut BTreeSet<String>, form: Form) -> Value {
     let file = message.parent_file_descriptor_proto();
     let mut properties = Map::new();
     let mut required = Vec::new();
     for field in message.fields() {
+        let partial = match form {
+            Form::Full => false,
+            Form::Update => !crate::routes::is_updatable(&field),
+            Form::Partial => true,
+        };
         let mut schema = field_schema(&field, wanted, partial);
         let comment = comments(file, field.path());
         if !comment.is_empty() {
@@ -592,8 +670,11 @@ fn message_schema(
         }
         match field_behavior(&field) {
             Behavior::OutputOnly => schema["readOnly"] = Value::Bool(true),
+            // A required field an update's mask names must be set too.
             Behavior::Required if !partial => {
-                required.push(Value::String(field.json_name().to_owned()));
+                if form == Form::Full {
+                    required.push(Value::String(field.json_name().to_owned()));
+                }
                 require(&field, &mut schema);
             }
             Behavior::Required => {}
@@ -614,6 +695,25 @@ fn message_schema(
     }
     if !required.is_empty() {
         schema["required"] = Value::Array(required);
+    }
+    // At most one field of a oneof (the gateway refuses two): no pair of
+    // them together.
+    let pairs: Vec<Value> = message
+        .oneofs()
+        .filter(|oneof| !oneof.is_synthetic())
+        .flat_map(|oneof| {
+            let names: Vec<String> = oneof.fields().map(|f| f.json_name().to_owned()).collect();
+            let mut pairs = Vec::new();
+            for (i, a) in names.iter().enumerate() {
+                for b in &names[i + 1..] {
+                    pairs.push(json!({ "required": [a, b] }));
+                }
+            }
+            pairs
+        })
+        .collect();
+    if !pairs.is_empty() {
+        schema["not"] = json!({ "anyOf": pairs });
     }
     schema
 }

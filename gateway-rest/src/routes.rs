@@ -304,19 +304,7 @@ pub(crate) enum Behavior {
 
 /// `google.api.field_behavior` of a field (REQUIRED = 2, OUTPUT_ONLY = 3).
 pub(crate) fn field_behavior(field: &prost_reflect::FieldDescriptor) -> Behavior {
-    let options = field.options();
-    let pool = field.parent_pool();
-    let Some(ext) = pool.get_extension_by_name("google.api.field_behavior") else {
-        return Behavior::Other;
-    };
-    if !options.has_extension(&ext) {
-        return Behavior::Other;
-    }
-    let value = options.get_extension(&ext);
-    let numbers: Vec<i32> = value
-        .as_list()
-        .map(|l| l.iter().filter_map(|v| v.as_enum_number()).collect())
-        .unwrap_or_default();
+    let numbers = field_behaviors(field);
     if numbers.contains(&3) {
         Behavior::OutputOnly
     } else if numbers.contains(&2) {
@@ -324,6 +312,30 @@ pub(crate) fn field_behavior(field: &prost_reflect::FieldDescriptor) -> Behavior
     } else {
         Behavior::Other
     }
+}
+
+/// Whether an update's mask may name `field`: neither OUTPUT_ONLY (3) nor
+/// IMMUTABLE (5).
+pub(crate) fn is_updatable(field: &prost_reflect::FieldDescriptor) -> bool {
+    let numbers = field_behaviors(field);
+    !numbers.contains(&3) && !numbers.contains(&5)
+}
+
+/// The numbers of a field's `google.api.field_behavior` values.
+fn field_behaviors(field: &prost_reflect::FieldDescriptor) -> Vec<i32> {
+    let options = field.options();
+    let pool = field.parent_pool();
+    let Some(ext) = pool.get_extension_by_name("google.api.field_behavior") else {
+        return Vec::new();
+    };
+    if !options.has_extension(&ext) {
+        return Vec::new();
+    }
+    options
+        .get_extension(&ext)
+        .as_list()
+        .map(|l| l.iter().filter_map(|v| v.as_enum_number()).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

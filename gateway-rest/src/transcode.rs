@@ -3,6 +3,8 @@
 //! object and read with the canonical proto3 JSON mapping. Errors name the
 //! field at fault.
 
+use std::collections::HashSet;
+
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
@@ -122,6 +124,7 @@ fn message(
     if route.body != "*" {
         let pairs = percent::decode_query(query.unwrap_or_default())
             .map_err(|bad| BadRequest::new(bad.0, "malformed percent-encoding"))?;
+        given_once(&pairs)?;
         for (key, value) in pairs {
             set(&mut root, &input, &key, &value, true)?;
         }
@@ -236,6 +239,26 @@ fn set(
     Ok(())
 }
 
+/// Refuses a query that gives a field both whole and by its parts
+/// (`startDate=2026-01-31&startDate.day=1`): neither could win without
+/// dropping what the client said.
+fn given_once(pairs: &[(String, String)]) -> Result<(), BadRequest> {
+    let keys: HashSet<&str> = pairs.iter().map(|(key, _)| key.as_str()).collect();
+    for (key, _) in pairs {
+        let mut parent = key.as_str();
+        while let Some((head, _)) = parent.rsplit_once('.') {
+            if keys.contains(head) {
+                return Err(BadRequest::new(
+                    head,
+                    format!("is given both whole and by its parts (`{key}`)"),
+                ));
+            }
+            parent = head;
+        }
+    }
+    Ok(())
+}
+
 fn find_field(desc: &MessageDescriptor, name: &str) -> Option<FieldDescriptor> {
     desc.get_field_by_name(name)
         .or_else(|| desc.get_field_by_json_name(name))
@@ -249,6 +272,7 @@ fn scalar(field: &FieldDescriptor, raw: &str) -> Result<Value, String> {
             "false" | "0" => Value::Bool(false),
             _ => return Err(format!("`{raw}` is not true or false")),
         },
+        Kind::Message(m) if m.full_name() == DATE => iso_date(raw)?,
         Kind::Message(m) if !is_string_wkt(m.full_name()) => {
             return Err(format!(
                 "is a {} message; set its fields (`{}.<field>`) instead",
@@ -260,6 +284,39 @@ fn scalar(field: &FieldDescriptor, raw: &str) -> Result<Value, String> {
         // string-mapped well-known types all read from a JSON string.
         _ => Value::String(raw.to_owned()),
     })
+}
+
+/// `google.type.Date`.
+const DATE: &str = "google.type.Date";
+
+/// A `google.type.Date` given whole in a path or query: `YYYY-MM-DD` (RFC
+/// 3339's full-date), a day of the calendar from 0001-01-01 to 9999-12-31,
+/// as the JSON object the proto3 mapping reads.
+fn iso_date(raw: &str) -> Result<Value, String> {
+    let bytes = raw.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        bytes[range.clone()]
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| {
+                bytes[range]
+                    .iter()
+                    .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+            })
+    };
+    let parts = (bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-')
+        .then(|| Some((digits(0..4)?, digits(5..7)?, digits(8..10)?)))
+        .flatten();
+    let Some((year, month, day)) = parts else {
+        return Err(format!("`{raw}` is not a date (YYYY-MM-DD)"));
+    };
+    let year = i32::try_from(year).map_err(|_| format!("`{raw}` is not a date (YYYY-MM-DD)"))?;
+    if year == 0 || chrono::NaiveDate::from_ymd_opt(year, month, day).is_none() {
+        return Err(format!(
+            "`{raw}` is not a day of the calendar (0001-01-01 to 9999-12-31)"
+        ));
+    }
+    Ok(serde_json::json!({ "year": year, "month": month, "day": day }))
 }
 
 fn is_string_wkt(name: &str) -> bool {
@@ -277,4 +334,82 @@ fn is_string_wkt(name: &str) -> bool {
             | "google.protobuf.FloatValue"
             | "google.protobuf.DoubleValue"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_reflect::{DescriptorPool, ReflectMessage as _};
+
+    use super::*;
+    use crate::routes;
+
+    /// `GET /v1/transactions` given `query`: its start date as JSON, or
+    /// the refusal.
+    fn start_date(query: &str) -> Result<Value, BadRequest> {
+        let pool = DescriptorPool::decode(freedumb_proto::FILE_DESCRIPTOR_SET).expect("pool");
+        let routes = routes::from_descriptors(&pool).expect("routes");
+        let list = routes
+            .iter()
+            .find(|r| r.method == http::Method::GET && r.template.text == "/v1/transactions")
+            .expect("route");
+        let message = request(list, &[], Some(query), b"")?;
+        let json = serde_json::to_value(&message).expect("JSON");
+        assert_eq!(message.descriptor().name(), "ListTransactionsRequest");
+        Ok(json["startDate"].clone())
+    }
+
+    #[test]
+    fn a_date_in_the_query_is_read_whole_or_by_its_parts() {
+        let date = serde_json::json!({ "year": 2024, "month": 2, "day": 29 });
+        assert_eq!(start_date("startDate=2024-02-29"), Ok(date.clone()));
+        assert_eq!(start_date("start_date=2024-02-29"), Ok(date.clone()));
+        assert_eq!(
+            start_date("startDate.year=2024&startDate.month=2&startDate.day=29"),
+            Ok(date)
+        );
+        assert_eq!(
+            start_date("startDate=0001-01-01"),
+            Ok(serde_json::json!({ "year": 1, "month": 1, "day": 1 }))
+        );
+    }
+
+    #[test]
+    fn a_date_that_is_not_a_calendar_day_is_refused_by_name() {
+        for bad in [
+            "2023-02-29",
+            "2024-04-31",
+            "2024-13-01",
+            "2024-00-10",
+            "0000-01-01",
+            "2024-1-01",
+            "24-01-01",
+            "2024/01/01",
+            "2024-01-01T00:00:00Z",
+            "+2024-01-01",
+            "２０２４-01-01",
+            "",
+        ] {
+            let refused = start_date(&format!("startDate={bad}")).expect_err(bad);
+            assert_eq!(refused.field, "startDate", "{bad}");
+            assert!(
+                refused.description.contains("YYYY-MM-DD")
+                    || refused.description.contains("calendar"),
+                "{bad}: {}",
+                refused.description
+            );
+        }
+    }
+
+    #[test]
+    fn a_date_given_both_whole_and_by_its_parts_is_refused() {
+        let refused = start_date("startDate=2024-01-31&startDate.day=1").expect_err("both");
+        assert_eq!(refused.field, "startDate");
+        assert!(
+            refused.description.contains("both"),
+            "{}",
+            refused.description
+        );
+        let refused = start_date("startDate.day=1&startDate=2024-01-31").expect_err("both");
+        assert_eq!(refused.field, "startDate");
+    }
 }

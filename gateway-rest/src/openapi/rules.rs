@@ -49,6 +49,19 @@ pub(super) fn string_rules(field: &FieldDescriptor, schema: &mut Value) {
         schema["pattern"] = json!(format!("^{PRINTABLE}*$"));
     } else if name == "tags" && package == "freedumb.ledger.v1" {
         schema["pattern"] = json!(tag_pattern());
+    } else if matches!(
+        name,
+        "quiet_hours_start" | "quiet_hours_end" | "digest_time"
+    ) && message.name() == "Preferences"
+    {
+        // The notification service's `clock::parse_time`; empty is unset.
+        schema["pattern"] = json!("^(([01][0-9]|2[0-3]):[0-5][0-9])?$");
+    } else if name == "encoding" && message.name() == "CsvOptions" {
+        // The ledger's `TextEncoding::parse` (trimmed, any case); empty
+        // means detected.
+        schema["pattern"] = json!(format!(
+            "^({SPACE}*([uU][tT][fF]-?8|[wW][iI][nN][dD][oO][wW][sS]-1252|[cC][pP]1252|[iI][sS][oO]-8859-1|[lL][aA][tT][iI][nN]1){SPACE}*)?$"
+        ));
     } else if name == "symbol" && message.name() == "Instrument" {
         schema["pattern"] = json!("^[A-Za-z0-9.:^=_-]{1,32}$");
     } else if let Some(rule) = text_rule(package, message.name(), name) {
@@ -73,6 +86,105 @@ pub(super) fn integer_rules(field: &FieldDescriptor, schema: &mut Value) {
     }
 }
 
+/// The bounds of a Money field's amount. (Money is one message for amounts
+/// of either sign, balances and totals included, so the rule is the
+/// field's.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MoneyRule {
+    /// 1 to 10^15 minor units (`freedumb_kit::domain::MAX_AMOUNT_MINOR`):
+    /// a budget, a goal's target, a threshold, a fee.
+    Positive,
+    /// Within ±10^15 minor units (`freedumb_kit::domain::AmountMinor`): one
+    /// transaction's amount, or money assigned.
+    Signed,
+}
+
+impl MoneyRule {
+    /// The rule on the Money `field`, if it has one.
+    pub(super) fn of(field: &FieldDescriptor) -> Option<Self> {
+        match (field.parent_message().name(), field.name()) {
+            ("Budget", "amount")
+            | ("Goal", "target")
+            | ("Preferences", "large_transaction_threshold")
+            | ("Activity", "fee") => Some(Self::Positive),
+            ("Transaction" | "CreateTransactionRequest" | "TransactionInput", "amount")
+            | ("AssignMoneyRequest", "amount") => Some(Self::Signed),
+            _ => None,
+        }
+    }
+
+    /// The suffix of the Money schema with this rule.
+    pub(super) fn suffix(self) -> &'static str {
+        match self {
+            Self::Positive => ".Positive",
+            Self::Signed => ".Bounded",
+        }
+    }
+
+    /// What the schema says of itself.
+    pub(super) fn description(self) -> &'static str {
+        match self {
+            Self::Positive => "An amount of money that must be positive: 1 to 10^15 minor units.",
+            Self::Signed => "An amount of money within ±10^15 minor units.",
+        }
+    }
+
+    /// The schema of the amount in minor units, as a string of digits or a
+    /// number.
+    pub(super) fn amount_minor(self) -> Value {
+        let max = freedumb_kit::domain::MAX_AMOUNT_MINOR;
+        let digits = max.to_string().len() - 2;
+        match self {
+            Self::Positive => json!({ "anyOf": [
+                { "type": "string", "format": "int64", "pattern": format!("^({max}|[1-9][0-9]{{0,{digits}}})$") },
+                { "type": "integer", "format": "int64", "minimum": 1, "maximum": max }
+            ] }),
+            Self::Signed => json!({ "anyOf": [
+                { "type": "string", "format": "int64", "pattern": signed_amount_pattern() },
+                { "type": "integer", "format": "int64", "minimum": -max, "maximum": max }
+            ] }),
+        }
+    }
+}
+
+/// Digits of an amount within ±10^15 minor units.
+fn signed_amount_pattern() -> String {
+    let max = freedumb_kit::domain::MAX_AMOUNT_MINOR;
+    format!(
+        "^-?({max}|[1-9][0-9]{{0,{}}}|0)$",
+        max.to_string().len() - 2
+    )
+}
+
+/// The rules on a 64-bit integer given as a string (a query parameter).
+pub(super) fn int64_rules(field: &FieldDescriptor, schema: &mut Value) {
+    let bounded = matches!(
+        (field.parent_message().name(), field.name()),
+        (
+            "ListTransactionsRequest",
+            "min_amount_minor" | "max_amount_minor"
+        ) | ("Split", "amount_minor")
+    );
+    if bounded {
+        // freedumb_kit::domain::AmountMinor: within ±10^15.
+        schema["pattern"] = json!(signed_amount_pattern());
+    }
+}
+
+/// Whether an enum field takes the value `name`: a notification kind a user
+/// configures is neither unset nor REGISTRATION (sent by email only).
+pub(super) fn enum_value_taken(field: &FieldDescriptor, name: &str) -> bool {
+    let configured = matches!(
+        (field.parent_message().name(), field.name()),
+        ("KindPreference", "kind") | ("WebhookEndpoint", "kinds")
+    );
+    !configured
+        || !matches!(
+            name,
+            "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_REGISTRATION"
+        )
+}
+
 /// The rules on a list as a whole: how many items, and whether they may
 /// repeat.
 pub(super) fn list_rules(field: &FieldDescriptor, schema: &mut Value) {
@@ -86,6 +198,8 @@ pub(super) fn list_rules(field: &FieldDescriptor, schema: &mut Value) {
         ("CategorizeRequest", "transactions") => (1, 1000, false),
         ("CategorizationRule", "conditions") => (1, 10, false),
         ("MarkReadRequest", "notification_ids") => (1, 1000, false),
+        // The five kinds a user configures, each once.
+        ("WebhookEndpoint", "kinds") => (0, 5, true),
         _ => return,
     };
     if min > 0 {
@@ -265,6 +379,48 @@ mod tests {
         let long = "é".repeat(128);
         assert!(freedumb_kit::domain::request_id(&long).is_ok());
         assert!(freedumb_kit::domain::request_id(&format!("{long}é")).is_err());
+    }
+
+    #[test]
+    fn positive_amounts_are_1_to_the_kits_maximum() {
+        let schema = MoneyRule::Positive.amount_minor();
+        let pattern = schema["anyOf"][0]["pattern"].as_str().expect("pattern");
+        let max = freedumb_kit::domain::MAX_AMOUNT_MINOR;
+        for ok in ["1", "9", "10", "999999999999999", &max.to_string()] {
+            assert!(matches(pattern, ok), "{ok}");
+        }
+        for bad in [
+            "0",
+            "-1",
+            "01",
+            "1000000000000001",
+            "9999999999999999",
+            "",
+            "1.5",
+        ] {
+            assert!(!matches(pattern, bad), "{bad}");
+        }
+        assert_eq!(schema["anyOf"][1]["maximum"], max);
+        let signed = signed_amount_pattern();
+        for ok in ["0", "-1", "1", &max.to_string(), &format!("-{max}")] {
+            assert!(matches(&signed, ok), "{ok}");
+            let minor: i64 = ok.parse().expect("digits");
+            assert!(
+                freedumb_kit::domain::AmountMinor::parse(minor).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "01",
+            "-01",
+            "1000000000000001",
+            "-1000000000000001",
+            "",
+            "+1",
+        ] {
+            assert!(!matches(&signed, bad), "{bad}");
+        }
+        assert!(freedumb_kit::domain::AmountMinor::parse(max + 1).is_err());
     }
 
     #[test]

@@ -30,11 +30,16 @@ pub async fn file(headers: &HeaderMap, body: Bytes) -> Result<File, GatewayError
         .await
         .map_err(|e| bad(format!("malformed multipart body: {e}")))?
     {
-        // The file part: the one with a file name (or named `file`);
-        // other parts (form fields) are not read.
+        // The file part: the one with a file name (or named `file`). Any
+        // other part is refused, as an unknown JSON field is: an option
+        // sent as a form field (`format=OFX`) must not be dropped in
+        // silence; options go in the query.
         let is_file = field.file_name().is_some() || field.name() == Some("file");
         if !is_file {
-            continue;
+            return Err(bad(format!(
+                "has a part `{}` besides the file; send the file alone (the import's options go in the query)",
+                field.name().unwrap_or_default()
+            )));
         }
         if found.is_some() {
             return Err(bad("carries more than one file; send one".into()));
@@ -77,9 +82,6 @@ mod tests {
     #[tokio::test]
     async fn the_file_part_of_a_form_is_the_file() {
         let body = "--XyZ\r\n\
-             Content-Disposition: form-data; name=\"note\"\r\n\r\n\
-             hello\r\n\
-             --XyZ\r\n\
              Content-Disposition: form-data; name=\"statement\"; filename=\"jan.ofx\"\r\n\
              Content-Type: application/x-ofx\r\n\r\n\
              OFXHEADER:100\r\n\
@@ -98,7 +100,9 @@ mod tests {
     async fn a_form_without_a_file_or_broken_is_refused() {
         let no_file = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nb\r\n--XyZ--\r\n";
         let broken = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nunterminated";
-        for body in [no_file, broken] {
+        let another_part = "--XyZ\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\nOFX\r\n\
+             --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.ofx\"\r\n\r\nOFXHEADER:100\r\n--XyZ--\r\n";
+        for body in [no_file, broken, another_part] {
             let err = file(
                 &headers("multipart/form-data; boundary=XyZ"),
                 Bytes::from(body),

@@ -64,7 +64,9 @@ fn the_document_states_the_services_rules_on_values() {
     assert!(id.is_match("") && id.is_match("0190b7c4-0000-7000-8000-000000000001"));
     assert!(!id.is_match("0") && !id.is_match("0190b7c4"));
     // A create's body keeps the resource's required fields; an update's
-    // body (its mask decides) states only types, down to nested messages.
+    // body (its mask decides) requires none, states the rules of the fields
+    // its mask may name, and only the types of the others (immutable or
+    // output only: the service ignores them).
     let create = &document["paths"]["/v1/categories"]["post"]["requestBody"]["content"]["application/json"]
         ["schema"]["$ref"];
     assert_eq!(create, "#/components/schemas/freedumb.ledger.v1.Category");
@@ -76,12 +78,40 @@ fn the_document_states_the_services_rules_on_values() {
     assert!(update.get("required").is_none(), "{update}");
     assert_eq!(
         update["properties"]["amount"]["allOf"][0]["$ref"],
-        "#/components/schemas/freedumb.common.v1.Money.Partial"
+        "#/components/schemas/freedumb.common.v1.Money.Bounded"
     );
-    assert!(
-        schemas["freedumb.common.v1.Money.Partial"]
-            .get("required")
-            .is_none()
+    assert!(update["properties"]["categoryId"]["pattern"].is_string());
+    assert_eq!(
+        update["properties"]["accountId"],
+        json!({ "type": "string" })
+    );
+    let category = &schemas["freedumb.ledger.v1.Category.Update"]["properties"];
+    assert_eq!(
+        category["name"]["pattern"],
+        schemas["freedumb.ledger.v1.Category"]["properties"]["name"]["pattern"]
+    );
+    assert!(category["name"]["minLength"].is_null() || category["name"]["minLength"] == 1);
+    // The mask: required, and only the fields neither output only nor
+    // immutable.
+    let mask = document["paths"]["/v1/categories/{category_id}"]["patch"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == "updateMask")
+        .expect("updateMask");
+    assert_eq!(mask["required"], true);
+    let mask = regex::Regex::new(mask["schema"]["pattern"].as_str().expect("pattern"))
+        .expect("a valid pattern");
+    for ok in ["name", "parentId", "name,parentId"] {
+        assert!(mask.is_match(ok), "{ok}");
+    }
+    for bad in ["", "kind", "name,kind", "id", "createTime", "name,"] {
+        assert!(!mask.is_match(bad), "{bad}");
+    }
+    // At most one field of a oneof.
+    assert_eq!(
+        schemas["freedumb.budget.v1.Goal"]["not"],
+        json!({ "anyOf": [{ "required": ["accountId", "categoryId"] }] })
     );
     // A required field given as a query parameter is a required parameter.
     let cash_flow = document["paths"]["/v1/analytics/cashFlow"]["get"]["parameters"]

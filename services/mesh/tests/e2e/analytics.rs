@@ -358,8 +358,7 @@ async fn bad_input_is_named_and_users_see_only_their_own_figures() {
     let (status, _, body) = rest(
         gw,
         "GET",
-        "/v1/analytics/topMerchants?startDate.year=2024&startDate.month=1&startDate.day=1\
-         &endDate.year=2024&endDate.month=12&endDate.day=31&currencyCode=EUR",
+        "/v1/analytics/topMerchants?startDate=2024-01-01&endDate=2024-12-31&currencyCode=EUR",
         Some(&alice),
         None,
     )
