@@ -191,16 +191,13 @@ pub fn document(pool: &DescriptorPool, routes: &[Route]) -> Value {
             .filter_map(|f| message.get_field_by_name(f))
             .map(|f| f.json_name().to_owned())
             .collect();
-        match schema.as_object_mut() {
-            Some(object) => {
-                if let Some(Value::Array(required)) = object.get_mut("required") {
-                    required.retain(|r| !omitted.iter().any(|o| r == o));
-                    if required.is_empty() {
-                        object.remove("required");
-                    }
-                }
+        if let Some(object) = schema.as_object_mut()
+            && let Some(Value::Array(required)) = object.get_mut("required")
+        {
+            required.retain(|r| !omitted.iter().any(|o| r == o));
+            if required.is_empty() {
+                object.remove("required");
             }
-            None => {}
         }
         schemas.insert(name.clone(), schema);
     }
@@ -604,13 +601,18 @@ fn field_schema(field: &FieldDescriptor, wanted: &mut BTreeSet<String>, partial:
         Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
             let as_string = scalar_schema(field);
             let unsigned = matches!(field.kind(), Kind::Uint64 | Kind::Fixed64);
+            let max = if rules::is_bounded_amount(field) {
+                freedumb_kit::domain::MAX_AMOUNT_MINOR
+            } else {
+                MAX_18_DIGITS
+            };
             json!({ "anyOf": [
                 as_string,
                 {
                     "type": "integer",
                     "format": "int64",
-                    "minimum": if unsigned { 0 } else { -MAX_18_DIGITS },
-                    "maximum": MAX_18_DIGITS
+                    "minimum": if unsigned { 0 } else { -max },
+                    "maximum": max
                 }
             ] })
         }

@@ -159,17 +159,22 @@ def before_call(context, case, kwargs):
 #   them is not sent as valid.
 # - A date range (`startDate`, `endDate`, in the query or the body; without
 #   an end, it ends today) ends on or after its start, and spans at most what its operation takes: 3,660
-#   days of balance history (the ledger's MAX_HISTORY_DAYS), 10,000 days of
-#   cash flow (10,000 periods at most, the shortest interval a day), else 49
+#   days of balance history (the ledger's MAX_HISTORY_DAYS), 10,000 days
+#   of analytics figures and reports (10,000 periods at most, the shortest
+#   interval a day), else 49
 #   years (the investment service's limit is 50, the analytics' 100).
 # - A minimum amount is not above the maximum (`minAmountMinor`,
 #   `maxAmountMinor`).
 # - A transfer moves money between two different accounts.
 _SPANS = {
     "/v1/accounts/{account_id}/balanceHistory": timedelta(days=3660),
-    "/v1/analytics/cashFlow": timedelta(days=9999),
+    "/v1/analytics/": timedelta(days=9999),
 }
 _SPAN = timedelta(days=49 * 365)
+
+
+def _span(path: str) -> timedelta:
+    return next((span for prefix, span in _SPANS.items() if path.startswith(prefix)), _SPAN)
 
 
 def _positive_at(case, location) -> bool:
@@ -243,7 +248,7 @@ def map_case(context, case):
         given = [key for key in case.body if key in paths]
         if given:
             case.query = {**(case.query or {}), "updateMask": ",".join(given)}
-    span = _SPANS.get(case.operation.path, _SPAN)
+    span = _span(case.operation.path)
     if _positive_at(case, QUERY) and isinstance(case.query, dict):
         _in_range(case.query, span)
     if _positive_at(case, BODY) and isinstance(case.body, dict):

@@ -156,17 +156,21 @@ fn signed_amount_pattern() -> String {
     )
 }
 
-/// The rules on a 64-bit integer given as a string (a query parameter).
-pub(super) fn int64_rules(field: &FieldDescriptor, schema: &mut Value) {
-    let bounded = matches!(
+/// Whether a signed 64-bit integer field is an amount within ±10^15 minor
+/// units (`freedumb_kit::domain::AmountMinor`).
+pub(super) fn is_bounded_amount(field: &FieldDescriptor) -> bool {
+    matches!(
         (field.parent_message().name(), field.name()),
         (
             "ListTransactionsRequest",
             "min_amount_minor" | "max_amount_minor"
         ) | ("Split", "amount_minor")
-    );
-    if bounded {
-        // freedumb_kit::domain::AmountMinor: within ±10^15.
+    )
+}
+
+/// The rules on a signed 64-bit integer as a string of digits.
+pub(super) fn int64_rules(field: &FieldDescriptor, schema: &mut Value) {
+    if is_bounded_amount(field) {
         schema["pattern"] = json!(signed_amount_pattern());
     }
 }

@@ -65,7 +65,14 @@ impl FieldViolations {
     }
 }
 
-/// INVALID_ARGUMENT with a `BadRequest` listing every violation.
+/// The most violations a `BadRequest` lists: its details travel in one
+/// HTTP/2 header (`grpc-status-details-bin`), and a thousand of them (one
+/// per item of a long list) outgrew the peers' header limit, so the call
+/// failed with a protocol error instead of the violations.
+pub const MAX_LISTED_VIOLATIONS: usize = 20;
+
+/// INVALID_ARGUMENT with a `BadRequest` listing the violations (the first
+/// [`MAX_LISTED_VIOLATIONS`]).
 pub fn invalid_argument(violations: FieldViolations) -> Status {
     invalid_argument_because(ErrorReason::InvalidArgument, violations)
 }
@@ -75,10 +82,14 @@ pub fn invalid_argument(violations: FieldViolations) -> Status {
 pub fn invalid_argument_because(reason: ErrorReason, violations: FieldViolations) -> Status {
     let message = match violations.0.as_slice() {
         [(field, why)] => format!("invalid {field}: {why}"),
+        many if many.len() > MAX_LISTED_VIOLATIONS => format!(
+            "{} invalid fields (the first {MAX_LISTED_VIOLATIONS} are listed)",
+            many.len()
+        ),
         many => format!("{} invalid fields", many.len()),
     };
     let mut details = ErrorDetails::new();
-    for (field, why) in violations.0 {
+    for (field, why) in violations.0.into_iter().take(MAX_LISTED_VIOLATIONS) {
         details.add_bad_request_violation(field, why);
     }
     with_reason(Code::InvalidArgument, reason, message, details)
@@ -198,6 +209,25 @@ fn with_reason(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thousand_violations_list_the_first_twenty_in_a_small_header() {
+        let mut v = FieldViolations::new();
+        for i in 0..1000 {
+            v.add(format!("notification_ids[{i}]"), "`` is not an id (a UUID)");
+        }
+        let status = v.into_result().expect_err("violations");
+        assert_eq!(
+            status.message(),
+            "1000 invalid fields (the first 20 are listed)"
+        );
+        let listed = status
+            .get_error_details()
+            .bad_request()
+            .map(|b| b.field_violations.len());
+        assert_eq!(listed, Some(MAX_LISTED_VIOLATIONS));
+        assert!(status.details().len() < 4096, "{}", status.details().len());
+    }
 
     #[test]
     fn violations_become_bad_request_details() {
