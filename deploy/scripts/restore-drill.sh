@@ -46,6 +46,8 @@ fi
 # The binary: FREEDUMB_BIN, else the newest build in the usual target directories.
 # shellcheck source=deploy/scripts/lib/freedumb-bin.sh
 . "$here/lib/freedumb-bin.sh"
+# shellcheck source=deploy/scripts/lib/mesh.sh
+. "$here/lib/mesh.sh"
 bin=$(find_freedumb_bin "$root")
 [ -n "$bin" ] && [ -x "$bin" ] || die "no freedumb binary: build it (cargo build -p freedumb-mesh) or set FREEDUMB_BIN"
 say "binary $bin ($("$bin" version))"
@@ -77,15 +79,7 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$server" -c "CREATE DATABASE \"$db\"" >/dev/nu
 q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 -d "$url" -c "$1"; }
 
 # Free loopback ports for the binary's three listeners.
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 20000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  die "no free port"
-}
-grpc_port=$(free_port); admin_port=$(free_port); rest_port=$(free_port)
+read -r grpc_port admin_port rest_port < <(free_ports 3)
 api="http://127.0.0.1:$rest_port"
 
 # The binary gets a clean environment: unknown FREEDUMB_* variables are

@@ -31,6 +31,8 @@ done
 
 # shellcheck source=deploy/scripts/lib/freedumb-bin.sh
 . "$here/lib/freedumb-bin.sh"
+# shellcheck source=deploy/scripts/lib/mesh.sh
+. "$here/lib/mesh.sh"
 bin=$(find_freedumb_bin "$root")
 [ -n "$bin" ] && [ -x "$bin" ] || die "no freedumb binary: build it (cargo build -p freedumb-mesh) or set FREEDUMB_BIN"
 
@@ -83,15 +85,7 @@ fx_url = "http://127.0.0.1:9/fx/{base}/{quote}?from={from}&to={to}&token=$fx_tok
 price_interval_secs = 3600
 EOF
 
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 20000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  die "no free port"
-}
-grpc_port=$(free_port); admin_port=$(free_port); rest_port=$(free_port)
+read -r grpc_port admin_port rest_port < <(free_ports 3)
 
 # The mesh, with secrets in its configuration file and its environment.
 env -i PATH="$PATH" HOME="$work" \

@@ -68,12 +68,28 @@ mesh_cleanup() {
 
 # Prints N free loopback TCP ports, space-separated, held until all are
 # chosen so that they differ:  read -r a b < <(free_ports 2)
+# They lie below the kernel's ephemeral range (ip_local_port_range): a port
+# from that range can become the local port of some outgoing connection
+# (the binary's own, to Postgres) between this check and the binary's
+# bind, which once failed a CI run with "Address already in use".
 free_ports() {
   python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
+import random, socket, sys
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+first = max(1024, low - 12000)
+socks = []
+while len(socks) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(first, low) if first < low else 0))
+    except OSError:
+        s.close()
+        continue
+    socks.append(s)
 print(*(s.getsockname()[1] for s in socks))
 for s in socks:
     s.close()
