@@ -138,6 +138,10 @@ _guesses_lock = threading.Lock()
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    # The stateful phase can change a case after `map_case` (seen: a
+    # PATCH whose mask named a field its body no longer set), so the mask
+    # is fitted to the body again here, the last step before sending.
+    _mask_fits_body(case)
     if case.path not in _GUESSING_PATHS:
         return
     with _guesses_lock:
@@ -166,6 +170,9 @@ def before_call(context, case, kwargs):
 # - A minimum amount is not above the maximum (`minAmountMinor`,
 #   `maxAmountMinor`).
 # - A transfer moves money between two different accounts.
+# - An investment activity happened on or before today (UTC): a later date
+#   is moved back into the last century by as many days (modulo a
+#   century).
 _SPANS = {
     "/v1/accounts/{account_id}/balanceHistory": timedelta(days=3660),
     "/v1/analytics/": timedelta(days=9999),
@@ -182,12 +189,21 @@ def _positive_at(case, location) -> bool:
     return meta is None or not meta.is_negative_at(location)
 
 
-def _updatable_paths(operation) -> list[str] | None:
-    for parameter in operation.definition.raw.get("parameters", []):
-        if parameter.get("name") == "updateMask":
-            found = re.match(r"\^\(([^)]*)\)", parameter.get("schema", {}).get("pattern", ""))
-            return found.group(1).split("|") if found else None
-    return None
+_NOT_AFTER_TODAY = {("POST", "/v1/activities"): "date"}
+_updatable: dict[tuple[str, str], list[str] | None] = {}
+
+
+def _updatable_paths(case) -> list[str] | None:
+    """The paths the operation's `updateMask` pattern lists, parsed once."""
+    key = (case.method.upper(), case.operation.path)
+    if key not in _updatable:
+        paths = None
+        for parameter in case.operation.definition.raw.get("parameters", []):
+            if parameter.get("name") == "updateMask":
+                found = re.match(r"\^\(([^)]*)\)", parameter.get("schema", {}).get("pattern", ""))
+                paths = found.group(1).split("|") if found else None
+        _updatable[key] = paths
+    return _updatable[key]
 
 
 def _as_date(value):
@@ -208,17 +224,24 @@ def _like(value, day: date):
     return {"year": day.year, "month": day.month, "day": day.day}
 
 
-def _in_range(container: dict, span: timedelta) -> None:
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def _amounts_in_order(container: dict) -> None:
     low, high = container.get("minAmountMinor"), container.get("maxAmountMinor")
     try:
         if low is not None and high is not None and int(low) > int(high):
             container["minAmountMinor"], container["maxAmountMinor"] = high, low
     except (TypeError, ValueError):
         pass
+
+
+def _dates_in_range(container: dict, span: timedelta) -> None:
     start, end = _as_date(container.get("startDate")), _as_date(container.get("endDate"))
     if start is not None and "endDate" not in container:
         # The range ends today (UTC): it starts on or before it.
-        today = datetime.now(timezone.utc).date()
+        today = _today()
         if start > today or today - start > span:
             start = today - timedelta(days=abs((today - start).days) % span.days)
             container["startDate"] = _like(container["startDate"], start)
@@ -235,24 +258,37 @@ def _in_range(container: dict, span: timedelta) -> None:
 
 @schemathesis.hook
 def filter_case(context, case):
-    paths = _updatable_paths(case.operation)
+    paths = _updatable_paths(case)
     if paths is None or not (_positive_at(case, QUERY) and _positive_at(case, BODY)):
         return True
     return isinstance(case.body, dict) and any(key in paths for key in case.body)
 
 
-@schemathesis.hook
-def map_case(context, case):
-    paths = _updatable_paths(case.operation)
+def _mask_fits_body(case) -> None:
+    """A valid update's mask: the updatable fields its body sets."""
+    paths = _updatable_paths(case)
     if paths is not None and _positive_at(case, QUERY) and isinstance(case.body, dict):
         given = [key for key in case.body if key in paths]
         if given:
             case.query = {**(case.query or {}), "updateMask": ",".join(given)}
+
+
+@schemathesis.hook
+def map_case(context, case):
+    _mask_fits_body(case)
     span = _span(case.operation.path)
     if _positive_at(case, QUERY) and isinstance(case.query, dict):
-        _in_range(case.query, span)
+        _amounts_in_order(case.query)
+        _dates_in_range(case.query, span)
     if _positive_at(case, BODY) and isinstance(case.body, dict):
-        _in_range(case.body, span)
+        _amounts_in_order(case.body)
+        _dates_in_range(case.body, span)
+        field = _NOT_AFTER_TODAY.get((case.method.upper(), case.operation.path))
+        day = _as_date(case.body.get(field)) if field else None
+        today = _today()
+        if day is not None and day > today:
+            back = timedelta(days=(day - today).days % (100 * 365))
+            case.body[field] = _like(case.body[field], today - back)
         same = case.body.get("fromAccountId")
         if isinstance(same, str) and same and same == case.body.get("toAccountId"):
             last = "0" if same[-1] != "0" else "1"

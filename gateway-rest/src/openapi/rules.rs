@@ -92,7 +92,7 @@ pub(super) fn integer_rules(field: &FieldDescriptor, schema: &mut Value) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum MoneyRule {
     /// 1 to 10^15 minor units (`freedumb_kit::domain::MAX_AMOUNT_MINOR`):
-    /// a budget, a goal's target, a threshold, a fee.
+    /// a budget, a goal's target, a threshold, an activity's amount or fee.
     Positive,
     /// Within ±10^15 minor units (`freedumb_kit::domain::AmountMinor`): one
     /// transaction's amount, or money assigned.
@@ -106,7 +106,7 @@ impl MoneyRule {
             ("Budget", "amount")
             | ("Goal", "target")
             | ("Preferences", "large_transaction_threshold")
-            | ("Activity", "fee") => Some(Self::Positive),
+            | ("Activity", "amount" | "fee") => Some(Self::Positive),
             ("Transaction" | "CreateTransactionRequest" | "TransactionInput", "amount")
             | ("AssignMoneyRequest", "amount") => Some(Self::Signed),
             _ => None,
