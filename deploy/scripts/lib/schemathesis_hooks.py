@@ -171,7 +171,7 @@ def before_call(context, case, kwargs):
 #   `maxAmountMinor`).
 # - A transfer moves money between two different accounts.
 # - An investment activity happened on or before today (UTC): a later date
-#   is moved back into the last century by as many days (modulo a
+#   is moved as many days before today as it was after it (modulo a
 #   century).
 _SPANS = {
     "/v1/accounts/{account_id}/balanceHistory": timedelta(days=3660),
